@@ -1,0 +1,214 @@
+"""The library facade: every command is one call here. Returns values, never prints."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from segcli import __version__, yamlnodes
+from segcli import model as m
+from segcli.compile import segment_col
+from segcli.engine import Evaluation, evaluate, rule_col
+from segcli.errors import SpecError, UsageError
+from segcli.output import membership_frame, write_frame, write_json
+from segcli.sources import Catalog, catalog_for
+from segcli.timeutil import parse_as_of
+from segcli.validate import Validator
+
+
+@dataclass
+class Project:
+    """A loaded, validated spec with its data catalog."""
+
+    spec: m.Spec
+    catalog: Catalog
+    text: str
+
+    @property
+    def fingerprint(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()[:16]
+
+
+def load(config: str | Path, *, with_data: bool = True) -> Project:
+    """Read, parse and validate a spec (and, with_data, its sources' schemas).
+
+    Raises SpecError with every diagnostic of the file, or DataError for unreadable sources.
+    """
+    path = Path(config)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise UsageError(f"spec file not found: {path}") from exc
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"spec file {path} is not UTF-8 text: {exc}") from exc
+    file = str(path)
+    root, diags = yamlnodes.load(text, file)
+    if root is None or diags:
+        raise SpecError(diags)
+    base = path.resolve().parent
+    catalogs: dict[str, Catalog] = {}
+
+    def schema_of(src: m.Source) -> dict[str, pl.DataType]:
+        if "cat" not in catalogs:
+            catalogs["cat"] = Catalog(str(base), _tz(root), {})
+        cat = catalogs["cat"]
+        cat.sources[src.name] = src
+        return cat.schema(src.name)
+
+    v = Validator(file, base, schema_of if with_data else None)
+    spec = v.spec(root)
+    if spec is None or v.diags:
+        raise SpecError(v.diags)
+    catalog = catalogs.get("cat") or catalog_for(spec)
+    catalog.timezone = spec.timezone
+    return Project(spec, catalog, text)
+
+
+def _tz(root: yamlnodes.YNode) -> str:
+    node = root.value.get("timezone") if root.is_map else None
+    return str(node.value) if node is not None and isinstance(node.value, str) else "UTC"
+
+
+@dataclass
+class SegmentResult:
+    name: str
+    kind: str
+    size: int
+    seconds: float
+    entered: int | None = None
+    left: int | None = None
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    as_of: datetime
+    out_dir: Path | None
+    segments: list[SegmentResult]
+    plan_seconds: float
+    total_seconds: float
+    warnings: list[str] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "as_of": self.as_of.isoformat(),
+            "out_dir": str(self.out_dir) if self.out_dir else None,
+            "plan_seconds": round(self.plan_seconds, 3),
+            "total_seconds": round(self.total_seconds, 3),
+            "segments": [s.__dict__ for s in self.segments],
+            "warnings": self.warnings,
+        }
+
+
+def resolve_as_of(project: Project, as_of: str | datetime | None) -> datetime:
+    """The run's as_of as a UTC instant (naive text is read in the project timezone)."""
+    if isinstance(as_of, datetime):
+        return as_of.astimezone(UTC)
+    try:
+        return parse_as_of(as_of, project.spec.timezone)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def check_segment_names(project: Project, names: list[str] | None) -> None:
+    """UsageError naming any segment that the spec does not define."""
+    from segcli.validate import hint
+
+    for n in names or []:
+        if n not in project.spec.segments:
+            h = hint(n, list(project.spec.segments))
+            raise UsageError(f"unknown segment '{n}'" + (f" ({h})" if h else ""))
+
+
+def compute(project: Project, as_of: str | datetime | None = None,
+            segments: list[str] | None = None) -> tuple[Evaluation, datetime]:
+    """Evaluate segments (and what they depend on) and scores; nothing is written."""
+    check_segment_names(project, segments)
+    at = resolve_as_of(project, as_of)
+    return evaluate(project.spec, project.catalog, at, segments), at
+
+
+def run(
+    project: Project,
+    *,
+    as_of: str | datetime | None = None,
+    segments: list[str] | None = None,
+    out_dir: str | Path | None = None,
+    fmt: str = "parquet",
+    dry_run: bool = False,
+    progress: Any = None,
+) -> RunResult:
+    """Compute every selected segment and score in one plan and write the outputs."""
+    if fmt not in ("parquet", "csv"):
+        raise UsageError(f"unknown format {fmt!r}: use parquet or csv")
+    t0 = time.perf_counter()
+    say = progress or (lambda msg: None)
+    say("evaluating the plan")
+    ev, at = compute(project, as_of, segments)
+    spec = project.spec
+    key = spec.contacts.key
+    out = Path(out_dir) if out_dir else Path(spec.base_dir) / "out"
+    results: list[SegmentResult] = []
+    files: list[Path] = []
+    for name in ev.segments:
+        t = time.perf_counter()
+        mf = membership_frame(ev.frame, key, segment_col(name), rule_col(name), at)
+        if not dry_run:
+            files.append(write_frame(mf, out / "segments" / name, fmt))
+        results.append(SegmentResult(name, spec.segments[name].kind, mf.height,
+                                     time.perf_counter() - t))
+        say(f"segment {name}: {mf.height} members")
+    if spec.scoring and not dry_run:
+        files.append(write_frame(scores_frame(project, ev), out / "scores", fmt))
+    result = RunResult(uuid.uuid4().hex[:12], at, None if dry_run else out, results,
+                       ev.seconds, 0.0, ev.warnings, files)
+    result.total_seconds = time.perf_counter() - t0
+    if not dry_run:
+        write_json(out / "run.json", run_manifest(project, result))
+    return result
+
+
+def scores_frame(project: Project, ev: Evaluation) -> pl.DataFrame:
+    """key, then for each model M: M (score) and M_pct (readiness percent)."""
+    key = project.spec.contacts.key
+    cols: list[pl.Expr] = [pl.col(key)]
+    for name, sm in project.spec.scoring.items():
+        s = pl.col(f"__score__{name}")
+        cols += [s.alias(name), (s / sm.sales_ready * 100).alias(f"{name}_pct")]
+    return ev.frame.select(cols).sort(key)
+
+
+def run_manifest(project: Project, result: RunResult) -> dict[str, Any]:
+    """The content of run.json (SPEC §4)."""
+    inputs = []
+    for name in project.spec.sources:
+        for f in project.catalog.files(name):
+            st = f.stat()
+            inputs.append({
+                "source": name,
+                "path": str(f),
+                "size": st.st_size,
+                "mtime": datetime.fromtimestamp(st.st_mtime, UTC).isoformat(),
+            })
+    return {
+        "run_id": result.run_id,
+        "as_of": result.as_of.isoformat(),
+        "segcli_version": __version__,
+        "spec_fingerprint": project.fingerprint,
+        "inputs": inputs,
+        "plan_seconds": round(result.plan_seconds, 3),
+        "segments": {
+            s.name: {"kind": s.kind, "size": s.size, "entered": s.entered, "left": s.left,
+                     "seconds": round(s.seconds, 4)}
+            for s in result.segments
+        },
+    }

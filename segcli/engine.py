@@ -1,0 +1,223 @@
+"""Execute one run's plan: contacts + aggregates + scores + segments, collected once."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+
+from segcli import graph
+from segcli import model as m
+from segcli.compile import Context, compile_condition, segment_col
+from segcli.errors import DataError
+from segcli.plan import Planner, combine_exprs, pooled_query, source_query
+from segcli.scoring import model_score, score_col
+from segcli.sources import Catalog
+
+
+def rule_col(name: str) -> str:
+    """The per-contact column: does the contact match segment NAME's rule (before overrides)."""
+    return f"__rule__{name}"
+
+
+@dataclass
+class Evaluation:
+    """A run's computed result, before state and outputs."""
+
+    frame: pl.DataFrame  # key, __seg__*, __rule__*, __score__* columns, sorted by key
+    contacts: pl.DataFrame  # the contacts table (with SOURCE.COL of relation-one sources)
+    segments: list[str]  # evaluated, in dependency order
+    planner: Planner
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass
+class Builder:
+    """Compiles segments and scores against one planner and tracks requested score columns."""
+
+    spec: m.Spec
+    as_of: datetime
+    dtypes: dict[str, pl.DataType]
+    planner: Planner
+    scores: dict[tuple[str, datetime], str] = field(default_factory=dict)
+
+    def ctx(self, as_of: datetime) -> Context:
+        return Context(
+            as_of=as_of,
+            tz=self.spec.timezone,
+            key=self.spec.contacts.key,
+            dtypes=self.dtypes,
+            register_agg=self.planner.register,
+            segment_column=segment_col,
+            score_column=self.score_column,
+        )
+
+    def score_column(self, model: str, as_of: datetime) -> str:
+        name = score_col(model, as_of, self.as_of)
+        self.scores[(model, as_of)] = name
+        return name
+
+    def top_value(self, by: m.TopBy) -> pl.Expr:
+        if by.field is not None:
+            return pl.col(by.field)
+        if by.score is not None:
+            return pl.col(self.score_column(by.score, self.as_of))
+        assert by.change_model is not None and by.change_over is not None
+        then = self.as_of - timedelta(seconds=by.change_over.seconds)
+        return pl.col(self.score_column(by.change_model, self.as_of)) - pl.col(
+            self.score_column(by.change_model, then)
+        )
+
+    def rule_expr(self, seg: m.Segment, lists: dict[str, pl.Series]) -> pl.Expr:
+        key = pl.col(self.spec.contacts.key)
+        ctx = self.ctx(self.as_of)
+        if seg.from_file is not None:
+            expr = key.is_in(lists[seg.from_file].implode())
+        else:
+            assert seg.where is not None
+            expr = compile_condition(seg.where, ctx)
+        if seg.exclude is not None:
+            expr = expr & ~compile_condition(seg.exclude, ctx)
+        if seg.top is not None:
+            expr = top_filter(expr, self.top_value(seg.top.by), key, seg.top)
+        return expr
+
+    def member_expr(self, seg: m.Segment, lists: dict[str, pl.Series]) -> pl.Expr:
+        key = pl.col(self.spec.contacts.key)
+        expr = pl.col(rule_col(seg.name))
+        if seg.include_file:
+            expr = expr | key.is_in(lists[seg.include_file].implode())
+        if seg.exclude_file:
+            expr = expr & ~key.is_in(lists[seg.exclude_file].implode())
+        return expr
+
+
+def top_filter(matches: pl.Expr, value: pl.Expr, key: pl.Expr, top: m.Top) -> pl.Expr:
+    """Keep the highest `n` (or `percent` of matches, rounded up) by value; ties by key ascending."""
+    if top.n is not None:
+        limit: pl.Expr = pl.lit(top.n)
+    else:
+        assert top.percent is not None
+        limit = (matches.sum().cast(pl.Float64) * (top.percent / 100.0)).ceil()
+    order = pl.int_range(pl.len()).sort_by(
+        [~matches, value, key], descending=[False, True, False], nulls_last=True
+    )
+    rank = order.arg_sort()
+    return matches & (rank < limit)
+
+
+def read_list(spec: m.Spec, rel: str, key_dtype: pl.DataType) -> pl.Series:
+    """A list file's keys (one column named like the contacts key), cast to the key's type."""
+    path = Path(spec.base_dir) / rel
+    key = spec.contacts.key
+    try:
+        df = pl.read_csv(path, infer_schema=False)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise DataError(f"list file {rel}: cannot read: {exc}") from exc
+    if key not in df.columns:
+        raise DataError(f"list file {rel}: needs a column named '{key}' (has: "
+                        f"{', '.join(df.columns)})")
+    raw = df[key].drop_nulls().str.strip_chars()
+    cast = raw.cast(key_dtype, strict=False)
+    bad = raw.filter(cast.is_null())
+    if len(bad):
+        raise DataError(f"list file {rel}:{int(cast.is_null().arg_true()[0]) + 2}: column "
+                        f"'{key}': cannot parse {bad[0]!r} as {key_dtype}")
+    return cast.unique()
+
+
+def load_contacts(spec: m.Spec, catalog: Catalog) -> pl.DataFrame:
+    """Contacts with relation-one sources joined as SOURCE.COL; keys checked unique, non-null."""
+    key = spec.contacts.key
+    df = catalog.frame("contacts").collect()
+    nulls = df[key].is_null()
+    if nulls.any():
+        row = int(nulls.arg_true()[0])
+        raise DataError(f"{catalog.files('contacts')[0]}: row {row + 2}: contact key '{key}' is "
+                        f"empty ({int(nulls.sum())} such rows)")
+    dup = df[key].is_duplicated()
+    if dup.any():
+        row = int(dup.arg_true()[0])
+        raise DataError(f"{catalog.files('contacts')[0]}: row {row + 2}: duplicate contact key "
+                        f"{key}={df[key][row]!r} ({int(dup.sum())} rows share a key)")
+    for name, src in spec.sources.items():
+        if name == "contacts" or src.relation != "one":
+            continue
+        one = catalog.frame(name).collect()
+        one = one.with_columns(pl.col(src.key).cast(df[key].dtype, strict=False))
+        dup = one[src.key].is_duplicated() & one[src.key].is_not_null()
+        if dup.any():
+            row = int(dup.arg_true()[0])
+            raise DataError(f"{catalog.files(name)[0]}: row {row + 2}: source '{name}' is "
+                            f"relation: one but key {one[src.key][row]!r} has several rows")
+        renamed = {c: f"{name}.{c}" for c in one.columns if c != src.key}
+        one = one.rename(renamed).rename({src.key: key})
+        df = df.join(one, on=key, how="left", coalesce=True)
+    return df.sort(key)
+
+
+def evaluate(spec: m.Spec, catalog: Catalog, as_of: datetime,
+             wanted: list[str] | None = None) -> Evaluation:
+    """Compile and execute every wanted segment (and its dependencies) and every model."""
+    import time
+
+    t0 = time.perf_counter()
+    key = spec.contacts.key
+    contacts = load_contacts(spec, catalog)
+    key_dtype = contacts[key].dtype
+    names = graph.order(spec.segments, wanted)
+    planner = Planner(spec)
+    b = Builder(spec, as_of, dict(contacts.schema), planner)
+    warnings: list[str] = []
+    lists: dict[str, pl.Series] = {}
+    known = contacts[key]
+    for name in names:
+        seg = spec.segments[name]
+        for rel in (seg.from_file, seg.include_file, seg.exclude_file):
+            if rel and rel not in lists:
+                lists[rel] = read_list(spec, rel, key_dtype)
+                unknown = lists[rel].filter(~lists[rel].is_in(known.implode()))
+                if len(unknown):
+                    shown = ", ".join(str(v) for v in unknown.head(5).to_list())
+                    warnings.append(f"{rel}: {len(unknown)} key(s) not in contacts, ignored: "
+                                    f"{shown}")
+    rules = {n: b.rule_expr(spec.segments[n], lists) for n in names}
+    members = {n: b.member_expr(spec.segments[n], lists) for n in names}
+    for model in spec.scoring:
+        b.score_column(model, as_of)
+    score_exprs: dict[str, pl.Expr] = {}
+    pending = list(b.scores.items())
+    for (model, at), col in pending:
+        score_exprs[col] = model_score(spec.scoring[model], b.ctx(at))
+
+    lf = contacts.lazy()
+    frames = {s: catalog.frame(s) for s in spec.sources if s != "contacts"}
+    for src_name, parts in planner.per_source().items():
+        if "+" in src_name:
+            q = pooled_query(spec, frames, src_name.split("+"), parts, key_dtype, as_of)
+        else:
+            q = source_query(spec, frames[src_name], src_name, parts, key_dtype, as_of)
+        lf = lf.join(q, on=key, how="left", coalesce=True)
+    if planner.aggs:
+        lf = lf.with_columns(combine_exprs(planner))
+    if score_exprs:
+        lf = lf.with_columns([e.alias(c) for c, e in score_exprs.items()])
+    for n in names:
+        lf = lf.with_columns(rules[n].alias(rule_col(n)))
+        lf = lf.with_columns(members[n].alias(segment_col(n)))
+    keep = [key, *[c for n in names for c in (rule_col(n), segment_col(n))], *score_exprs]
+    try:
+        frame = lf.select(keep).collect(engine="streaming")
+    except pl.exceptions.PolarsError as exc:
+        raise DataError(f"evaluating the plan failed: {exc}") from exc
+    return Evaluation(frame.sort(key), contacts, names, planner, warnings,
+                      time.perf_counter() - t0)
+
+
+def top_limit(percent: float, matches: int) -> int:
+    """How many contacts `top: {percent: P}` keeps of `matches` (rounded up)."""
+    return math.ceil(matches * percent / 100)

@@ -1,0 +1,300 @@
+"""The typed model of a spec: frozen dataclasses produced by `validate`, consumed by later stages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Literal, TypeAlias
+
+# ---------------------------------------------------------------- time values
+
+
+@dataclass(frozen=True)
+class Duration:
+    """A length of time written `<int><unit>` with unit h, d or w."""
+
+    text: str
+    seconds: int
+
+
+@dataclass(frozen=True)
+class Relative:
+    """A time relative to as_of, written `-30d`: as_of minus the duration."""
+
+    duration: Duration
+
+
+@dataclass(frozen=True)
+class Period:
+    """A calendar period name such as `last_month`, in the project timezone."""
+
+    name: str
+
+
+Scalar: TypeAlias = str | int | float | bool | date | datetime | None
+OpValue: TypeAlias = Scalar | Relative | Duration | Period | tuple[Scalar | Relative, ...]
+
+# ---------------------------------------------------------------- conditions
+
+POSITIVE_OPS = (
+    "eq",
+    "in",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "between",
+    "contains",
+    "starts_with",
+    "ends_with",
+    "matches",
+    "within",
+    "older_than",
+    "during",
+)
+NEGATIVE_OPS = {"ne": "eq", "not_in": "in", "not_contains": "contains"}
+STRING_OPS = ("contains", "not_contains", "starts_with", "ends_with", "matches")
+ORDER_OPS = ("gt", "gte", "lt", "lte", "between")
+TIME_OPS = ("within", "older_than", "during")
+ALL_OPS = (*POSITIVE_OPS, *NEGATIVE_OPS, "is_null")
+
+
+@dataclass(frozen=True)
+class Op:
+    """One operator of a leaf with its literal value."""
+
+    name: str
+    value: OpValue
+
+
+@dataclass(frozen=True)
+class Test:
+    """Operators applied to one value, with the null switches of a leaf."""
+
+    ops: tuple[Op, ...]
+    ignore_case: bool = False
+    include_missing: bool | None = None
+
+
+@dataclass(frozen=True)
+class FieldCond:
+    """`field: COL` (a contacts column) or `field: SOURCE.COL` (a relation-one source)."""
+
+    column: str
+    source: str | None
+    test: Test
+    line: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True)
+class RowCond:
+    """A per-row condition on an event source's column (inside `where:`)."""
+
+    column: str
+    test: Test
+
+
+@dataclass(frozen=True)
+class Window:
+    """An event time window: `within: 30d` or `during: last_month`."""
+
+    within: Duration | None = None
+    during: Period | None = None
+
+
+AggKind = Literal[
+    "count", "sum", "avg", "min", "max", "distinct", "active_days", "last", "first"
+]
+AGG_KINDS: tuple[str, ...] = (
+    "count",
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "distinct",
+    "active_days",
+    "last",
+    "first",
+)
+AGG_WITH_COLUMN = ("sum", "avg", "min", "max", "distinct")
+
+
+@dataclass(frozen=True)
+class EventCond:
+    """An aggregate over a contact's rows of one or more pooled relation-many sources."""
+
+    sources: tuple[str, ...]
+    types: tuple[str, ...] | None
+    where: tuple[RowCond, ...]
+    window: Window | None
+    agg: str  # one of AGG_KINDS
+    column: str | None
+    test: Test
+    line: int = field(default=0, compare=False)
+
+    @property
+    def is_default_test(self) -> bool:
+        """True for the default test `count: {gte: 1}` ("did at least once")."""
+        return (
+            self.agg == "count"
+            and self.test.ops == (Op("gte", 1),)
+            and self.test.include_missing is None
+        )
+
+
+@dataclass(frozen=True)
+class AllCond:
+    items: tuple[Condition, ...]
+
+
+@dataclass(frozen=True)
+class AnyCond:
+    items: tuple[Condition, ...]
+
+
+@dataclass(frozen=True)
+class NotCond:
+    item: Condition
+
+
+@dataclass(frozen=True)
+class SegmentRef:
+    name: str
+    line: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True)
+class ScoreCond:
+    model: str
+    test: Test
+    line: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True)
+class ScoreChangeCond:
+    model: str
+    over: Duration
+    test: Test
+    line: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True)
+class BucketCond:
+    """A stable pseudo-random share of contacts: sha256(salt:key) mod 10000 < percent*100."""
+
+    percent: float
+    salt: str
+
+
+Condition: TypeAlias = (
+    AllCond
+    | AnyCond
+    | NotCond
+    | FieldCond
+    | EventCond
+    | SegmentRef
+    | ScoreCond
+    | ScoreChangeCond
+    | BucketCond
+)
+
+# ---------------------------------------------------------------- sources, segments, spec
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    path: str  # as written (relative to the spec file); may be a glob
+    key: str
+    time: str | None = None
+    type: str | None = None
+    relation: Literal["one", "many"] = "many"
+    dedupe: tuple[str, ...] = ()
+    columns: tuple[tuple[str, str], ...] = ()  # declared column types
+    line: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True)
+class TopBy:
+    """What `top` ranks by: a contacts field, a score, or a score change."""
+
+    field: str | None = None
+    score: str | None = None
+    change_model: str | None = None
+    change_over: Duration | None = None
+
+
+@dataclass(frozen=True)
+class Top:
+    by: TopBy
+    n: int | None = None
+    percent: float | None = None
+
+
+@dataclass(frozen=True)
+class Expect:
+    min_size: int | None = None
+    max_size: int | None = None
+    max_change: str | None = None
+
+
+@dataclass(frozen=True)
+class Segment:
+    name: str
+    kind: Literal["dynamic", "semi_dynamic", "static"] = "dynamic"
+    description: str | None = None
+    where: Condition | None = None
+    exclude: Condition | None = None
+    top: Top | None = None
+    tags: tuple[str, ...] = ()
+    expect: Expect | None = None
+    from_file: str | None = None
+    include_file: str | None = None
+    exclude_file: str | None = None
+    line: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    points: float
+    when: Condition
+    stage: str | None = None
+    each: bool = False
+    max: float | None = None
+
+
+@dataclass(frozen=True)
+class ScoreModel:
+    name: str
+    rules: tuple[Rule, ...]
+    sales_ready: float = 100.0
+    half_life: Duration | None = None
+    min: float | None = None
+    max: float | None = None
+
+
+@dataclass(frozen=True)
+class Check:
+    source: str
+    kind: str
+    arg: object
+    line: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A validated spec. `base_dir` is the spec file's folder; paths are relative to it."""
+
+    file: str
+    base_dir: str
+    timezone: str
+    sources: dict[str, Source]
+    segments: dict[str, Segment]
+    scoring: dict[str, ScoreModel]
+    checks: tuple[Check, ...] = ()
+    keep_runs: int | None = None
+
+    @property
+    def contacts(self) -> Source:
+        return self.sources["contacts"]

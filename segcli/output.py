@@ -1,0 +1,57 @@
+"""Write a run's outputs: segment membership files, scores and run.json (each atomically)."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write via a temporary file, fsync, then rename: readers never see a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with tmp.open("wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def write_frame(df: pl.DataFrame, path: Path, fmt: str) -> Path:
+    """Write `df` as Parquet or CSV to `path` (extension set from fmt), atomically."""
+    path = path.with_suffix(".csv" if fmt == "csv" else ".parquet")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    if fmt == "csv":
+        df.write_csv(tmp)
+    else:
+        df.write_parquet(tmp)
+    with tmp.open("rb+") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def membership_frame(frame: pl.DataFrame, key: str, seg_col: str, rule_col: str,
+                     as_of: datetime) -> pl.DataFrame:
+    """Members of one segment: key, joined_at (the run's as_of), source (rule or manual)."""
+    return (
+        frame.filter(pl.col(seg_col))
+        .select(
+            pl.col(key),
+            pl.lit(as_of).cast(pl.Datetime("us", "UTC")).alias("joined_at"),
+            pl.when(pl.col(rule_col)).then(pl.lit("rule")).otherwise(pl.lit("manual"))
+            .alias("source"),
+        )
+        .sort(key)
+    )
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write JSON atomically, pretty-printed."""
+    atomic_write_bytes(path, (json.dumps(data, indent=2, default=str) + "\n").encode())

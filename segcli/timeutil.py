@@ -1,0 +1,108 @@
+"""Durations, calendar periods and as_of parsing. All instants are timezone-aware UTC."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from segcli.model import Duration, Period
+
+PERIODS = (
+    "today",
+    "yesterday",
+    "this_week",
+    "last_week",
+    "this_month",
+    "last_month",
+    "this_quarter",
+    "last_quarter",
+    "this_year",
+    "last_year",
+)
+_UNITS = {"h": 3600, "d": 86400, "w": 7 * 86400}
+_DUR = re.compile(r"^(\d+)([hdw])$")
+
+
+def parse_duration(text: str) -> Duration | None:
+    """`30d` -> Duration; None when the text is not `<int><unit>` with unit h, d or w.
+
+    A day is exactly 24 hours: durations are lengths, calendar periods follow the timezone.
+    """
+    mt = _DUR.match(text.strip())
+    if not mt:
+        return None
+    return Duration(text.strip(), int(mt.group(1)) * _UNITS[mt.group(2)])
+
+
+def to_utc(value: date | datetime, tz: str) -> datetime:
+    """A literal as a UTC instant: naive values (and dates, at midnight) are in the project tz."""
+    if not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=ZoneInfo(tz))
+    return value.astimezone(UTC)
+
+
+def parse_as_of(text: str | None, tz: str = "UTC") -> datetime:
+    """Parse `--as-of` (date or datetime; naive means the project timezone); default now (UTC)."""
+    if text is None:
+        return datetime.now(UTC).replace(microsecond=0)
+    s = text.strip().replace("Z", "+00:00")
+    try:
+        value: date | datetime = (
+            datetime.fromisoformat(s) if ("T" in s or " " in s) else date.fromisoformat(s)
+        )
+    except ValueError as exc:
+        raise ValueError(
+            f"bad --as-of {text!r}: use an ISO date or datetime, e.g. 2026-11-20 or "
+            "2026-11-20T06:00:00+01:00"
+        ) from exc
+    return to_utc(value, tz)
+
+
+def _local_midnight(d: date, tz: ZoneInfo) -> datetime:
+    # Constructing the wall-clock midnight and converting handles DST: a day may be 23 or 25 h.
+    return datetime(d.year, d.month, d.day, tzinfo=tz).astimezone(UTC)
+
+
+def period_bounds(period: Period | str, as_of: datetime, tz: str) -> tuple[datetime, datetime, bool]:
+    """(start, end, end_inclusive) in UTC for a calendar period at `as_of` in timezone `tz`.
+
+    Periods are [start, end); `today`, `this_*` end at as_of, inclusive.
+    """
+    name = period.name if isinstance(period, Period) else period
+    zone = ZoneInfo(tz)
+    local = as_of.astimezone(zone)
+    today = local.date()
+    if name == "today":
+        return _local_midnight(today, zone), as_of, True
+    if name == "yesterday":
+        y = today - timedelta(days=1)
+        return _local_midnight(y, zone), _local_midnight(today, zone), False
+    if name in ("this_week", "last_week"):
+        monday = today - timedelta(days=today.weekday())
+        if name == "this_week":
+            return _local_midnight(monday, zone), as_of, True
+        prev = monday - timedelta(days=7)
+        return _local_midnight(prev, zone), _local_midnight(monday, zone), False
+    if name in ("this_month", "last_month"):
+        first = today.replace(day=1)
+        if name == "this_month":
+            return _local_midnight(first, zone), as_of, True
+        prev = (first - timedelta(days=1)).replace(day=1)
+        return _local_midnight(prev, zone), _local_midnight(first, zone), False
+    if name in ("this_quarter", "last_quarter"):
+        qm = 3 * ((today.month - 1) // 3) + 1
+        first = date(today.year, qm, 1)
+        if name == "this_quarter":
+            return _local_midnight(first, zone), as_of, True
+        pm = qm - 3
+        prev = date(today.year, pm, 1) if pm >= 1 else date(today.year - 1, pm + 12, 1)
+        return _local_midnight(prev, zone), _local_midnight(first, zone), False
+    if name in ("this_year", "last_year"):
+        first = date(today.year, 1, 1)
+        if name == "this_year":
+            return _local_midnight(first, zone), as_of, True
+        return _local_midnight(date(today.year - 1, 1, 1), zone), _local_midnight(first, zone), False
+    raise ValueError(f"unknown period {name!r}")

@@ -1,0 +1,88 @@
+"""Load YAML safely, keeping the line and column of every node (for diagnostics)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from segcli.errors import Diagnostic
+
+
+@dataclass
+class YNode:
+    """A YAML value with its position; mappings and sequences hold YNodes."""
+
+    value: Any  # dict[str, YNode] | list[YNode] | scalar
+    line: int
+    col: int
+    path: str
+    key_pos: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    @property
+    def is_map(self) -> bool:
+        return isinstance(self.value, dict)
+
+    @property
+    def is_list(self) -> bool:
+        return isinstance(self.value, list)
+
+    def plain(self) -> Any:
+        """The value with positions stripped (plain dicts, lists and scalars)."""
+        if isinstance(self.value, dict):
+            return {k: v.plain() for k, v in self.value.items()}
+        if isinstance(self.value, list):
+            return [v.plain() for v in self.value]
+        return self.value
+
+
+def load(text: str, file: str) -> tuple[YNode | None, list[Diagnostic]]:
+    """Parse `text` into a YNode tree; YAML syntax errors become diagnostics."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+        msg = f"invalid YAML: {exc.problem or exc}"
+        return None, [Diagnostic("S001", msg, file, line, col)]
+    except yaml.YAMLError as exc:
+        return None, [Diagnostic("S001", f"invalid YAML: {exc}", file)]
+    if root is None:
+        return None, [Diagnostic("S002", "the spec file is empty", file, 1, 1)]
+    diags: list[Diagnostic] = []
+    node = _convert(root, "", file, diags)
+    return node, diags
+
+
+def _convert(node: yaml.Node, path: str, file: str, diags: list[Diagnostic]) -> YNode:
+    line, col = node.start_mark.line + 1, node.start_mark.column + 1
+    if isinstance(node, yaml.MappingNode):
+        out: dict[str, YNode] = {}
+        key_pos: dict[str, tuple[int, int]] = {}
+        for knode, vnode in node.value:
+            key = _scalar(knode)
+            kline, kcol = knode.start_mark.line + 1, knode.start_mark.column + 1
+            skey = str(key) if key is not None else "null"
+            if skey in out:
+                diags.append(
+                    Diagnostic("S003", f"duplicate key '{skey}'", file, kline, kcol, path)
+                )
+            child_path = f"{path}.{skey}" if path else skey
+            out[skey] = _convert(vnode, child_path, file, diags)
+            key_pos[skey] = (kline, kcol)
+        return YNode(out, line, col, path, key_pos)
+    if isinstance(node, yaml.SequenceNode):
+        items = [_convert(v, f"{path}[{i}]", file, diags) for i, v in enumerate(node.value)]
+        return YNode(items, line, col, path)
+    return YNode(_scalar(node), line, col, path)
+
+
+def _scalar(node: yaml.Node) -> Any:
+    if not isinstance(node, yaml.ScalarNode):
+        return f"<{type(node).__name__}>"
+    loader = yaml.SafeLoader("")
+    try:
+        return loader.construct_object(node, deep=True)
+    finally:
+        loader.dispose()
