@@ -129,8 +129,9 @@ def check_segment_names(project: Project, names: list[str] | None) -> None:
             raise UsageError(f"unknown segment '{n}'" + (f" ({h})" if h else ""))
 
 
-def compute(project: Project, as_of: str | datetime | None = None,
-            segments: list[str] | None = None) -> tuple[Evaluation, datetime]:
+def compute(
+    project: Project, as_of: str | datetime | None = None, segments: list[str] | None = None
+) -> tuple[Evaluation, datetime]:
     """Evaluate segments (and what they depend on) and scores; nothing is written."""
     check_segment_names(project, segments)
     at = resolve_as_of(project, as_of)
@@ -164,13 +165,22 @@ def run(
         mf = membership_frame(ev.frame, key, segment_col(name), rule_col(name), at)
         if not dry_run:
             files.append(write_frame(mf, out / "segments" / name, fmt))
-        results.append(SegmentResult(name, spec.segments[name].kind, mf.height,
-                                     time.perf_counter() - t))
+        results.append(
+            SegmentResult(name, spec.segments[name].kind, mf.height, time.perf_counter() - t)
+        )
         say(f"segment {name}: {mf.height} members")
     if spec.scoring and not dry_run:
         files.append(write_frame(scores_frame(project, ev), out / "scores", fmt))
-    result = RunResult(uuid.uuid4().hex[:12], at, None if dry_run else out, results,
-                       ev.seconds, 0.0, ev.warnings, files)
+    result = RunResult(
+        uuid.uuid4().hex[:12],
+        at,
+        None if dry_run else out,
+        results,
+        ev.seconds,
+        0.0,
+        ev.warnings,
+        files,
+    )
     result.total_seconds = time.perf_counter() - t0
     if not dry_run:
         write_json(out / "run.json", run_manifest(project, result))
@@ -193,12 +203,14 @@ def run_manifest(project: Project, result: RunResult) -> dict[str, Any]:
     for name in project.spec.sources:
         for f in project.catalog.files(name):
             st = f.stat()
-            inputs.append({
-                "source": name,
-                "path": str(f),
-                "size": st.st_size,
-                "mtime": datetime.fromtimestamp(st.st_mtime, UTC).isoformat(),
-            })
+            inputs.append(
+                {
+                    "source": name,
+                    "path": str(f),
+                    "size": st.st_size,
+                    "mtime": datetime.fromtimestamp(st.st_mtime, UTC).isoformat(),
+                }
+            )
     return {
         "run_id": result.run_id,
         "as_of": result.as_of.isoformat(),
@@ -207,8 +219,13 @@ def run_manifest(project: Project, result: RunResult) -> dict[str, Any]:
         "inputs": inputs,
         "plan_seconds": round(result.plan_seconds, 3),
         "segments": {
-            s.name: {"kind": s.kind, "size": s.size, "entered": s.entered, "left": s.left,
-                     "seconds": round(s.seconds, 4)}
+            s.name: {
+                "kind": s.kind,
+                "size": s.size,
+                "entered": s.entered,
+                "left": s.left,
+                "seconds": round(s.seconds, 4),
+            }
             for s in result.segments
         },
     }

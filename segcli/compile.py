@@ -110,8 +110,9 @@ def compile_event(cond: m.EventCond, ctx: Context) -> pl.Expr:
     return compile_test(pl.col(col), dtype, cond.test, ctx.as_of, ctx.tz)
 
 
-def event_agg_key(cond: m.EventCond, as_of: datetime, agg: str | None = None,
-                  half_life_s: int | None = None) -> AggKey:
+def event_agg_key(
+    cond: m.EventCond, as_of: datetime, agg: str | None = None, half_life_s: int | None = None
+) -> AggKey:
     """The aggregate an event condition needs (sources sorted so pooled order does not matter)."""
     return AggKey(
         tuple(sorted(set(cond.sources))),
@@ -126,8 +127,9 @@ def event_agg_key(cond: m.EventCond, as_of: datetime, agg: str | None = None,
 
 
 def compile_score(cond: m.ScoreCond, ctx: Context) -> pl.Expr:
-    return compile_test(pl.col(ctx.score_column(cond.model, ctx.as_of)), pl.Float64(), cond.test,
-                        ctx.as_of, ctx.tz)
+    return compile_test(
+        pl.col(ctx.score_column(cond.model, ctx.as_of)), pl.Float64(), cond.test, ctx.as_of, ctx.tz
+    )
 
 
 def compile_score_change(cond: m.ScoreChangeCond, ctx: Context) -> pl.Expr:
@@ -160,9 +162,11 @@ def compile_test(
     temporal = dtype is not None and (isinstance(dtype, pl.Datetime) or dtype == pl.Date)
     if dtype == pl.Date:
         # Dates are compared as the instant of their local midnight, like naive literals.
-        value = value.cast(pl.Datetime("us")).dt.replace_time_zone(
-            tz, ambiguous="earliest", non_existent="null"
-        ).dt.convert_time_zone("UTC")
+        value = (
+            value.cast(pl.Datetime("us"))
+            .dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
+            .dt.convert_time_zone("UTC")
+        )
     parts = [compile_op(value, op, test.ignore_case, temporal, as_of, tz) for op in test.ops]
     result = pl.all_horizontal(parts) if parts else pl.lit(True)
     if test.include_missing is not None:
@@ -188,8 +192,9 @@ def _lit(value: Any, temporal: bool, as_of: datetime, tz: str) -> Any:
     if temporal and isinstance(value, date | datetime):
         return pl.lit(to_utc(value, tz), dtype=UTC_DT)
     if temporal and isinstance(value, str):
-        return pl.lit(to_utc(datetime.fromisoformat(value.replace("Z", "+00:00")), tz),
-                      dtype=UTC_DT)
+        return pl.lit(
+            to_utc(datetime.fromisoformat(value.replace("Z", "+00:00")), tz), dtype=UTC_DT
+        )
     return pl.lit(value)
 
 
@@ -200,19 +205,20 @@ def _positive(
     if name in m.STRING_OPS or (ignore_case and name in ("eq", "in")):
         return _string_op(v, name, val, ignore_case)
     if name == "eq":
-        return v == _lit(val, temporal, as_of, tz)
+        return v.eq(_lit(val, temporal, as_of, tz))
     if name == "in":
         assert isinstance(val, tuple)
         if temporal:
-            return pl.any_horizontal([v == _lit(x, True, as_of, tz) for x in val])
+            return pl.any_horizontal([v.eq(_lit(x, True, as_of, tz)) for x in val])
         return v.is_in(pl.lit(pl.Series(list(val))))
     if name in ("gt", "gte", "lt", "lte"):
         lit = _lit(val, temporal, as_of, tz)
-        return {"gt": v > lit, "gte": v >= lit, "lt": v < lit, "lte": v <= lit}[name]
+        cmp: pl.Expr = {"gt": v.gt, "gte": v.ge, "lt": v.lt, "lte": v.le}[name](lit)
+        return cmp
     if name == "between":
         assert isinstance(val, tuple)
         lo, hi = (_lit(x, temporal, as_of, tz) for x in val)
-        return (v >= lo) & (v <= hi)
+        return v.ge(lo) & v.le(hi)
     if name == "within":
         assert isinstance(val, m.Duration)
         start = as_of - timedelta(seconds=val.seconds)
@@ -249,24 +255,34 @@ def _string_op(v: pl.Expr, name: str, val: Any, ignore_case: bool) -> pl.Expr:
 
 
 def row_filter(
-    key: AggKey, source: str, type_col: str | None, time_col: str | None,
-    dtypes: dict[str, pl.DataType], tz: str,
+    key: AggKey,
+    source: str,
+    type_col: str | None,
+    time_col: str | None,
+    dtypes: dict[str, pl.DataType],
+    tz: str,
 ) -> pl.Expr:
     """The per-row condition of an aggregate on one source: visible, type, window and where."""
     parts: list[pl.Expr] = []
     if time_col is not None:
-        parts.append(pl.col(time_col).is_null() | (pl.col(time_col) <= pl.lit(key.as_of,
-                                                                            dtype=UTC_DT)))
+        parts.append(
+            pl.col(time_col).is_null() | (pl.col(time_col) <= pl.lit(key.as_of, dtype=UTC_DT))
+        )
     if key.types is not None and type_col is not None:
-        parts.append(pl.col(type_col).cast(pl.String).is_in(pl.lit(pl.Series(list(key.types),
-                                                                              dtype=pl.String))))
+        parts.append(
+            pl.col(type_col)
+            .cast(pl.String)
+            .is_in(pl.lit(pl.Series(list(key.types), dtype=pl.String)))
+        )
     if key.window is not None and time_col is not None:
-        op = (m.Op("within", key.window.within) if key.window.within
-              else m.Op("during", key.window.during))
+        op = (
+            m.Op("within", key.window.within)
+            if key.window.within
+            else m.Op("during", key.window.during)
+        )
         parts.append(compile_op(pl.col(time_col), op, False, True, key.as_of, tz))
     for rc in key.where:
-        parts.append(compile_test(pl.col(rc.column), dtypes.get(rc.column), rc.test, key.as_of,
-                                  tz))
+        parts.append(compile_test(pl.col(rc.column), dtypes.get(rc.column), rc.test, key.as_of, tz))
     return pl.all_horizontal(parts).fill_null(False) if parts else pl.lit(True)
 
 

@@ -97,7 +97,7 @@ class Builder:
 
 
 def top_filter(matches: pl.Expr, value: pl.Expr, key: pl.Expr, top: m.Top) -> pl.Expr:
-    """Keep the highest `n` (or `percent` of matches, rounded up) by value; ties by key ascending."""
+    """Keep the highest `n` (or `percent` of matches, rounded up) by value; ties by key."""
     if top.n is not None:
         limit: pl.Expr = pl.lit(top.n)
     else:
@@ -119,14 +119,17 @@ def read_list(spec: m.Spec, rel: str, key_dtype: pl.DataType) -> pl.Series:
     except (OSError, pl.exceptions.PolarsError) as exc:
         raise DataError(f"list file {rel}: cannot read: {exc}") from exc
     if key not in df.columns:
-        raise DataError(f"list file {rel}: needs a column named '{key}' (has: "
-                        f"{', '.join(df.columns)})")
+        raise DataError(
+            f"list file {rel}: needs a column named '{key}' (has: {', '.join(df.columns)})"
+        )
     raw = df[key].drop_nulls().str.strip_chars()
     cast = raw.cast(key_dtype, strict=False)
     bad = raw.filter(cast.is_null())
     if len(bad):
-        raise DataError(f"list file {rel}:{int(cast.is_null().arg_true()[0]) + 2}: column "
-                        f"'{key}': cannot parse {bad[0]!r} as {key_dtype}")
+        raise DataError(
+            f"list file {rel}:{int(cast.is_null().arg_true()[0]) + 2}: column "
+            f"'{key}': cannot parse {bad[0]!r} as {key_dtype}"
+        )
     return cast.unique()
 
 
@@ -137,13 +140,17 @@ def load_contacts(spec: m.Spec, catalog: Catalog) -> pl.DataFrame:
     nulls = df[key].is_null()
     if nulls.any():
         row = int(nulls.arg_true()[0])
-        raise DataError(f"{catalog.files('contacts')[0]}: row {row + 2}: contact key '{key}' is "
-                        f"empty ({int(nulls.sum())} such rows)")
+        raise DataError(
+            f"{catalog.files('contacts')[0]}: row {row + 2}: contact key '{key}' is "
+            f"empty ({int(nulls.sum())} such rows)"
+        )
     dup = df[key].is_duplicated()
     if dup.any():
         row = int(dup.arg_true()[0])
-        raise DataError(f"{catalog.files('contacts')[0]}: row {row + 2}: duplicate contact key "
-                        f"{key}={df[key][row]!r} ({int(dup.sum())} rows share a key)")
+        raise DataError(
+            f"{catalog.files('contacts')[0]}: row {row + 2}: duplicate contact key "
+            f"{key}={df[key][row]!r} ({int(dup.sum())} rows share a key)"
+        )
     for name, src in spec.sources.items():
         if name == "contacts" or src.relation != "one":
             continue
@@ -152,16 +159,19 @@ def load_contacts(spec: m.Spec, catalog: Catalog) -> pl.DataFrame:
         dup = one[src.key].is_duplicated() & one[src.key].is_not_null()
         if dup.any():
             row = int(dup.arg_true()[0])
-            raise DataError(f"{catalog.files(name)[0]}: row {row + 2}: source '{name}' is "
-                            f"relation: one but key {one[src.key][row]!r} has several rows")
+            raise DataError(
+                f"{catalog.files(name)[0]}: row {row + 2}: source '{name}' is "
+                f"relation: one but key {one[src.key][row]!r} has several rows"
+            )
         renamed = {c: f"{name}.{c}" for c in one.columns if c != src.key}
         one = one.rename(renamed).rename({src.key: key})
         df = df.join(one, on=key, how="left", coalesce=True)
     return df.sort(key)
 
 
-def evaluate(spec: m.Spec, catalog: Catalog, as_of: datetime,
-             wanted: list[str] | None = None) -> Evaluation:
+def evaluate(
+    spec: m.Spec, catalog: Catalog, as_of: datetime, wanted: list[str] | None = None
+) -> Evaluation:
     """Compile and execute every wanted segment (and its dependencies) and every model."""
     import time
 
@@ -183,8 +193,9 @@ def evaluate(spec: m.Spec, catalog: Catalog, as_of: datetime,
                 unknown = lists[rel].filter(~lists[rel].is_in(known.implode()))
                 if len(unknown):
                     shown = ", ".join(str(v) for v in unknown.head(5).to_list())
-                    warnings.append(f"{rel}: {len(unknown)} key(s) not in contacts, ignored: "
-                                    f"{shown}")
+                    warnings.append(
+                        f"{rel}: {len(unknown)} key(s) not in contacts, ignored: {shown}"
+                    )
     rules = {n: b.rule_expr(spec.segments[n], lists) for n in names}
     members = {n: b.member_expr(spec.segments[n], lists) for n in names}
     for model in spec.scoring:
@@ -214,8 +225,7 @@ def evaluate(spec: m.Spec, catalog: Catalog, as_of: datetime,
         frame = lf.select(keep).collect(engine="streaming")
     except pl.exceptions.PolarsError as exc:
         raise DataError(f"evaluating the plan failed: {exc}") from exc
-    return Evaluation(frame.sort(key), contacts, names, planner, warnings,
-                      time.perf_counter() - t0)
+    return Evaluation(frame.sort(key), contacts, names, planner, warnings, time.perf_counter() - t0)
 
 
 def top_limit(percent: float, matches: int) -> int:

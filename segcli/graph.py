@@ -41,7 +41,7 @@ def find_cycle(segments: dict[str, m.Segment]) -> list[str] | None:
             if dep not in segments:
                 continue
             if state.get(dep) == 1:
-                return [*stack[stack.index(dep):], dep]
+                return [*stack[stack.index(dep) :], dep]
             if dep not in state:
                 found = visit(dep)
                 if found:

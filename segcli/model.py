@@ -1,4 +1,4 @@
-"""The typed model of a spec: frozen dataclasses produced by `validate`, consumed by later stages."""
+"""The typed model of a spec: frozen dataclasses built by `validate`, used by later stages."""
 
 from __future__ import annotations
 
@@ -102,9 +102,7 @@ class Window:
     during: Period | None = None
 
 
-AggKind = Literal[
-    "count", "sum", "avg", "min", "max", "distinct", "active_days", "last", "first"
-]
+AggKind = Literal["count", "sum", "avg", "min", "max", "distinct", "active_days", "last", "first"]
 AGG_KINDS: tuple[str, ...] = (
     "count",
     "sum",

@@ -37,15 +37,18 @@ def write_frame(df: pl.DataFrame, path: Path, fmt: str) -> Path:
     return path
 
 
-def membership_frame(frame: pl.DataFrame, key: str, seg_col: str, rule_col: str,
-                     as_of: datetime) -> pl.DataFrame:
+def membership_frame(
+    frame: pl.DataFrame, key: str, seg_col: str, rule_col: str, as_of: datetime
+) -> pl.DataFrame:
     """Members of one segment: key, joined_at (the run's as_of), source (rule or manual)."""
     return (
         frame.filter(pl.col(seg_col))
         .select(
             pl.col(key),
             pl.lit(as_of).cast(pl.Datetime("us", "UTC")).alias("joined_at"),
-            pl.when(pl.col(rule_col)).then(pl.lit("rule")).otherwise(pl.lit("manual"))
+            pl.when(pl.col(rule_col))
+            .then(pl.lit("rule"))
+            .otherwise(pl.lit("manual"))
             .alias("source"),
         )
         .sort(key)

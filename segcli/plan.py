@@ -79,16 +79,18 @@ class Planner:
         return lines
 
 
-def _prepare(spec: Spec, lf: pl.LazyFrame, source: str, key_dtype: pl.DataType,
-             as_of: datetime) -> pl.LazyFrame:
+def _prepare(
+    spec: Spec, lf: pl.LazyFrame, source: str, key_dtype: pl.DataType, as_of: datetime
+) -> pl.LazyFrame:
     src = spec.sources[source]
     lf = lf.with_columns(pl.col(src.key).cast(key_dtype, strict=False))
     if src.dedupe:
         lf = lf.unique(subset=list(src.dedupe), keep="first", maintain_order=True)
     if src.time is not None:
         # Rows after as_of have not happened yet: invisible to every condition.
-        lf = lf.filter(pl.col(src.time).is_null() | (pl.col(src.time) <= pl.lit(as_of,
-                                                                              dtype=UTC_DT)))
+        lf = lf.filter(
+            pl.col(src.time).is_null() | (pl.col(src.time) <= pl.lit(as_of, dtype=UTC_DT))
+        )
     return lf
 
 
@@ -131,8 +133,14 @@ def _reductions(p: Partial) -> list[pl.Expr]:
     return [v.drop_nulls().n_unique().alias(p.name)]  # distinct, active_days
 
 
-def source_query(spec: Spec, lf: pl.LazyFrame, source: str, parts: list[Partial],
-                 key_dtype: pl.DataType, as_of: datetime) -> pl.LazyFrame:
+def source_query(
+    spec: Spec,
+    lf: pl.LazyFrame,
+    source: str,
+    parts: list[Partial],
+    key_dtype: pl.DataType,
+    as_of: datetime,
+) -> pl.LazyFrame:
     """One pass over `source`: flags, drop unwanted rows, one group_by with every partial."""
     src = spec.sources[source]
     lf = _prepare(spec, lf, source, key_dtype, as_of)
@@ -155,8 +163,14 @@ def source_query(spec: Spec, lf: pl.LazyFrame, source: str, parts: list[Partial]
     return out.rename({src.key: key}) if src.key != key else out
 
 
-def pooled_query(spec: Spec, frames: dict[str, pl.LazyFrame], sources: list[str],
-                 parts: list[Partial], key_dtype: pl.DataType, as_of: datetime) -> pl.LazyFrame:
+def pooled_query(
+    spec: Spec,
+    frames: dict[str, pl.LazyFrame],
+    sources: list[str],
+    parts: list[Partial],
+    key_dtype: pl.DataType,
+    as_of: datetime,
+) -> pl.LazyFrame:
     """distinct / active_days over several sources: their matching values pooled, then counted."""
     key = spec.contacts.key
     pieces = []
@@ -166,9 +180,7 @@ def pooled_query(spec: Spec, frames: dict[str, pl.LazyFrame], sources: list[str]
         dtypes = dict(lf.collect_schema())
         cols = [pl.col(src.key).alias(key)]
         for p in parts:
-            f = row_filter(p.key, s, src.type, src.time, dtypes, spec.timezone).alias(
-                f"{p.name}@f"
-            )
+            f = row_filter(p.key, s, src.type, src.time, dtypes, spec.timezone).alias(f"{p.name}@f")
             lf = lf.with_columns(f)
             ve = _value_expr(p, s, spec)
             assert ve is not None
@@ -187,7 +199,7 @@ def combine_exprs(planner: Planner) -> list[pl.Expr]:
         if key.agg == "avg":
             total = pl.sum_horizontal([pl.col(f"{n}@sum") for n in names])
             cnt = pl.sum_horizontal([pl.col(f"{n}@cnt").fill_null(0) for n in names])
-            e = pl.when(cnt > 0).then(total / cnt)
+            e: pl.Expr = pl.when(cnt > 0).then(total / cnt)
         elif key.agg in ZERO_FILLED:
             e = pl.sum_horizontal([pl.col(n).fill_null(0) for n in names])
         elif key.agg in ("min", "first"):

@@ -31,8 +31,8 @@ def rule_points(rule: m.Rule, sm: m.ScoreModel, ctx: Context) -> pl.Expr:
     else:
         pts = pl.when(compile_condition(when, ctx)).then(pl.lit(float(rule.points))).otherwise(0.0)
     if rule.max is not None:
-        pts = pts.clip(upper_bound=rule.max) if rule.points >= 0 else pts.clip(
-            lower_bound=-rule.max
+        pts = (
+            pts.clip(upper_bound=rule.max) if rule.points >= 0 else pts.clip(lower_bound=-rule.max)
         )
     return pts.cast(pl.Float64)
 

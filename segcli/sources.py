@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,14 +23,13 @@ def catalog_for(spec: Spec) -> Catalog:
     """A Catalog over a validated spec's sources."""
     return Catalog(spec.base_dir, spec.timezone, dict(spec.sources))
 
+
 UTC_DT = pl.Datetime("us", "UTC")
 _SAMPLE = 2000
 _INT = re.compile(r"^-?(0|[1-9]\d{0,17})$")
 _FLOAT = re.compile(r"^-?(\d+\.?\d*([eE][-+]?\d+)?|\.\d+)$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_DATETIME = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$"
-)
+_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$")
 _BOOL = {"true", "false", "True", "False", "TRUE", "FALSE"}
 
 
@@ -146,13 +146,14 @@ def infer_type(values: pl.Series) -> str:
     vals = [v for v in values.drop_nulls().head(_SAMPLE).to_list() if v != ""]
     if not vals:
         return "str"
-    for typ, test in (
+    tests: tuple[tuple[str, Callable[[str], bool]], ...] = (
         ("bool", lambda v: v in _BOOL),
         ("int", lambda v: bool(_INT.match(v))),
         ("float", lambda v: bool(_FLOAT.match(v))),
         ("date", lambda v: bool(_DATE.match(v))),
         ("datetime", lambda v: bool(_DATETIME.match(v)) or bool(_DATE.match(v))),
-    ):
+    )
+    for typ, test in tests:
         if all(test(v) for v in vals):
             return typ
     return "str"
@@ -173,9 +174,11 @@ def parse_text(col: pl.Expr, typ: str, tz: str) -> pl.Expr:
         return col.str.strip_chars().str.to_date("%Y-%m-%d", strict=False)
     n = col.str.strip_chars().str.replace(r"[zZ]$", "+00:00").str.replace(" ", "T", literal=True)
     n = pl.when(n.str.len_chars() == 10).then(n + "T00:00:00").otherwise(n)
-    n = pl.when(n.str.contains(r"T\d{2}:\d{2}([+-]|$)")).then(
-        n.str.replace(r"(T\d{2}:\d{2})", "${1}:00")
-    ).otherwise(n)
+    n = (
+        pl.when(n.str.contains(r"T\d{2}:\d{2}([+-]|$)"))
+        .then(n.str.replace(r"(T\d{2}:\d{2})", "${1}:00"))
+        .otherwise(n)
+    )
     aware = n.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_zone="UTC")
     aware2 = n.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%z", strict=False, time_zone="UTC")
     naive = (

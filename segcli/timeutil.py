@@ -66,7 +66,9 @@ def _local_midnight(d: date, tz: ZoneInfo) -> datetime:
     return datetime(d.year, d.month, d.day, tzinfo=tz).astimezone(UTC)
 
 
-def period_bounds(period: Period | str, as_of: datetime, tz: str) -> tuple[datetime, datetime, bool]:
+def period_bounds(
+    period: Period | str, as_of: datetime, tz: str
+) -> tuple[datetime, datetime, bool]:
     """(start, end, end_inclusive) in UTC for a calendar period at `as_of` in timezone `tz`.
 
     Periods are [start, end); `today`, `this_*` end at as_of, inclusive.
@@ -104,5 +106,9 @@ def period_bounds(period: Period | str, as_of: datetime, tz: str) -> tuple[datet
         first = date(today.year, 1, 1)
         if name == "this_year":
             return _local_midnight(first, zone), as_of, True
-        return _local_midnight(date(today.year - 1, 1, 1), zone), _local_midnight(first, zone), False
+        return (
+            _local_midnight(date(today.year - 1, 1, 1), zone),
+            _local_midnight(first, zone),
+            False,
+        )
     raise ValueError(f"unknown period {name!r}")

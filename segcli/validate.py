@@ -17,8 +17,8 @@ import polars as pl
 from segcli import model as m
 from segcli.errors import DataError, Diagnostic
 from segcli.graph import find_cycle
-from segcli.typecheck import category, op_problem
 from segcli.timeutil import PERIODS, parse_duration
+from segcli.typecheck import category, op_problem
 from segcli.yamlnodes import YNode
 
 TOP_KEYS = ("version", "timezone", "sources", "segments", "scoring", "checks", "state")
@@ -86,8 +86,7 @@ class Validator:
             if src.time and src.time in schema and category(schema[src.time]) != "time":
                 problems.append(
                     f"source '{name}': time column '{src.time}' holds {schema[src.time]}, "
-                    "not dates or datetimes (declare it: columns: {"
-                    + src.time + ": datetime})"
+                    "not dates or datetimes (declare it: columns: {" + src.time + ": datetime})"
                 )
         if problems:
             raise DataError("\n".join(problems))
@@ -102,16 +101,21 @@ class Validator:
                         out[f"{name}.{col}"] = dt
         return out
 
-    def check_column(self, node: YNode, source: str, column: str, test: m.Test | None,
-                     shown: str | None = None) -> None:
+    def check_column(
+        self, node: YNode, source: str, column: str, test: m.Test | None, shown: str | None = None
+    ) -> None:
         """Report an unknown column, or operators that do not fit its type."""
         schema = self.schemas.get(source)
         if schema is None:
             return
         label = shown or column
         if column not in schema:
-            self.err("S009", f"unknown column '{label}' in source '{source}'", node,
-                     hint(column, list(schema)) or f"columns: {', '.join(list(schema)[:12])}")
+            self.err(
+                "S009",
+                f"unknown column '{label}' in source '{source}'",
+                node,
+                hint(column, list(schema)) or f"columns: {', '.join(list(schema)[:12])}",
+            )
             return
         if test is None:
             return
@@ -126,7 +130,9 @@ class Validator:
     def err(self, code: str, msg: str, node: YNode, help: str | None = None) -> None:
         self.diags.append(Diagnostic(code, msg, self.file, node.line, node.col, node.path, help))
 
-    def err_key(self, code: str, msg: str, parent: YNode, key: str, help: str | None = None) -> None:
+    def err_key(
+        self, code: str, msg: str, parent: YNode, key: str, help: str | None = None
+    ) -> None:
         line, col = parent.key_pos.get(key, (parent.line, parent.col))
         path = f"{parent.path}.{key}" if parent.path else key
         self.diags.append(Diagnostic(code, msg, self.file, line, col, path, help))
@@ -220,8 +226,12 @@ class Validator:
             return None
         top = self.mapping(root, "the spec", TOP_KEYS) or {}
         if "version" in top and top["version"].value != 1:
-            self.err("S006", f"unsupported version {top['version'].value!r}", top["version"],
-                     "this segcli reads version: 1")
+            self.err(
+                "S006",
+                f"unsupported version {top['version'].value!r}",
+                top["version"],
+                "this segcli reads version: 1",
+            )
         tz = "UTC"
         if "timezone" in top:
             tzs = self.string(top["timezone"], "timezone")
@@ -230,8 +240,12 @@ class Validator:
                     ZoneInfo(tzs)
                     tz = tzs
                 except (ZoneInfoNotFoundError, ValueError):
-                    self.err("S006", f"unknown IANA timezone {tzs!r}", top["timezone"],
-                             "e.g. Europe/Berlin, America/New_York, UTC")
+                    self.err(
+                        "S006",
+                        f"unknown IANA timezone {tzs!r}",
+                        top["timezone"],
+                        "e.g. Europe/Berlin, America/New_York, UTC",
+                    )
         sources = self.sources(top.get("sources"), root)
         self.source_names = tuple(sources)
         self.sources_by_name = sources
@@ -251,8 +265,12 @@ class Validator:
         cycle = find_cycle(segments)
         if cycle and seg_node is not None:
             first = seg_node.value[cycle[0]]
-            self.err("S011", "segment reference cycle: " + " -> ".join(cycle), first,
-                     "a segment cannot depend on itself, directly or through others")
+            self.err(
+                "S011",
+                "segment reference cycle: " + " -> ".join(cycle),
+                first,
+                "a segment cannot depend on itself, directly or through others",
+            )
         keep_runs = None
         if "state" in top:
             st = self.mapping(top["state"], "state", ("keep_runs",)) or {}
@@ -275,8 +293,12 @@ class Validator:
 
     def sources(self, node: YNode | None, root: YNode) -> dict[str, m.Source]:
         if node is None:
-            self.err("S005", "missing required key 'sources'", root,
-                     "declare at least `sources: {contacts: {path: ..., key: ...}}`")
+            self.err(
+                "S005",
+                "missing required key 'sources'",
+                root,
+                "declare at least `sources: {contacts: {path: ..., key: ...}}`",
+            )
             return {}
         if not node.is_map:
             self.err("S004", f"sources must be a mapping, got {_tname(node.value)}", node)
@@ -287,8 +309,12 @@ class Validator:
             if src is not None:
                 out[name] = src
         if "contacts" not in node.value:
-            self.err("S005", "missing required source 'contacts'", node,
-                     "contacts is the table of people being segmented, one row each")
+            self.err(
+                "S005",
+                "missing required source 'contacts'",
+                node,
+                "contacts is the table of people being segmented, one row each",
+            )
         return out
 
     def source(self, name: str, node: YNode) -> m.Source | None:
@@ -324,15 +350,28 @@ class Validator:
             else:
                 for col, tnode in cnode.value.items():
                     if tnode.value not in COLUMN_TYPES:
-                        self.err("S006", f"unknown column type {tnode.value!r} for '{col}'",
-                                 tnode, hint(str(tnode.value), COLUMN_TYPES)
-                                 or f"one of: {', '.join(COLUMN_TYPES)}")
+                        self.err(
+                            "S006",
+                            f"unknown column type {tnode.value!r} for '{col}'",
+                            tnode,
+                            hint(str(tnode.value), COLUMN_TYPES)
+                            or f"one of: {', '.join(COLUMN_TYPES)}",
+                        )
                     else:
                         columns.append((col, str(tnode.value)))
         if not ok or path is None or key is None:
             return None
-        return m.Source(name, path, key, time, typ, relation,  # type: ignore[arg-type]
-                        dedupe, tuple(columns), node.line)
+        return m.Source(
+            name,
+            path,
+            key,
+            time,
+            typ,
+            relation,  # type: ignore[arg-type]
+            dedupe,
+            tuple(columns),
+            node.line,
+        )
 
     # ------------------------------------------------------------ segments
 
@@ -351,12 +390,16 @@ class Validator:
         body = self.mapping(node, f"segment '{name}'", SEGMENT_KEYS)
         if body is None:
             return None
-        kind = "dynamic"
+        kind: Any = "dynamic"
         if "kind" in body:
             k = body["kind"].value
             if k not in KINDS:
-                self.err("S006", f"unknown kind {k!r}", body["kind"],
-                         hint(str(k), KINDS) or f"one of: {', '.join(KINDS)}")
+                self.err(
+                    "S006",
+                    f"unknown kind {k!r}",
+                    body["kind"],
+                    hint(str(k), KINDS) or f"one of: {', '.join(KINDS)}",
+                )
             else:
                 kind = k
         where = self.condition(body["where"]) if "where" in body else None
@@ -366,23 +409,37 @@ class Validator:
             if fk in body:
                 files[fk] = self.string(body[fk], fk)
         if "where" not in body and "from_file" not in body:
-            self.err("S005", f"segment '{name}' needs 'where' (or 'from_file' for a static list)",
-                     node)
+            self.err(
+                "S005", f"segment '{name}' needs 'where' (or 'from_file' for a static list)", node
+            )
         if "from_file" in body:
             if kind != "static":
-                self.err("S015", "from_file is only for static segments", body["from_file"],
-                         "add `kind: static`")
+                self.err(
+                    "S015",
+                    "from_file is only for static segments",
+                    body["from_file"],
+                    "add `kind: static`",
+                )
             if "where" in body:
-                self.err("S015", "a segment takes either where or from_file, not both",
-                         body["from_file"])
+                self.err(
+                    "S015", "a segment takes either where or from_file, not both", body["from_file"]
+                )
         top = self.top(body["top"]) if "top" in body else None
         tags = self.str_list(body["tags"], "tag") or () if "tags" in body else ()
         expect = self.expect(body["expect"]) if "expect" in body else None
         desc = self.string(body["description"], "description") if "description" in body else None
         return m.Segment(
-            name=name, kind=kind, description=desc, where=where, exclude=exclude, top=top,
-            tags=tags, expect=expect, from_file=files.get("from_file"),
-            include_file=files.get("include_file"), exclude_file=files.get("exclude_file"),
+            name=name,
+            kind=kind,
+            description=desc,
+            where=where,
+            exclude=exclude,
+            top=top,
+            tags=tags,
+            expect=expect,
+            from_file=files.get("from_file"),
+            include_file=files.get("include_file"),
+            exclude_file=files.get("exclude_file"),
             line=node.line,
         )
 
@@ -421,8 +478,9 @@ class Validator:
         if "score" in body:
             s = self.string(body["score"], "top.by.score")
             if s and s not in self.model_names:
-                self.err("S014", f"unknown scoring model '{s}'", body["score"],
-                         hint(s, self.model_names))
+                self.err(
+                    "S014", f"unknown scoring model '{s}'", body["score"], hint(s, self.model_names)
+                )
             return m.TopBy(score=s) if s else None
         sc = self.mapping(body["score_change"], "top.by.score_change", ("model", "over")) or {}
         model = self.string(sc["model"], "model") if "model" in sc else None
@@ -431,8 +489,12 @@ class Validator:
             self.err("S005", "score_change needs model and over", body["score_change"])
             return None
         if model not in self.model_names:
-            self.err("S014", f"unknown scoring model '{model}'", sc["model"],
-                     hint(model, self.model_names))
+            self.err(
+                "S014",
+                f"unknown scoring model '{model}'",
+                sc["model"],
+                hint(model, self.model_names),
+            )
         return m.TopBy(change_model=model, change_over=over)
 
     def expect(self, node: YNode) -> m.Expect | None:
@@ -449,8 +511,11 @@ class Validator:
             elif isinstance(v, str) and re.fullmatch(r"\d+(\.\d+)?%", v):
                 mc = v
             else:
-                self.err("S006", f"max_change must be a count or a percent like 25%, got {v!r}",
-                         body["max_change"])
+                self.err(
+                    "S006",
+                    f"max_change must be a count or a percent like 25%, got {v!r}",
+                    body["max_change"],
+                )
         return m.Expect(mn, mx, mc)
 
     # ------------------------------------------------------------ conditions
@@ -458,18 +523,31 @@ class Validator:
     def condition(self, node: YNode) -> m.Condition | None:
         """Parse one condition; returns None (with diagnostics) when it is malformed."""
         if not node.is_map:
-            self.err("S004", f"a condition must be a mapping, got {_tname(node.value)}", node,
-                     f"start with one of: {', '.join(COND_KEYS)}")
+            self.err(
+                "S004",
+                f"a condition must be a mapping, got {_tname(node.value)}",
+                node,
+                f"start with one of: {', '.join(COND_KEYS)}",
+            )
             return None
         kinds = [k for k in node.value if k in COND_KEYS]
         if len(kinds) != 1:
             if not kinds:
                 first = next(iter(node.value), "")
-                self.err_key("S003", f"unknown condition '{first}'", node, first,
-                             hint(first, COND_KEYS) or f"one of: {', '.join(COND_KEYS)}")
+                self.err_key(
+                    "S003",
+                    f"unknown condition '{first}'",
+                    node,
+                    first,
+                    hint(first, COND_KEYS) or f"one of: {', '.join(COND_KEYS)}",
+                )
             else:
-                self.err("S015", f"a condition has exactly one kind, got {', '.join(kinds)}",
-                         node, "combine several with all: [...] or any: [...]")
+                self.err(
+                    "S015",
+                    f"a condition has exactly one kind, got {', '.join(kinds)}",
+                    node,
+                    "combine several with all: [...] or any: [...]",
+                )
             return None
         kind = kinds[0]
         handler: Callable[[YNode], m.Condition | None] = getattr(self, f"cond_{kind}")
@@ -505,8 +583,12 @@ class Validator:
         if name is None:
             return None
         if name not in self.segment_names:
-            self.err("S010", f"unknown segment '{name}'", node.value["segment"],
-                     hint(name, self.segment_names))
+            self.err(
+                "S010",
+                f"unknown segment '{name}'",
+                node.value["segment"],
+                hint(name, self.segment_names),
+            )
             return None
         return m.SegmentRef(name, node.line)
 
@@ -538,14 +620,21 @@ class Validator:
         if "." in name:
             source, column = name.split(".", 1)
             if source not in self.source_names:
-                self.err("S008", f"unknown source '{source}' in field '{name}'",
-                         node.value["field"], hint(source, self.source_names))
+                self.err(
+                    "S008",
+                    f"unknown source '{source}' in field '{name}'",
+                    node.value["field"],
+                    hint(source, self.source_names),
+                )
                 return None
             src = self.sources_by_name[source]
             if src.relation != "one" and source != "contacts":
-                self.err("S013", f"field '{name}' needs source '{source}' to be relation: one",
-                         node.value["field"],
-                         "use an event condition for relation: many sources")
+                self.err(
+                    "S013",
+                    f"field '{name}' needs source '{source}' to be relation: one",
+                    node.value["field"],
+                    "use an event condition for relation: many sources",
+                )
                 return None
             if source == "contacts":
                 source = None
@@ -553,18 +642,26 @@ class Validator:
         self.check_column(node.value["field"], source or "contacts", column, test, name)
         return m.FieldCond(column, source, test, node.line) if test else None
 
-    def _leaf_body(self, node: YNode, key: str, allowed: tuple[str, ...]) -> dict[str, YNode] | None:
+    def _leaf_body(
+        self, node: YNode, key: str, allowed: tuple[str, ...]
+    ) -> dict[str, YNode] | None:
         if not node.is_map:
             return None
         for k in node.value:
             if k not in allowed:
                 code = "S007" if k != key else "S003"
-                self.err_key(code, f"unknown operator '{k}'", node, k,
-                             hint(k, allowed) or f"operators: {', '.join(m.ALL_OPS)}")
+                self.err_key(
+                    code,
+                    f"unknown operator '{k}'",
+                    node,
+                    k,
+                    hint(k, allowed) or f"operators: {', '.join(m.ALL_OPS)}",
+                )
         return {k: v for k, v in node.value.items() if k in allowed and k != key}
 
-    def test(self, parent: YNode, body: dict[str, YNode], what: str, *,
-             require_op: bool) -> m.Test | None:
+    def test(
+        self, parent: YNode, body: dict[str, YNode], what: str, *, require_op: bool
+    ) -> m.Test | None:
         """Parse operators plus ignore_case / include_missing from a leaf's body."""
         ops: list[m.Op] = []
         ignore_case = False
@@ -585,8 +682,12 @@ class Validator:
                 else:
                     ops.append(m.Op(key, val))
         if require_op and not ops and ok:
-            self.err("S005", f"{what} needs an operator", parent,
-                     f"e.g. eq, in, gt, contains, within; all: {', '.join(m.ALL_OPS)}")
+            self.err(
+                "S005",
+                f"{what} needs an operator",
+                parent,
+                f"e.g. eq, in, gt, contains, within; all: {', '.join(m.ALL_OPS)}",
+            )
             return None
         return m.Test(tuple(ops), ignore_case, include_missing) if ok else None
 
@@ -595,13 +696,18 @@ class Validator:
         if op in ("eq", "ne"):
             if _is_scalar(v):
                 return v
-            self.err("S004", f"{op} takes a single value, got {_tname(v)}", node,
-                     "use in: [...] for several values" if node.is_list else None)
+            self.err(
+                "S004",
+                f"{op} takes a single value, got {_tname(v)}",
+                node,
+                "use in: [...] for several values" if node.is_list else None,
+            )
             return _BAD
         if op in ("in", "not_in"):
             if not node.is_list:
-                self.err("S004", f"{op} takes a list, got {_tname(v)}", node,
-                         f"write {op}: [{v!r}]")
+                self.err(
+                    "S004", f"{op} takes a list, got {_tname(v)}", node, f"write {op}: [{v!r}]"
+                )
                 return _BAD
             vals = [c.value for c in v]
             if not all(_is_scalar(x) and x is not None for x in vals):
@@ -659,8 +765,12 @@ class Validator:
                 return datetime.fromisoformat(v) if "T" in v or " " in v else date.fromisoformat(v)
             except ValueError:
                 pass
-        self.err("S006", f"bad value {v!r} for {op}", node,
-                 "a number, an ISO date/datetime (2026-01-31T09:00:00) or a relative time (-30d)")
+        self.err(
+            "S006",
+            f"bad value {v!r} for {op}",
+            node,
+            "a number, an ISO date/datetime (2026-01-31T09:00:00) or a relative time (-30d)",
+        )
         return _BAD
 
     def cond_event(self, node: YNode) -> m.Condition | None:
@@ -678,21 +788,30 @@ class Validator:
         ok = True
         for s in srcs:
             if s not in self.source_names:
-                self.err("S008", f"unknown source '{s}'", body["source"],
-                         hint(s, self.source_names))
+                self.err(
+                    "S008", f"unknown source '{s}'", body["source"], hint(s, self.source_names)
+                )
                 ok = False
             elif self.sources_by_name[s].relation != "many":
-                self.err("S013", f"event conditions need a relation: many source, '{s}' is "
-                         f"{'the contacts table' if s == 'contacts' else 'relation: one'}",
-                         body["source"], "use field: SOURCE.COLUMN for relation: one sources")
+                self.err(
+                    "S013",
+                    f"event conditions need a relation: many source, '{s}' is "
+                    f"{'the contacts table' if s == 'contacts' else 'relation: one'}",
+                    body["source"],
+                    "use field: SOURCE.COLUMN for relation: one sources",
+                )
                 ok = False
         types = None
         if "type" in body:
             types = self.str_list(body["type"], "type")
             for s in srcs:
                 if s in self.sources_by_name and self.sources_by_name[s].type is None:
-                    self.err("S013", f"event type filter needs source '{s}' to declare `type:`",
-                             body["type"], f"add `type: <column>` to source '{s}'")
+                    self.err(
+                        "S013",
+                        f"event type filter needs source '{s}' to declare `type:`",
+                        body["type"],
+                        f"add `type: <column>` to source '{s}'",
+                    )
                     ok = False
         window = None
         if "within" in body and "during" in body:
@@ -708,9 +827,12 @@ class Validator:
             ok &= window is not None
             for s in srcs:
                 if s in self.sources_by_name and self.sources_by_name[s].time is None:
-                    self.err("S013", f"a time window needs source '{s}' to declare `time:`",
-                             body.get("within") or body["during"],
-                             f"add `time: <column>` to source '{s}'")
+                    self.err(
+                        "S013",
+                        f"a time window needs source '{s}' to declare `time:`",
+                        body.get("within") or body["during"],
+                        f"add `time: <column>` to source '{s}'",
+                    )
                     ok = False
         where: list[m.RowCond] = []
         if "where" in body:
@@ -721,18 +843,29 @@ class Validator:
             else:
                 for col, cnode in wnode.value.items():
                     if not cnode.is_map:
-                        self.err("S004", f"where.{col} takes a mapping of operators, e.g. "
-                                 "{eq: x}", cnode)
+                        self.err(
+                            "S004",
+                            f"where.{col} takes a mapping of operators, e.g. {{eq: x}}",
+                            cnode,
+                        )
                         ok = False
                         continue
                     for k in cnode.value:
                         if k not in (*m.ALL_OPS, *LEAF_SWITCHES):
-                            self.err_key("S007", f"unknown operator '{k}'", cnode, k,
-                                         hint(k, (*m.ALL_OPS, *LEAF_SWITCHES)))
+                            self.err_key(
+                                "S007",
+                                f"unknown operator '{k}'",
+                                cnode,
+                                k,
+                                hint(k, (*m.ALL_OPS, *LEAF_SWITCHES)),
+                            )
                             ok = False
-                    t = self.test(cnode, {k: v for k, v in cnode.value.items()
-                                          if k in (*m.ALL_OPS, *LEAF_SWITCHES)},
-                                  f"where.{col}", require_op=True)
+                    t = self.test(
+                        cnode,
+                        {k: v for k, v in cnode.value.items() if k in (*m.ALL_OPS, *LEAF_SWITCHES)},
+                        f"where.{col}",
+                        require_op=True,
+                    )
                     if t is None:
                         ok = False
                     else:
@@ -768,8 +901,11 @@ class Validator:
                     self.check_column(tnode.value["column"], s, column, None)
                     dt = self.schemas.get(s, {}).get(column)
                     if agg != "distinct" and dt is not None and category(dt) != "number":
-                        self.err("S012", f"{agg} needs a numeric column, '{column}' in '{s}' is "
-                                 f"{dt}", tnode.value["column"])
+                        self.err(
+                            "S012",
+                            f"{agg} needs a numeric column, '{column}' in '{s}' is {dt}",
+                            tnode.value["column"],
+                        )
             cat = "time" if agg in ("last", "first") else "number"
             for op in t.ops:
                 problem = op_problem(op, cat, "a datetime" if cat == "time" else "a number")
@@ -808,8 +944,7 @@ class Validator:
     def _model_ref(self, node: YNode) -> str | None:
         name = self.string(node, "model")
         if name is not None and name not in self.model_names:
-            self.err("S014", f"unknown scoring model '{name}'", node,
-                     hint(name, self.model_names))
+            self.err("S014", f"unknown scoring model '{name}'", node, hint(name, self.model_names))
             return None
         return name
 
@@ -869,10 +1004,17 @@ class Validator:
         if "when" not in body:
             self.err("S005", "a rule needs 'when'", node)
         each = bool(self.boolean(body["each"], "each")) if "each" in body else False
-        if each and when is not None and not (isinstance(when, m.EventCond)
-                                              and when.is_default_test):
-            self.err("S015", "each: true needs `when` to be one event condition with the "
-                     "default test", body["each"], "drop count/sum/... from the event")
+        if (
+            each
+            and when is not None
+            and not (isinstance(when, m.EventCond) and when.is_default_test)
+        ):
+            self.err(
+                "S015",
+                "each: true needs `when` to be one event condition with the default test",
+                body["each"],
+                "drop count/sum/... from the event",
+            )
         cap = self.number(body["max"], "max") if "max" in body else None
         stage = self.string(body["stage"], "stage") if "stage" in body else None
         if name is None or points is None or when is None:
@@ -920,12 +1062,18 @@ class Validator:
                 continue
             ready, pts = (row.get("ready") or "").strip(), (row.get("points") or "").strip()
             try:
-                points = (float(ready.rstrip("%")) / 100 * sales_ready if ready
-                          else float(pts))
+                points = float(ready.rstrip("%")) / 100 * sales_ready if ready else float(pts)
             except ValueError:
-                self.diags.append(Diagnostic(
-                    "S006", f"{where}: bad ready/points value {ready or pts!r} for '{name}'",
-                    str(path), i, 1, help="ready is a percent (30 or 30%), points a number"))
+                self.diags.append(
+                    Diagnostic(
+                        "S006",
+                        f"{where}: bad ready/points value {ready or pts!r} for '{name}'",
+                        str(path),
+                        i,
+                        1,
+                        help="ready is a percent (30 or 30%), points a number",
+                    )
+                )
                 continue
             when = self.condition(_substitute(body["when"], row))
             if when is None:
@@ -949,13 +1097,17 @@ class Validator:
                 continue
             kinds = [k for k in CHECK_KINDS if k in body]
             if "source" not in body or len(kinds) != 1:
-                self.err("S005", "a check needs source and exactly one of "
-                         f"{', '.join(CHECK_KINDS)}", cnode)
+                self.err(
+                    "S005",
+                    f"a check needs source and exactly one of {', '.join(CHECK_KINDS)}",
+                    cnode,
+                )
                 continue
             src = self.string(body["source"], "source")
             if src is not None and src not in self.source_names:
-                self.err("S008", f"unknown source '{src}'", body["source"],
-                         hint(src, self.source_names))
+                self.err(
+                    "S008", f"unknown source '{src}'", body["source"], hint(src, self.source_names)
+                )
                 continue
             out.append(m.Check(str(src), kinds[0], body[kinds[0]].plain(), cnode.line))
         return tuple(out)
@@ -980,8 +1132,9 @@ def _substitute(node: YNode, row: dict[str, str]) -> YNode:
 
 def _missing(source: str, what: str, col: str, schema: dict[str, pl.DataType]) -> str:
     h = hint(col, list(schema))
-    return (f"source '{source}': {what} column '{col}' not found in the file"
-            + (f" ({h})" if h else f"; it has: {', '.join(list(schema)[:15])}"))
+    return f"source '{source}': {what} column '{col}' not found in the file" + (
+        f" ({h})" if h else f"; it has: {', '.join(list(schema)[:15])}"
+    )
 
 
 def _is_scalar(v: Any) -> bool:

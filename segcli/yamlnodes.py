@@ -65,9 +65,7 @@ def _convert(node: yaml.Node, path: str, file: str, diags: list[Diagnostic]) -> 
             kline, kcol = knode.start_mark.line + 1, knode.start_mark.column + 1
             skey = str(key) if key is not None else "null"
             if skey in out:
-                diags.append(
-                    Diagnostic("S003", f"duplicate key '{skey}'", file, kline, kcol, path)
-                )
+                diags.append(Diagnostic("S003", f"duplicate key '{skey}'", file, kline, kcol, path))
             child_path = f"{path}.{skey}" if path else skey
             out[skey] = _convert(vnode, child_path, file, diags)
             key_pos[skey] = (kline, kcol)

@@ -1,0 +1,337 @@
+"""The command line: parse options, make one library call, render. No Polars or YAML here."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from segcli import __version__, api, views
+from segcli.diagnostics import render
+from segcli.errors import SegcliError, SpecError, UsageError
+
+app = typer.Typer(
+    name="segcli",
+    help="Marketing-automation segmentation and lead scoring from one YAML spec.\n\n"
+    "Exit codes: 0 success, 1 a check failed, 2 invalid spec or usage, 3 input data error, "
+    "4 state error.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ConfigOpt = Annotated[
+    Path, typer.Option("-c", "--config", help="The spec file.", show_default=True)
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show Python tracebacks on errors.")]
+DEFAULT_CONFIG = Path("segments.yaml")
+
+
+def _out() -> Console:
+    return Console(soft_wrap=True, highlight=False)
+
+
+def _err() -> Console:
+    return Console(stderr=True, soft_wrap=True, highlight=False)
+
+
+def _fail(exc: SegcliError, as_json: bool, debug: bool) -> NoReturn:
+    if debug:
+        traceback.print_exc()
+    if isinstance(exc, SpecError):
+        if as_json:
+            print(
+                json.dumps(
+                    {
+                        "ok": False,
+                        "exit_code": exc.exit_code,
+                        "diagnostics": [d.to_json() for d in exc.diagnostics],
+                    },
+                    indent=2,
+                )
+            )
+        else:
+            sys.stderr.write(render(exc.diagnostics) + "\n")
+    elif as_json:
+        print(json.dumps({"ok": False, "exit_code": exc.exit_code, "error": exc.message}, indent=2))
+    else:
+        sys.stderr.write(f"error: {exc.message}\n")
+    raise typer.Exit(exc.exit_code)
+
+
+def guarded(fn: Callable[[], Any], as_json: bool, debug: bool) -> Any:
+    """The one error boundary: SegcliError -> message + exit code; tracebacks only with --debug."""
+    try:
+        return fn()
+    except SegcliError as exc:
+        _fail(exc, as_json, debug)
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        raise typer.Exit(130) from None
+    except Exception as exc:  # an internal bug: say so plainly
+        if debug:
+            raise
+        sys.stderr.write(
+            f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)\n"
+        )
+        raise typer.Exit(70) from None
+
+
+@app.command()
+def validate(
+    config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False, debug: DebugOpt = False
+) -> None:
+    """Check the spec and the sources' schemas; nothing is computed."""
+    project = guarded(lambda: api.load(config), as_json, debug)
+    spec = project.spec
+    summary = {
+        "ok": True,
+        "file": str(config),
+        "sources": len(spec.sources),
+        "segments": len(spec.segments),
+        "models": len(spec.scoring),
+    }
+    if as_json:
+        print(json.dumps(summary, indent=2))
+    else:
+        _out().print(
+            f"{config}: ok — {summary['sources']} sources, {summary['segments']} "
+            f"segments, {summary['models']} scoring models"
+        )
+
+
+@app.command()
+def run(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Evaluate at this date or "
+            "datetime (naive = project timezone). Default: now (UTC).",
+        ),
+    ] = None,
+    segment: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--segment", help="Run only this segment (and what it depends on). Repeatable."
+        ),
+    ] = None,
+    refresh: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--refresh",
+            help="Recompute this static or semi_dynamic segment from scratch. Repeatable.",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Output directory. Default: out/ beside the spec.")
+    ] = None,
+    state: Annotated[
+        Path | None,
+        typer.Option("--state", help="State directory. Default: .segcli/ beside the spec."),
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="parquet or csv.")] = "parquet",
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Compute and print; write nothing.")
+    ] = False,
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Compute segments and scores in one plan and write the outputs."""
+    if refresh or state:
+        _fail(
+            UsageError(
+                "--refresh and --state need run state, which this version does not "
+                "keep yet (every segment is evaluated as dynamic)"
+            ),
+            as_json,
+            debug,
+        )
+    err = _err()
+    live = err.is_terminal and not as_json
+
+    def work() -> api.RunResult:
+        project = api.load(config)
+        if live:
+            with err.status("evaluating segments…") as status:
+                return api.run(
+                    project,
+                    as_of=as_of,
+                    segments=segment,
+                    out_dir=out,
+                    fmt=fmt,
+                    dry_run=dry_run,
+                    progress=lambda msg: status.update(msg),
+                )
+        return api.run(
+            project,
+            as_of=as_of,
+            segments=segment,
+            out_dir=out,
+            fmt=fmt,
+            dry_run=dry_run,
+            progress=None if as_json else lambda msg: err.print(msg),
+        )
+
+    result: api.RunResult = guarded(work, as_json, debug)
+    if as_json:
+        print(json.dumps(result.to_json(), indent=2, default=str))
+        return
+    con = _out()
+    for w in result.warnings:
+        err.print(f"warning: {w}")
+    table = Table(title=f"segcli run {result.run_id} — as of {result.as_of.isoformat()}")
+    table.add_column("segment")
+    table.add_column("kind")
+    table.add_column("members", justify="right")
+    table.add_column("seconds", justify="right")
+    for s in result.segments:
+        table.add_row(s.name, s.kind, f"{s.size:,}", f"{s.seconds:.3f}")
+    con.print(table)
+    where = "nothing written (dry run)" if dry_run else f"outputs in {result.out_dir}"
+    con.print(
+        f"{len(result.segments)} segments; plan {result.plan_seconds:.2f} s, total "
+        f"{result.total_seconds:.2f} s; {where}"
+    )
+
+
+@app.command()
+def show(
+    name: Annotated[str, typer.Argument(help="Segment name.")],
+    config: ConfigOpt = DEFAULT_CONFIG,
+    out: Annotated[Path | None, typer.Option("--out", help="Output directory of the run.")] = None,
+    limit: Annotated[int, typer.Option("--limit", help="At most this many rows.")] = 20,
+    columns: Annotated[
+        str | None,
+        typer.Option("--columns", help="Contact columns to show, comma-separated. Default: all."),
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Members of a segment (from the last run's output) with contact columns."""
+    cols = [c.strip() for c in columns.split(",")] if columns else None
+    fmt = "json" if as_json else fmt
+    shown: views.Shown = guarded(
+        lambda: views.show(api.load(config), name, out_dir=out, limit=limit, columns=cols, fmt=fmt),
+        as_json,
+        debug,
+    )
+    if fmt == "table":
+        table = Table(title=f"{name}: {shown.total:,} members (showing {len(shown.rows)})")
+        for c in shown.columns:
+            table.add_column(c)
+        for r in shown.rows:
+            table.add_row(*["" if v is None else str(v) for v in r])
+        _out().print(table)
+    else:
+        sys.stdout.write(shown.text)
+
+
+@app.command()
+def explain(
+    name: Annotated[str | None, typer.Argument(help="Segment to explain.")] = None,
+    contact: Annotated[
+        str | None,
+        typer.Option(
+            "--contact", help="Explain one contact: each segment in or out, and its score by rule."
+        ),
+    ] = None,
+    config: ConfigOpt = DEFAULT_CONFIG,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Evaluate at this time.")] = None,
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """A segment's condition tree in words and its query plan, or why a contact is in or out."""
+    if (name is None) == (contact is None):
+        _fail(UsageError("give a segment NAME or --contact KEY"), as_json, debug)
+    lines: list[str] = guarded(
+        lambda: views.explain(api.load(config), name=name, contact=contact, as_of=as_of),
+        as_json,
+        debug,
+    )
+    if as_json:
+        print(json.dumps({"lines": lines}, indent=2))
+    else:
+        sys.stdout.write("\n".join(lines) + "\n")
+
+
+@app.command()
+def sample(
+    out: Annotated[Path, typer.Option("--out", help="Directory to write the exports to.")],
+    contacts: Annotated[int, typer.Option("--contacts", help="Number of contacts.")] = 3000,
+    email_events: Annotated[
+        int | None,
+        typer.Option("--email-events", help="Email event rows (default ~40 per contact)."),
+    ] = None,
+    web_events: Annotated[
+        int | None, typer.Option("--web-events", help="Web event rows (default ~25 per contact).")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 42,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="csv or parquet for contacts, CRM and purchases (events are always Parquet).",
+        ),
+    ] = "parquet",
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Write realistic synthetic exports of any size (seeded), for demos and benchmarks."""
+    paths: dict[str, Any] = guarded(
+        lambda: views.sample(
+            out,
+            contacts=contacts,
+            email_events=email_events,
+            web_events=web_events,
+            seed=seed,
+            fmt=fmt,
+        ),
+        as_json,
+        debug,
+    )
+    if as_json:
+        print(json.dumps({k: str(v) for k, v in paths.items()}, indent=2))
+    else:
+        for k, v in paths.items():
+            _out().print(f"{k}: {v}")
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        print(f"segcli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=version_callback,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """segcli: segments and lead scores from one YAML spec, in one pass over your exports."""
+
+
+def main() -> None:
+    """Console-script entry point."""
+    os.environ.setdefault(
+        "POLARS_MAX_THREADS", os.environ.get("SEGCLI_THREADS", "") or str(os.cpu_count() or 2)
+    )
+    app()
