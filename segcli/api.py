@@ -12,13 +12,14 @@ from typing import Any
 
 import polars as pl
 
-from segcli import __version__, yamlnodes
+from segcli import __version__, graph, yamlnodes
 from segcli import model as m
 from segcli.compile import segment_col
-from segcli.engine import Evaluation, evaluate, rule_col
-from segcli.errors import SpecError, UsageError
-from segcli.output import membership_frame, write_frame, write_json
+from segcli.engine import Carry, Evaluation, base_col, evaluate, rule_col
+from segcli.errors import SpecError, StateError, UsageError
+from segcli.output import write_frame, write_json
 from segcli.sources import Catalog, catalog_for
+from segcli.state import Manifest, StateDir, acquire_lock, transition
 from segcli.timeutil import parse_as_of
 from segcli.validate import Validator
 
@@ -138,53 +139,159 @@ def compute(
     return evaluate(project.spec, project.catalog, at, segments), at
 
 
+def segment_fingerprint(seg: m.Segment) -> str:
+    """A stable fingerprint of a segment's definition (positions in the file do not count)."""
+    return hashlib.sha256(repr(seg).encode()).hexdigest()[:16]
+
+
+def _carry(
+    project: Project, names: list[str], manifest: Manifest, state: StateDir, refresh: set[str]
+) -> tuple[dict[str, Carry], dict[str, pl.DataFrame | None], list[str]]:
+    """Each segment's mode and previous snapshot, plus notes on changed definitions."""
+    spec = project.spec
+    key = spec.contacts.key
+    carry: dict[str, Carry] = {}
+    prevs: dict[str, pl.DataFrame | None] = {}
+    notes: list[str] = []
+    for n in names:
+        seg = spec.segments[n]
+        cur = manifest.current.get(n)
+        prev = state.read_snapshot(cur["snapshot"], key) if cur else None
+        prevs[n] = prev
+        if cur and cur.get("fingerprint") != segment_fingerprint(seg):
+            keep = seg.kind != "dynamic" and n not in refresh
+            notes.append(
+                f"the definition of segment '{n}' changed since the last run"
+                + (f"; its members are kept (--refresh {n} recomputes it)" if keep else "")
+            )
+        if cur and cur.get("kind") != seg.kind:
+            notes.append(f"segment '{n}' changed kind: {cur.get('kind')} -> {seg.kind}")
+        if seg.kind == "dynamic":
+            mode = "dynamic"
+        elif prev is None or n in refresh:
+            mode = "compute"
+        else:
+            mode = "accumulate" if seg.kind == "semi_dynamic" else "frozen"
+        base = prev.filter(pl.col("base"))[key] if prev is not None else None
+        carry[n] = Carry(mode, base)
+    return carry, prevs, notes
+
+
 def run(
     project: Project,
     *,
     as_of: str | datetime | None = None,
     segments: list[str] | None = None,
+    refresh: list[str] | None = None,
     out_dir: str | Path | None = None,
+    state_dir: str | Path | None = None,
     fmt: str = "parquet",
     dry_run: bool = False,
+    keep_runs: int | None = None,
     progress: Any = None,
 ) -> RunResult:
-    """Compute every selected segment and score in one plan and write the outputs."""
+    """Compute every selected segment and score in one plan, apply kinds and state, write.
+
+    A run commits completely or not at all: outputs are written file by file (atomically),
+    then the state's snapshots, then its manifest, which is the commit point.
+    """
     if fmt not in ("parquet", "csv"):
         raise UsageError(f"unknown format {fmt!r}: use parquet or csv")
     t0 = time.perf_counter()
     say = progress or (lambda msg: None)
-    say("evaluating the plan")
-    ev, at = compute(project, as_of, segments)
     spec = project.spec
     key = spec.contacts.key
-    out = Path(out_dir) if out_dir else Path(spec.base_dir) / "out"
-    results: list[SegmentResult] = []
-    files: list[Path] = []
-    for name in ev.segments:
-        t = time.perf_counter()
-        mf = membership_frame(ev.frame, key, segment_col(name), rule_col(name), at)
-        if not dry_run:
-            files.append(write_frame(mf, out / "segments" / name, fmt))
-        results.append(
-            SegmentResult(name, spec.segments[name].kind, mf.height, time.perf_counter() - t)
+    check_segment_names(project, segments)
+    check_segment_names(project, refresh)
+    at = resolve_as_of(project, as_of)
+    state = StateDir(Path(state_dir) if state_dir else Path(spec.base_dir) / ".segcli")
+    lock = None if dry_run else acquire_lock(state.path)
+    try:
+        manifest = state.read_manifest()
+        last = manifest.last_as_of
+        if last is not None and at < last and not dry_run:
+            raise StateError(
+                f"as_of {at.isoformat()} is before the last committed run's as_of "
+                f"{last.isoformat()} (run {manifest.runs[-1]['run_id']}); use --dry-run to "
+                "look at the past without changing the state"
+            )
+        notes = [lock.took_over] if lock and lock.took_over else []
+        names = graph.order(spec.segments, segments)
+        refresh_set = set(refresh or [])
+        say("reading state")
+        carry, prevs, changed = _carry(project, names, manifest, state, refresh_set)
+        notes += changed
+        say("evaluating the plan")
+        ev = evaluate(spec, project.catalog, at, segments, carry)
+        out = Path(out_dir) if out_dir else Path(spec.base_dir) / "out"
+        results: list[SegmentResult] = []
+        files: list[Path] = []
+        snapshots: dict[str, pl.DataFrame] = {}
+        for name in ev.segments:
+            t = time.perf_counter()
+            cur = ev.frame.select(
+                pl.col(key),
+                pl.col(rule_col(name)).alias("rule"),
+                pl.col(base_col(name)).alias("base"),
+                pl.col(segment_col(name)).alias("member"),
+            )
+            refreshed = name in refresh_set and prevs[name] is not None
+            snap, changes = transition(prevs[name], cur, key, at, refreshed)
+            snapshots[name] = snap
+            members = snap.filter(pl.col("member")).select(key, "joined_at", "source")
+            if not dry_run:
+                files.append(write_frame(members, out / "segments" / name, fmt))
+                files.append(write_frame(changes, out / "changes" / name, fmt))
+            entered = int((changes["change"] == "entered").sum())
+            results.append(
+                SegmentResult(
+                    name,
+                    spec.segments[name].kind,
+                    members.height,
+                    time.perf_counter() - t,
+                    entered,
+                    changes.height - entered,
+                )
+            )
+            say(f"segment {name}: {members.height} members")
+        if spec.scoring and not dry_run:
+            files.append(write_frame(scores_frame(project, ev), out / "scores", fmt))
+        result = RunResult(
+            uuid.uuid4().hex[:12],
+            at,
+            None if dry_run else out,
+            results,
+            ev.seconds,
+            0.0,
+            [*notes, *ev.warnings],
+            files,
         )
-        say(f"segment {name}: {mf.height} members")
-    if spec.scoring and not dry_run:
-        files.append(write_frame(scores_frame(project, ev), out / "scores", fmt))
-    result = RunResult(
-        uuid.uuid4().hex[:12],
-        at,
-        None if dry_run else out,
-        results,
-        ev.seconds,
-        0.0,
-        ev.warnings,
-        files,
-    )
-    result.total_seconds = time.perf_counter() - t0
-    if not dry_run:
-        write_json(out / "run.json", run_manifest(project, result))
-    return result
+        result.total_seconds = time.perf_counter() - t0
+        if not dry_run:
+            body = run_manifest(project, result)
+            write_json(out / "run.json", body)
+            say("committing state")
+            record = {
+                "run_id": result.run_id,
+                "as_of": at.isoformat(),
+                "committed_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "spec_fingerprint": project.fingerprint,
+                "segments": {
+                    s.name: {
+                        "kind": s.kind,
+                        "size": s.size,
+                        "entered": s.entered,
+                        "left": s.left,
+                        "fingerprint": segment_fingerprint(spec.segments[s.name]),
+                    }
+                    for s in results
+                },
+            }
+            state.commit(manifest, record, snapshots, keep_runs or spec.keep_runs)
+        return result
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 def scores_frame(project: Project, ev: Evaluation) -> pl.DataFrame:

@@ -109,6 +109,16 @@ def validate(
         )
 
 
+KeepRunsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--keep-runs",
+        help="Keep the state of only the newest N runs (overrides "
+        "`state: {keep_runs: N}` in the spec).",
+    ),
+]
+
+
 @app.command()
 def run(
     config: ConfigOpt = DEFAULT_CONFIG,
@@ -142,46 +152,35 @@ def run(
     ] = None,
     fmt: Annotated[str, typer.Option("--format", help="parquet or csv.")] = "parquet",
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Compute and print; write nothing.")
+        bool,
+        typer.Option(
+            "--dry-run", help="Compute and print; write nothing (neither outputs nor state)."
+        ),
     ] = False,
+    keep_runs: KeepRunsOpt = None,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Compute segments and scores in one plan and write the outputs."""
-    if refresh or state:
-        _fail(
-            UsageError(
-                "--refresh and --state need run state, which this version does not "
-                "keep yet (every segment is evaluated as dynamic)"
-            ),
-            as_json,
-            debug,
-        )
+    """Compute segments and scores in one plan, update the state, write the outputs."""
     err = _err()
     live = err.is_terminal and not as_json
 
     def work() -> api.RunResult:
         project = api.load(config)
-        if live:
-            with err.status("evaluating segments…") as status:
-                return api.run(
-                    project,
-                    as_of=as_of,
-                    segments=segment,
-                    out_dir=out,
-                    fmt=fmt,
-                    dry_run=dry_run,
-                    progress=lambda msg: status.update(msg),
-                )
-        return api.run(
-            project,
+        kwargs: dict[str, Any] = dict(
             as_of=as_of,
             segments=segment,
+            refresh=refresh,
             out_dir=out,
+            state_dir=state,
             fmt=fmt,
             dry_run=dry_run,
-            progress=None if as_json else lambda msg: err.print(msg),
+            keep_runs=keep_runs,
         )
+        if live:
+            with err.status("evaluating segments…") as status:
+                return api.run(project, progress=lambda msg: status.update(msg), **kwargs)
+        return api.run(project, progress=None if as_json else err.print, **kwargs)
 
     result: api.RunResult = guarded(work, as_json, debug)
     if as_json:
@@ -189,20 +188,97 @@ def run(
         return
     con = _out()
     for w in result.warnings:
-        err.print(f"warning: {w}")
+        err.print(f"note: {w}")
     table = Table(title=f"segcli run {result.run_id} — as of {result.as_of.isoformat()}")
-    table.add_column("segment")
-    table.add_column("kind")
-    table.add_column("members", justify="right")
-    table.add_column("seconds", justify="right")
+    for col, justify in (
+        ("segment", "left"),
+        ("kind", "left"),
+        ("members", "right"),
+        ("entered", "right"),
+        ("left", "right"),
+        ("seconds", "right"),
+    ):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for s in result.segments:
-        table.add_row(s.name, s.kind, f"{s.size:,}", f"{s.seconds:.3f}")
+        table.add_row(
+            s.name,
+            s.kind,
+            f"{s.size:,}",
+            f"{s.entered or 0:,}",
+            f"{s.left or 0:,}",
+            f"{s.seconds:.3f}",
+        )
     con.print(table)
     where = "nothing written (dry run)" if dry_run else f"outputs in {result.out_dir}"
     con.print(
-        f"{len(result.segments)} segments; plan {result.plan_seconds:.2f} s, total "
-        f"{result.total_seconds:.2f} s; {where}"
+        f"{len(result.segments)} segments; plan {result.plan_seconds:.2f} s (shared by all "
+        f"segments), total {result.total_seconds:.2f} s; {where}"
     )
+
+
+@app.command()
+def diff(
+    name: Annotated[str, typer.Argument(help="Segment name.")],
+    from_run: Annotated[
+        str | None, typer.Option("--from", help="Run id (default: the run before --to).")
+    ] = None,
+    to_run: Annotated[
+        str | None, typer.Option("--to", help="Run id (default: the last run).")
+    ] = None,
+    config: ConfigOpt = DEFAULT_CONFIG,
+    state: Annotated[Path | None, typer.Option("--state", help="State directory.")] = None,
+    limit: Annotated[int, typer.Option("--limit", help="Keys to list per side.")] = 50,
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Who entered and who left a segment between two committed runs."""
+    d: views.Diff = guarded(
+        lambda: views.diff(api.load(config, with_data=False), name, from_run, to_run, state),
+        as_json,
+        debug,
+    )
+    if as_json:
+        print(json.dumps(d.to_json(), indent=2, default=str))
+        return
+    con = _out()
+    con.print(f"{name}: run {d.from_run} ({d.from_as_of}) -> run {d.to_run} ({d.to_as_of})")
+    con.print(f"entered: {len(d.entered):,}   left: {len(d.left):,}")
+    for label, keys in (("entered", d.entered), ("left", d.left)):
+        if keys:
+            shown = ", ".join(str(k) for k in keys[:limit])
+            more = f" … (+{len(keys) - limit})" if len(keys) > limit else ""
+            con.print(f"{label}: {shown}{more}")
+
+
+@app.command()
+def history(
+    name: Annotated[str | None, typer.Argument(help="Segment name (default: all).")] = None,
+    config: ConfigOpt = DEFAULT_CONFIG,
+    state: Annotated[Path | None, typer.Option("--state", help="State directory.")] = None,
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Size, entered and left per committed run."""
+    rows: list[dict[str, Any]] = guarded(
+        lambda: views.history(api.load(config, with_data=False), name, state), as_json, debug
+    )
+    if as_json:
+        print(json.dumps(rows, indent=2, default=str))
+        return
+    table = Table(title="segcli history" + (f" — {name}" if name else ""))
+    for col in ("run", "as_of", "segment", "kind", "members", "entered", "left"):
+        table.add_column(col, justify="right" if col in ("members", "entered", "left") else "left")
+    for r in rows:
+        table.add_row(
+            r["run_id"],
+            r["as_of"],
+            r["segment"],
+            r["kind"],
+            f"{r['size']:,}",
+            f"{r['entered']:,}",
+            f"{r['left']:,}",
+        )
+    _out().print(table)
 
 
 @app.command()

@@ -23,6 +23,23 @@ def rule_col(name: str) -> str:
     return f"__rule__{name}"
 
 
+def base_col(name: str) -> str:
+    """The per-contact column: is the contact in NAME's rule-made set after its kind's rule.
+
+    dynamic: matches now; semi_dynamic: previous base or matches now; static: the frozen
+    base (or matches now on its first run and on --refresh). Overrides apply on top.
+    """
+    return f"__base__{name}"
+
+
+@dataclass(frozen=True)
+class Carry:
+    """What a segment brings from the last committed run: its mode and previous base keys."""
+
+    mode: str  # "dynamic" | "accumulate" | "frozen" | "compute"
+    previous: pl.Series | None = None
+
+
 @dataclass
 class Evaluation:
     """A run's computed result, before state and outputs."""
@@ -86,9 +103,17 @@ class Builder:
             expr = top_filter(expr, self.top_value(seg.top.by), key, seg.top)
         return expr
 
+    def base_expr(self, seg: m.Segment, carry: Carry | None) -> pl.Expr:
+        key = pl.col(self.spec.contacts.key)
+        rule = pl.col(rule_col(seg.name))
+        if carry is None or carry.mode in ("dynamic", "compute"):
+            return rule
+        prev = key.is_in(carry.previous.implode()) if carry.previous is not None else pl.lit(False)
+        return prev if carry.mode == "frozen" else rule | prev
+
     def member_expr(self, seg: m.Segment, lists: dict[str, pl.Series]) -> pl.Expr:
         key = pl.col(self.spec.contacts.key)
-        expr = pl.col(rule_col(seg.name))
+        expr = pl.col(base_col(seg.name))
         if seg.include_file:
             expr = expr | key.is_in(lists[seg.include_file].implode())
         if seg.exclude_file:
@@ -170,7 +195,11 @@ def load_contacts(spec: m.Spec, catalog: Catalog) -> pl.DataFrame:
 
 
 def evaluate(
-    spec: m.Spec, catalog: Catalog, as_of: datetime, wanted: list[str] | None = None
+    spec: m.Spec,
+    catalog: Catalog,
+    as_of: datetime,
+    wanted: list[str] | None = None,
+    carry: dict[str, Carry] | None = None,
 ) -> Evaluation:
     """Compile and execute every wanted segment (and its dependencies) and every model."""
     import time
@@ -219,8 +248,11 @@ def evaluate(
         lf = lf.with_columns([e.alias(c) for c, e in score_exprs.items()])
     for n in names:
         lf = lf.with_columns(rules[n].alias(rule_col(n)))
+        base = b.base_expr(spec.segments[n], (carry or {}).get(n))
+        lf = lf.with_columns(base.alias(base_col(n)))
         lf = lf.with_columns(members[n].alias(segment_col(n)))
-    keep = [key, *[c for n in names for c in (rule_col(n), segment_col(n))], *score_exprs]
+    seg_cols = [c for n in names for c in (rule_col(n), base_col(n), segment_col(n))]
+    keep = [key, *seg_cols, *score_exprs]
     try:
         frame = lf.select(keep).collect(engine="streaming")
     except pl.exceptions.PolarsError as exc:

@@ -83,7 +83,7 @@ class FieldCond:
     column: str
     source: str | None
     test: Test
-    line: int = field(default=0, compare=False)
+    line: int = field(default=0, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ class EventCond:
     agg: str  # one of AGG_KINDS
     column: str | None
     test: Test
-    line: int = field(default=0, compare=False)
+    line: int = field(default=0, compare=False, repr=False)
 
     @property
     def is_default_test(self) -> bool:
@@ -158,14 +158,14 @@ class NotCond:
 @dataclass(frozen=True)
 class SegmentRef:
     name: str
-    line: int = field(default=0, compare=False)
+    line: int = field(default=0, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
 class ScoreCond:
     model: str
     test: Test
-    line: int = field(default=0, compare=False)
+    line: int = field(default=0, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -173,7 +173,7 @@ class ScoreChangeCond:
     model: str
     over: Duration
     test: Test
-    line: int = field(default=0, compare=False)
+    line: int = field(default=0, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -209,7 +209,7 @@ class Source:
     relation: Literal["one", "many"] = "many"
     dedupe: tuple[str, ...] = ()
     columns: tuple[tuple[str, str], ...] = ()  # declared column types
-    line: int = field(default=0, compare=False)
+    line: int = field(default=0, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -249,7 +249,7 @@ class Segment:
     from_file: str | None = None
     include_file: str | None = None
     exclude_file: str | None = None
-    line: int = field(default=0, compare=False)
+    line: int = field(default=0, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -277,7 +277,7 @@ class Check:
     source: str
     kind: str
     arg: object
-    line: int = field(default=0, compare=False)
+    line: int = field(default=0, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -35,6 +36,8 @@ BoolArray = npt.NDArray[np.bool_]
 TABLES = ("contacts", "crm_leads", "purchases", "email_events", "web_events")
 
 DEFAULT_ANCHOR = datetime(2026, 11, 20, tzinfo=UTC)
+DEMO_CONTACTS = 3000
+DEMO_SEED = 42
 EMAIL_ROWS_PER_CONTACT = 40
 WEB_ROWS_PER_CONTACT = 25
 CHUNK_ROWS = 2_000_000  # rows generated (and written) at a time
@@ -284,10 +287,9 @@ def write_demo(out_dir: Path, progress: Progress | None = None) -> dict[str, Pat
     `contact_id` column; vip and trade_show each hold one id that is not a contact) and
     `scoring/assets.csv` (asset, stage, ready) to what `generate` writes with its defaults.
     """
-    paths = generate(out_dir, progress=progress)
-    contacts = 3000
-    rng = _rng(42, _LISTS)
-    picked = rng.choice(np.arange(1, contacts + 1), size=58, replace=False)
+    paths = generate(out_dir, contacts=DEMO_CONTACTS, seed=DEMO_SEED, progress=progress)
+    rng = _rng(DEMO_SEED, _LISTS)
+    picked = rng.choice(np.arange(1, DEMO_CONTACTS + 1), size=58, replace=False)
     vip, do_not_email, trade_show = picked[:9], picked[8:18], picked[18:57]
     # vip and do_not_email share one contact, so "exclusion wins" has a case to show.
     lists = {
@@ -324,7 +326,9 @@ def _contacts(
         _pick(rng, (0.70, 0.22, 0.08), n),
     )
     owner = np.where(
-        rng.random(n) < np.where(stage == 0, 0.6, 0.15), -1, rng.integers(0, len(OWNERS), n)
+        rng.random(n) < np.where(stage == STAGES.index("subscriber"), 0.6, 0.15),
+        -1,
+        rng.integers(0, len(OWNERS), n),
     )
     first, last = rng.integers(0, len(FIRST_NAMES), n), rng.integers(0, len(LAST_NAMES), n)
     company = rng.integers(0, len(COMPANIES), n)
@@ -471,12 +475,8 @@ def _purchases(rng: np.random.Generator, people: _People, now: int) -> pl.DataFr
             "product": _labels(PRODUCTS, product),
         }
     ).sort("purchased_at", maintain_order=True)
-    frame = frame.select(
-        pl.format("SO-{}", pl.int_range(1, rows + 1).cast(pl.String).str.zfill(7)).alias(
-            "order_id"
-        ),
-        pl.all(),
-    )
+    order_number = pl.int_range(1, rows + 1).cast(pl.String).str.zfill(7)
+    frame = frame.select(pl.format("SO-{}", order_number).alias("order_id"), pl.all())
     # A re-export appended some orders a second time.
     repeated = np.sort(rng.choice(rows, size=round(rows * DUPLICATE_SHARE), replace=False))
     return pl.concat([frame, frame[repeated]])
@@ -487,9 +487,9 @@ def _purchases(rng: np.random.Generator, people: _People, now: int) -> pl.DataFr
 
 def _campaigns(rng: np.random.Generator, now: int) -> _Campaigns:
     """About two campaigns a week over the window, the last one a day before `now`."""
-    days = np.sort(rng.choice(np.arange(1, WINDOW // DAY), size=115, replace=False))[::-1]
-    times = now - days * DAY + rng.integers(7 * HOUR, 16 * HOUR, len(days)) - (now % DAY)
-    times = np.sort(times)
+    days = rng.choice(np.arange(1, WINDOW // DAY), size=115, replace=False)
+    midnight = now - now % DAY
+    times = np.sort(midnight - days * DAY + rng.integers(7 * HOUR, 16 * HOUR, len(days)))
     years = pl.Series(times).cast(pl.Datetime("us", "UTC")).dt.year().to_numpy()
     numbers = np.ones(len(times), dtype=np.int64)
     for i in range(1, len(times)):
@@ -712,9 +712,17 @@ def _write_events(
         frame.write_parquet(single)
         return single
     stem.mkdir(exist_ok=True)
-    for i, (rows, make) in enumerate(chunks):
-        report(f"{stem.name}: part {i + 1}/{len(chunks)} ({rows:,} rows)")
-        make().write_parquet(stem / f"part-{i:03d}.parquet")
+    # Polars writes a part (off the GIL) while numpy draws the next; one part waits at most.
+    with ThreadPoolExecutor(max_workers=1) as writer:
+        pending: Future[None] | None = None
+        for i, (rows, make) in enumerate(chunks):
+            report(f"{stem.name}: part {i + 1}/{len(chunks)} ({rows:,} rows)")
+            frame = make()
+            if pending is not None:
+                pending.result()
+            pending = writer.submit(frame.write_parquet, stem / f"part-{i:03d}.parquet")
+        if pending is not None:
+            pending.result()
     return stem / "*.parquet"
 
 

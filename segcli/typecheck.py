@@ -46,26 +46,59 @@ def _is_iso(v: object) -> bool:
     return True
 
 
-def op_problem(op: m.Op, cat: str, dtype_name: str) -> str | None:
-    """Why operator `op` cannot apply to a column of category `cat` (None when it can)."""
+def type_name(dtype: pl.DataType | None) -> str:
+    """A column type in the words of `columns:` declarations: int, float, str, bool, date..."""
+    if dtype is None:
+        return "unknown"
+    if dtype.is_integer():
+        return "int"
+    if dtype.is_float() or dtype.is_decimal():
+        return "float"
+    if dtype == pl.String or isinstance(dtype, pl.Categorical | pl.Enum):
+        return "str"
+    if dtype == pl.Boolean:
+        return "bool"
+    if dtype == pl.Date:
+        return "date"
+    if isinstance(dtype, pl.Datetime):
+        return "datetime"
+    return str(dtype)
+
+
+_LITERAL_WORDS = {
+    "bool": "a boolean",
+    "number": "a number",
+    "time": "a date/time",
+    "string": "a string",
+    "other": "a value",
+}
+
+
+def op_problem(op: m.Op, cat: str, dtype_name: str, subject: str = "the column") -> str | None:
+    """Why operator `op` cannot apply to `subject` of category `cat` (None when it can).
+
+    `dtype_name` is the type as the user writes it (int, str, datetime...), so messages read
+    like "'gt' compares numbers or times, but column 'title' has type str".
+    """
     name, v = op.name, op.value
     if name == "is_null":
         return None
+    has = f"but {subject} has type {dtype_name}"
     if name in m.STRING_OPS:
         if cat != "string":
-            return f"'{name}' needs a string column, this column is {dtype_name}"
+            return f"'{name}' needs a string column, {has}"
         return None
     if name in m.TIME_OPS:
         if cat != "time":
-            return f"'{name}' needs a date/datetime column, this column is {dtype_name}"
+            return f"'{name}' needs a date or datetime column, {has}"
         return None
     values = v if isinstance(v, tuple) else (v,)
     if name in m.ORDER_OPS and cat not in ("number", "time"):
-        return f"'{name}' compares numbers or times, this column is {dtype_name}"
+        return f"'{name}' compares numbers or times, {has}"
     for x in values:
         lc = _literal_category(x)
         if cat == "time" and (lc == "time" or _is_iso(x)):
             continue
         if lc != cat:
-            return f"{name}: {x!r} is a {lc} literal but the column is {dtype_name}"
+            return f"{name}: {x!r} is {_LITERAL_WORDS[lc]}, {has}"
     return None

@@ -11,7 +11,8 @@ import polars as pl
 
 from segcli import api
 from segcli import explain as ex
-from segcli.errors import DataError, UsageError
+from segcli.errors import DataError, StateError, UsageError
+from segcli.state import Manifest, StateDir
 
 
 @dataclass
@@ -108,3 +109,94 @@ def sample(out: Path, **kwargs: Any) -> dict[str, Any]:
     if fmt not in ("csv", "parquet"):
         raise UsageError(f"unknown format {fmt!r}: use csv or parquet")
     return dict(gen.generate(Path(out), fmt=fmt, **kwargs))
+
+
+@dataclass
+class Diff:
+    name: str
+    from_run: str
+    to_run: str
+    from_as_of: str
+    to_as_of: str
+    entered: list[Any]
+    left: list[Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _state(project: api.Project, state_dir: Path | None) -> StateDir:
+    return StateDir(Path(state_dir) if state_dir else Path(project.spec.base_dir) / ".segcli")
+
+
+def _members_at(st: StateDir, manifest: Manifest, name: str, run_idx: int, key: str) -> pl.Series:
+    """NAME's members after run number `run_idx` (its latest snapshot at or before that run)."""
+    for r in reversed(manifest.runs[: run_idx + 1]):
+        if name in r["segments"]:
+            path = st.path / "runs" / r["run_id"] / f"{name}.parquet"
+            if not path.exists():
+                raise StateError(
+                    f"the snapshot of '{name}' at run {r['run_id']} was pruned (see keep_runs)"
+                )
+            df = st.read_snapshot(str(path.relative_to(st.path)), key)
+            return df.filter(pl.col("member"))[key]
+    return pl.Series(key, [])
+
+
+def diff(
+    project: api.Project,
+    name: str,
+    from_run: str | None,
+    to_run: str | None,
+    state_dir: Path | None = None,
+) -> Diff:
+    """Who entered and left NAME between two committed runs (default: the last two)."""
+    api.check_segment_names(project, [name])
+    st = _state(project, state_dir)
+    manifest = st.read_manifest()
+    ids = [r["run_id"] for r in manifest.runs]
+    if not ids:
+        raise StateError(f"no committed runs in {st.path}: run `segcli run` first")
+
+    def index(run_id: str) -> int:
+        if run_id not in ids:
+            raise UsageError(f"unknown run {run_id!r}; runs: {', '.join(ids[-10:])}")
+        return ids.index(run_id)
+
+    to_i = index(to_run) if to_run else len(ids) - 1
+    from_i = index(from_run) if from_run else to_i - 1
+    key = project.spec.contacts.key
+    after = _members_at(st, manifest, name, to_i, key)
+    before = _members_at(st, manifest, name, from_i, key) if from_i >= 0 else after.head(0)
+    entered = sorted(after.filter(~after.is_in(before.implode())).to_list())
+    left = sorted(before.filter(~before.is_in(after.implode())).to_list())
+    f_id = ids[from_i] if from_i >= 0 else "(none)"
+    f_at = manifest.runs[from_i]["as_of"] if from_i >= 0 else "-"
+    return Diff(name, f_id, ids[to_i], f_at, manifest.runs[to_i]["as_of"], entered, left)
+
+
+def history(
+    project: api.Project,
+    name: str | None,
+    state_dir: Path | None = None,
+) -> list[dict[str, Any]]:
+    """Per committed run (oldest first): size, entered and left of each (or one) segment."""
+    if name is not None:
+        api.check_segment_names(project, [name])
+    manifest = _state(project, state_dir).read_manifest()
+    rows = []
+    for r in manifest.runs:
+        for seg, info in r["segments"].items():
+            if name is None or seg == name:
+                rows.append(
+                    {
+                        "run_id": r["run_id"],
+                        "as_of": r["as_of"],
+                        "segment": seg,
+                        "kind": info["kind"],
+                        "size": info["size"],
+                        "entered": info["entered"],
+                        "left": info["left"],
+                    }
+                )
+    return rows

@@ -19,6 +19,9 @@ class YNode:
     col: int
     path: str
     key_pos: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # Where the node's text ends (1-based, exclusive); 0 when unknown. Used for carets.
+    end_line: int = 0
+    end_col: int = 0
 
     @property
     def is_map(self) -> bool:
@@ -45,11 +48,25 @@ def load(text: str, file: str) -> tuple[YNode | None, list[Diagnostic]]:
         mark = exc.problem_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
         msg = f"invalid YAML: {exc.problem or exc}"
-        return None, [Diagnostic("S001", msg, file, line, col)]
+        help = None
+        if exc.context:
+            cm = exc.context_mark
+            where = f" (line {cm.line + 1}, column {cm.column + 1})" if cm else ""
+            help = f"the parser was {exc.context}{where}"
+        return None, [Diagnostic("S001", msg, file, line, col, help=help)]
     except yaml.YAMLError as exc:
         return None, [Diagnostic("S001", f"invalid YAML: {exc}", file)]
     if root is None:
-        return None, [Diagnostic("S002", "the spec file is empty", file, 1, 1)]
+        return None, [
+            Diagnostic(
+                "S002",
+                "the spec file is empty",
+                file,
+                1,
+                1,
+                help="start with `version: 1` and `sources: {contacts: {path: ..., key: ...}}`",
+            )
+        ]
     diags: list[Diagnostic] = []
     node = _convert(root, "", file, diags)
     return node, diags
@@ -57,6 +74,7 @@ def load(text: str, file: str) -> tuple[YNode | None, list[Diagnostic]]:
 
 def _convert(node: yaml.Node, path: str, file: str, diags: list[Diagnostic]) -> YNode:
     line, col = node.start_mark.line + 1, node.start_mark.column + 1
+    end = (node.end_mark.line + 1, node.end_mark.column + 1) if node.end_mark else (0, 0)
     if isinstance(node, yaml.MappingNode):
         out: dict[str, YNode] = {}
         key_pos: dict[str, tuple[int, int]] = {}
@@ -64,16 +82,29 @@ def _convert(node: yaml.Node, path: str, file: str, diags: list[Diagnostic]) -> 
             key = _scalar(knode)
             kline, kcol = knode.start_mark.line + 1, knode.start_mark.column + 1
             skey = str(key) if key is not None else "null"
-            if skey in out:
-                diags.append(Diagnostic("S003", f"duplicate key '{skey}'", file, kline, kcol, path))
             child_path = f"{path}.{skey}" if path else skey
+            if skey in out:
+                # YAML would silently keep the last one; say so rather than drop a definition.
+                first = key_pos[skey][0]
+                diags.append(
+                    Diagnostic(
+                        "S003",
+                        f"duplicate key '{skey}' (first defined on line {first})",
+                        file,
+                        kline,
+                        kcol,
+                        child_path,
+                        "rename one of them or merge the two",
+                    )
+                )
+            else:
+                key_pos[skey] = (kline, kcol)
             out[skey] = _convert(vnode, child_path, file, diags)
-            key_pos[skey] = (kline, kcol)
-        return YNode(out, line, col, path, key_pos)
+        return YNode(out, line, col, path, key_pos, *end)
     if isinstance(node, yaml.SequenceNode):
         items = [_convert(v, f"{path}[{i}]", file, diags) for i, v in enumerate(node.value)]
-        return YNode(items, line, col, path)
-    return YNode(_scalar(node), line, col, path)
+        return YNode(items, line, col, path, {}, *end)
+    return YNode(_scalar(node), line, col, path, {}, *end)
 
 
 def _scalar(node: yaml.Node) -> Any:

@@ -1,0 +1,310 @@
+"""Run state: membership snapshots per run, a manifest, a lock, crash-safe commits.
+
+Layout of the state directory (default `.segcli/` beside the spec):
+
+    manifest.json            schema_version, committed runs (newest last), current snapshot
+                             of each segment; rewritten atomically: it is the commit point
+    runs/<run_id>/<name>.parquet
+                             the segment's snapshot after that run: key, joined_at, source,
+                             member, base (rows that are members or in the kept base)
+    lock                     while a run holds the state: pid, host, start time
+
+A run writes its snapshot folder under a temporary name, fsyncs, renames it into place,
+then replaces the manifest. Killed before the manifest is replaced, the state is exactly
+the last committed one; the stray folder is removed by the next run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from segcli.errors import StateError
+from segcli.output import atomic_write_bytes
+
+SCHEMA_VERSION = 1
+SNAPSHOT_COLUMNS = ("joined_at", "source", "member", "base")
+
+
+@dataclass
+class Lock:
+    """The state lock held by this process."""
+
+    path: Path
+    took_over: str | None = None
+
+    def release(self) -> None:
+        try:
+            data = json.loads(self.path.read_text())
+            if data.get("pid") == os.getpid():
+                self.path.unlink()
+        except (OSError, ValueError):
+            pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def acquire_lock(state_dir: Path) -> Lock:
+    """Take the lock or fail at once (exit 4) naming the holder; take over a dead holder's lock."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / "lock"
+    me = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    took_over = None
+    for _ in range(3):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                holder = json.loads(path.read_text() or "{}")
+            except (OSError, ValueError):
+                holder = {}
+            pid = holder.get("pid")
+            same_host = holder.get("host") == socket.gethostname()
+            if isinstance(pid, int) and same_host and not _alive(pid):
+                took_over = (
+                    f"took over a stale lock left by pid {pid} (started "
+                    f"{holder.get('started_at', '?')}), which is no longer running"
+                )
+                path.unlink(missing_ok=True)
+                continue
+            if not holder:
+                # A lock being written this instant, or an empty leftover: look once more.
+                import time
+
+                time.sleep(0.05)
+                try:
+                    holder = json.loads(path.read_text() or "{}")
+                except (OSError, ValueError):
+                    holder = {}
+                if not holder:
+                    path.unlink(missing_ok=True)
+                    took_over = "removed an empty lock file"
+                    continue
+            raise StateError(
+                f"state {state_dir} is locked by another run: pid {holder.get('pid')} on "
+                f"{holder.get('host')}, started {holder.get('started_at')} (lock file: {path})"
+            ) from None
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps(me))
+            fh.flush()
+            os.fsync(fh.fileno())
+        return Lock(path, took_over)
+    raise StateError(f"could not take the lock {path}")
+
+
+@dataclass
+class Manifest:
+    """The committed history: runs (oldest first) and each segment's current snapshot."""
+
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    current: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def last_as_of(self) -> datetime | None:
+        return datetime.fromisoformat(self.runs[-1]["as_of"]) if self.runs else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"schema_version": SCHEMA_VERSION, "runs": self.runs, "current": self.current}
+
+
+class StateDir:
+    """Read and commit the state directory."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / "manifest.json"
+
+    def read_manifest(self) -> Manifest:
+        """The committed manifest (empty when there is none yet); StateError when corrupt."""
+        p = self.manifest_path
+        if not p.exists():
+            return Manifest()
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise StateError(
+                f"state file {p} is corrupt ({exc}); restore it from a backup or "
+                "move the state directory away to start afresh"
+            ) from exc
+        if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
+            version = data.get("schema_version") if isinstance(data, dict) else None
+            raise StateError(
+                f"state file {p} has schema_version {version!r}; this segcli "
+                f"reads version {SCHEMA_VERSION}"
+            )
+        try:
+            return Manifest(list(data["runs"]), dict(data["current"]))
+        except (KeyError, TypeError) as exc:
+            raise StateError(f"state file {p} is corrupt: missing {exc}") from exc
+
+    def read_snapshot(self, rel: str, key: str) -> pl.DataFrame:
+        """A snapshot file named by the manifest; StateError when missing or unreadable."""
+        p = self.path / rel
+        try:
+            df = pl.read_parquet(p)
+        except (OSError, pl.exceptions.PolarsError) as exc:
+            raise StateError(f"state snapshot {p} is missing or corrupt ({exc})") from exc
+        missing = [c for c in (key, *SNAPSHOT_COLUMNS) if c not in df.columns]
+        if missing:
+            raise StateError(f"state snapshot {p} lacks column(s) {', '.join(missing)}")
+        return df
+
+    def clean_strays(self, manifest: Manifest) -> None:
+        """Remove run folders a killed run left behind (not named by the manifest)."""
+        runs = self.path / "runs"
+        if not runs.is_dir():
+            return
+        known = {r["run_id"] for r in manifest.runs}
+        for child in runs.iterdir():
+            if child.name not in known:
+                shutil.rmtree(child, ignore_errors=True)
+
+    def commit(
+        self,
+        manifest: Manifest,
+        run: dict[str, Any],
+        snapshots: dict[str, pl.DataFrame],
+        keep_runs: int | None,
+    ) -> Manifest:
+        """Write the run's snapshots, then the manifest (the commit point), then prune."""
+        run_id = run["run_id"]
+        runs = self.path / "runs"
+        runs.mkdir(parents=True, exist_ok=True)
+        tmp = runs / f".tmp-{run_id}"
+        tmp.mkdir()
+        for name, df in snapshots.items():
+            target = tmp / f"{name}.parquet"
+            df.write_parquet(target)
+            with target.open("rb") as fh:
+                os.fsync(fh.fileno())
+        _fsync_dir(tmp)
+        os.replace(tmp, runs / run_id)
+        _fsync_dir(runs)
+        new = Manifest([*manifest.runs, run], dict(manifest.current))
+        for name in snapshots:
+            new.current[name] = {
+                "run_id": run_id,
+                "snapshot": f"runs/{run_id}/{name}.parquet",
+                "fingerprint": run["segments"][name]["fingerprint"],
+                "kind": run["segments"][name]["kind"],
+            }
+        if keep_runs is not None:
+            new = self._prune(new, keep_runs)
+        data = json.dumps(new.to_json(), indent=2).encode()
+        atomic_write_bytes(self.manifest_path, data)
+        _fsync_dir(self.path)
+        self.clean_strays(new)
+        return new
+
+    def _prune(self, manifest: Manifest, keep_runs: int) -> Manifest:
+        """Keep the newest `keep_runs` runs, and any older run still holding a current snapshot."""
+        needed = {c["run_id"] for c in manifest.current.values()}
+        cut = len(manifest.runs) - keep_runs
+        kept = [r for i, r in enumerate(manifest.runs) if i >= cut or r["run_id"] in needed]
+        return Manifest(kept, manifest.current)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def transition(
+    prev: pl.DataFrame | None,
+    cur: pl.DataFrame,
+    key: str,
+    as_of: datetime,
+    refreshed: bool,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A segment's new snapshot and this run's changes.
+
+    `cur` has, for every current contact: key, rule, base, member (booleans). `prev` is the
+    last snapshot (key, joined_at, source, member, base) or None on a first run.
+    """
+    ts = pl.Datetime("us", "UTC")
+    at = pl.lit(as_of).cast(ts)
+    if prev is None:
+        prev = pl.DataFrame(
+            {
+                key: pl.Series([], dtype=cur[key].dtype),
+                "joined_at": pl.Series([], dtype=ts),
+                "source": pl.Series([], dtype=pl.String),
+                "member": pl.Series([], dtype=pl.Boolean),
+                "base": pl.Series([], dtype=pl.Boolean),
+            }
+        )
+    prev = prev.with_columns(pl.col(key).cast(cur[key].dtype))
+    was = prev.filter(pl.col("member")).select(key, pl.col("joined_at").alias("prev_joined"))
+    now = cur.filter(pl.col("member") | pl.col("base"))
+    snap = (
+        now.join(was, on=key, how="left")
+        .with_columns(
+            pl.when(pl.col("member"))
+            .then(pl.coalesce(pl.col("prev_joined"), at))
+            .otherwise(None)
+            .cast(ts)
+            .alias("joined_at"),
+            pl.when(pl.col("rule"))
+            .then(pl.lit("rule"))
+            .when(pl.col("base"))
+            .then(pl.lit("kept"))
+            .otherwise(pl.lit("manual"))
+            .alias("source"),
+        )
+        .select(key, "joined_at", "source", "member", "base")
+        .sort(key)
+    )
+    members = snap.filter(pl.col("member")).select(key)
+    entered = members.join(was.select(key), on=key, how="anti")
+    left = was.select(key).join(members, on=key, how="anti")
+    contacts = cur.select(key)
+    reason_in = "refreshed" if refreshed and prev.height else "matched"
+    left = left.with_columns(
+        pl.when(pl.col(key).is_in(contacts[key].implode()))
+        .then(pl.lit("refreshed" if refreshed else "unmatched"))
+        .otherwise(pl.lit("deleted"))
+        .alias("reason")
+    )
+    changes = (
+        pl.concat(
+            [
+                entered.with_columns(
+                    pl.lit("entered").alias("change"), pl.lit(reason_in).alias("reason")
+                ),
+                left.with_columns(pl.lit("left").alias("change")),
+            ],
+            how="diagonal",
+        )
+        .select(key, "change", "reason", at.alias("at"))
+        .sort(key)
+    )
+    return snap, changes
