@@ -155,14 +155,21 @@ TERM_P = (0.12, 0.20, 0.15, 0.14, 0.13, 0.10, 0.06, 0.10)
 CUSTOM_EVENTS = ("trial_login", "add_to_cart", "feature_used")
 CUSTOM_EVENT_P = (0.40, 0.20, 0.40)
 CUSTOM_PAGES = ("/app/login", "/cart", "/app")
-PAGES = tuple(
-    dict.fromkeys(
-        VIEW_PAGES
-        + tuple(f"/resources/{a}" for a in ASSETS)
-        + FORM_PAGES
-        + ("/search",)
-        + CUSTOM_PAGES
-    )
+# Per web event type (rows of WEB_TYPES): how its detail is drawn, and the page of each detail.
+WEB_DETAIL_P = (VIEW_PAGE_P, ASSET_P, FORM_PAGE_P, TERM_P, CUSTOM_EVENT_P)
+_WEB_DETAIL_PAGES = (
+    VIEW_PAGES,
+    tuple(f"/resources/{a}" for a in ASSETS),
+    FORM_PAGES,
+    ("/search",) * len(TERMS),
+    CUSTOM_PAGES,
+)
+PAGES = tuple(dict.fromkeys(page for pages in _WEB_DETAIL_PAGES for page in pages))
+WEB_PAGE = np.array(
+    [
+        [PAGES.index(p) for p in pages] + [-1] * (max(map(len, _WEB_DETAIL_PAGES)) - len(pages))
+        for pages in _WEB_DETAIL_PAGES
+    ]
 )
 
 LEAD_STATUSES = ("new", "working", "nurturing", "qualified", "unqualified")
@@ -558,7 +565,7 @@ def _email_frame(
             "occurred_at": _timestamps(at[order]),
             "event_type": _labels(EMAIL_TYPES, kind[keep][order]),
             "campaign_id": campaigns.labels.gather(campaign[keep][order]),
-            "url": _labels((*CLICK_URLS, None), url[keep][order]),
+            "url": _labels(CLICK_URLS, url[keep][order]),
         }
     )
 
@@ -589,7 +596,7 @@ def _email_rows(
     clicked_at = opened_at + 5 * US + rng.exponential(180 * US, n).astype(np.int64)
     unsubscribed = last_send & delivered & people.unsubscribes[who]
     unsubscribed_at = delivered_at + rng.exponential(HOUR, n).astype(np.int64)
-    none = np.full(n, len(CLICK_URLS))
+    none = np.full(n, -1)
     url = none.copy()
     url[clicked] = _pick(rng, CLICK_URL_P, int(clicked.sum()))
     steps = (  # (which sends have this row, its time, its type, its url)
@@ -630,24 +637,14 @@ def _web_frame(
     start, end = people.created[who], people.last_active[who]
     at = start + (rng.random(n) * (end - start)).astype(np.int64)
     kind = _pick(rng, WEB_TYPE_P, n)
-    page = np.empty(n, dtype=np.int64)
-    asset = np.full(n, len(ASSETS))
-    term = np.full(n, len(TERMS))
-    custom = np.full(n, len(CUSTOM_EVENTS))
-    masks = [kind == k for k in range(len(WEB_TYPES))]
-    sizes = [int(m.sum()) for m in masks]
-    page[masks[PAGE_VIEW]] = _index(PAGES, VIEW_PAGES)[_pick(rng, VIEW_PAGE_P, sizes[PAGE_VIEW])]
-    asset[masks[DOWNLOAD]] = _pick(rng, ASSET_P, sizes[DOWNLOAD])
-    page[masks[DOWNLOAD]] = _index(PAGES, [f"/resources/{a}" for a in ASSETS])[
-        asset[masks[DOWNLOAD]]
-    ]
-    page[masks[FORM_SUBMIT]] = _index(PAGES, FORM_PAGES)[
-        _pick(rng, FORM_PAGE_P, sizes[FORM_SUBMIT])
-    ]
-    term[masks[SEARCH]] = _pick(rng, TERM_P, sizes[SEARCH])
-    page[masks[SEARCH]] = PAGES.index("/search")
-    custom[masks[CUSTOM]] = _pick(rng, CUSTOM_EVENT_P, sizes[CUSTOM])
-    page[masks[CUSTOM]] = _index(PAGES, CUSTOM_PAGES)[custom[masks[CUSTOM]]]
+    detail = np.zeros(n, dtype=np.int64)  # per type: the page, asset, form, term or event
+    for k, p in enumerate(WEB_DETAIL_P):
+        mask = kind == k
+        detail[mask] = _pick(rng, p, int(mask.sum()))
+    page = WEB_PAGE[kind, detail]
+    asset = np.where(kind == DOWNLOAD, detail, -1)
+    term = np.where(kind == SEARCH, detail, -1)
+    custom = np.where(kind == CUSTOM, detail, -1)
     ids = _add_orphans(rng, who + 1, len(people.created))
     at = _add_future(rng, at, now)
     order = _time_order(at)
@@ -657,9 +654,9 @@ def _web_frame(
             "occurred_at": _timestamps(at[order]),
             "event_type": _labels(WEB_TYPES, kind[order]),
             "page": _labels(PAGES, page[order]),
-            "asset": _labels((*ASSETS, None), asset[order]),
-            "term": _labels((*TERMS, None), term[order]),
-            "event_name": _labels((*CUSTOM_EVENTS, None), custom[order]),
+            "asset": _labels(ASSETS, asset[order]),
+            "term": _labels(TERMS, term[order]),
+            "event_name": _labels(CUSTOM_EVENTS, custom[order]),
         }
     )
 
@@ -761,7 +758,7 @@ def _index(labels: Sequence[str | None], values: Sequence[str | None]) -> IntArr
 
 
 def _labels(labels: Sequence[str | None], codes: IntArray) -> pl.Series:
-    """Strings by code; -1 (or a None label) is null."""
+    """Strings by code; -1 is null (as is a None label)."""
     table = pl.Series([*labels, None], dtype=pl.String)
     return table.gather(np.where(codes < 0, len(labels), codes))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import difflib
 import re
@@ -18,7 +19,7 @@ from segcli import model as m
 from segcli.errors import DataError, Diagnostic
 from segcli.graph import find_cycle
 from segcli.timeutil import PERIODS, parse_duration
-from segcli.typecheck import category, op_problem
+from segcli.typecheck import category, op_problem, type_name
 from segcli.yamlnodes import YNode
 
 TOP_KEYS = ("version", "timezone", "sources", "segments", "scoring", "checks", "state")
@@ -44,12 +45,60 @@ MODEL_KEYS = ("sales_ready", "rules", "rules_file", "decay", "min", "max")
 RULE_KEYS = ("name", "stage", "ready", "points", "each", "max", "when")
 CHECK_KINDS = ("unique", "not_null", "fresh", "orphans", "accepted", "rows")
 _REL = re.compile(r"^-(\d+)([hdw])$")
+# Operator names users bring from SQL, HubSpot or Mautic; difflib cannot guess these.
+OP_ALIASES = {
+    "=": "eq",
+    "==": "eq",
+    "equals": "eq",
+    "is": "eq",
+    "!=": "ne",
+    "<>": "ne",
+    "not_equals": "ne",
+    "neq": "ne",
+    "is_not": "ne",
+    ">": "gt",
+    "greater_than": "gt",
+    ">=": "gte",
+    "ge": "gte",
+    "at_least": "gte",
+    "<": "lt",
+    "less_than": "lt",
+    "<=": "lte",
+    "le": "lte",
+    "at_most": "lte",
+    "one_of": "in",
+    "none_of": "not_in",
+    "like": "contains",
+    "regex": "matches",
+    "exists": "is_null",
+    "empty": "is_null",
+    "since": "within",
+    "last": "within",
+    "before": "older_than",
+}
 
 
 def hint(word: str, choices: tuple[str, ...] | list[str]) -> str | None:
     """A "did you mean" hint for a misspelt name, or None."""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else None
+
+
+def op_hint(word: str, choices: tuple[str, ...]) -> str:
+    """Help for an unknown operator: a known alias, a close spelling, or the list."""
+    alias = OP_ALIASES.get(word.lower())
+    if alias == "is_null":
+        return "did you mean 'is_null'? (is_null: false matches rows that have a value)"
+    if alias in choices:
+        return f"did you mean '{alias}'?"
+    return hint(word, choices) or f"operators: {', '.join(m.ALL_OPS)}"
+
+
+def known(word: str, choices: tuple[str, ...] | list[str], what: str) -> str:
+    """A "did you mean" hint, or else the names that are defined."""
+    if not choices:
+        return f"no {what} is defined"
+    return hint(word, choices) or f"defined {what}: {', '.join(list(choices)[:12])}"
 
 
 class Validator:
@@ -120,15 +169,26 @@ class Validator:
         if test is None:
             return
         cat = category(schema[column])
+        tname = type_name(schema[column])
         for op in test.ops:
-            problem = op_problem(op, cat, str(schema[column]))
+            problem = op_problem(op, cat, tname, f"column '{label}'")
             if problem:
-                self.err("S012", problem, node)
+                self.err(
+                    "S012",
+                    problem,
+                    node,
+                    f"if the file's type is wrong, declare it on source '{source}': "
+                    f"columns: {{{column}: <type>}}",
+                )
 
     # ------------------------------------------------------------ reporting helpers
 
     def err(self, code: str, msg: str, node: YNode, help: str | None = None) -> None:
-        self.diags.append(Diagnostic(code, msg, self.file, node.line, node.col, node.path, help))
+        # Underline the whole node when it sits on one line (a block mapping does not).
+        end = node.end_col if node.end_line == node.line and node.end_col > node.col else None
+        self.diags.append(
+            Diagnostic(code, msg, self.file, node.line, node.col, node.path, help, end)
+        )
 
     def err_key(
         self, code: str, msg: str, parent: YNode, key: str, help: str | None = None
@@ -246,11 +306,23 @@ class Validator:
                         top["timezone"],
                         "e.g. Europe/Berlin, America/New_York, UTC",
                     )
-        sources = self.sources(top.get("sources"), root)
+        snode = top.get("sources")
+        # Sources that are declared but broken were reported already; references to them
+        # must not be reported again as "unknown source".
+        self.declared_sources: tuple[str, ...] = (
+            tuple(snode.value) if snode is not None and snode.is_map else ()
+        )
+        sources = self.sources(snode, root)
         self.source_names = tuple(sources)
         self.sources_by_name = sources
-        if not self.diags and "contacts" in sources:
-            self.load_schemas(sources)
+        if "contacts" in sources:
+            if not self.diags:
+                self.load_schemas(sources)
+            else:
+                # Still check columns and literal types, so that every spec error of the file
+                # is reported at once; data problems wait until the spec is valid.
+                with contextlib.suppress(DataError):
+                    self.load_schemas(sources)
         self.segment_names: tuple[str, ...] = ()
         self.model_names: tuple[str, ...] = ()
         seg_node = top.get("segments")
@@ -277,6 +349,8 @@ class Validator:
             if "keep_runs" in st:
                 keep_runs = self.integer(st["keep_runs"], "keep_runs", 1)
         if self.diags:
+            # In file order, as ruff does; diagnostics of other files (rules_file) come last.
+            self.diags.sort(key=lambda d: (d.file != self.file, d.file, d.line, d.col))
             return None
         return m.Spec(
             file=self.file,
@@ -479,7 +553,10 @@ class Validator:
             s = self.string(body["score"], "top.by.score")
             if s and s not in self.model_names:
                 self.err(
-                    "S014", f"unknown scoring model '{s}'", body["score"], hint(s, self.model_names)
+                    "S014",
+                    f"unknown scoring model '{s}'",
+                    body["score"],
+                    known(s, self.model_names, "scoring models"),
                 )
             return m.TopBy(score=s) if s else None
         sc = self.mapping(body["score_change"], "top.by.score_change", ("model", "over")) or {}
@@ -493,7 +570,7 @@ class Validator:
                 "S014",
                 f"unknown scoring model '{model}'",
                 sc["model"],
-                hint(model, self.model_names),
+                known(model, self.model_names, "scoring models"),
             )
         return m.TopBy(change_model=model, change_over=over)
 
@@ -526,6 +603,14 @@ class Validator:
             self.err(
                 "S004",
                 f"a condition must be a mapping, got {_tname(node.value)}",
+                node,
+                f"start with one of: {', '.join(COND_KEYS)}",
+            )
+            return None
+        if not node.value:
+            self.err(
+                "S005",
+                "a condition cannot be empty",
                 node,
                 f"start with one of: {', '.join(COND_KEYS)}",
             )
@@ -587,7 +672,7 @@ class Validator:
                 "S010",
                 f"unknown segment '{name}'",
                 node.value["segment"],
-                hint(name, self.segment_names),
+                known(name, self.segment_names, "segments"),
             )
             return None
         return m.SegmentRef(name, node.line)
@@ -611,7 +696,10 @@ class Validator:
 
     def cond_field(self, node: YNode) -> m.Condition | None:
         allowed = ("field", *m.ALL_OPS, *LEAF_SWITCHES)
+        before = len(self.diags)
         body = self._leaf_body(node, "field", allowed)
+        # An unknown operator was reported already: "needs an operator" would repeat it.
+        require_op = len(self.diags) == before
         name = self.string(node.value["field"], "field")
         if name is None or body is None:
             return None
@@ -620,12 +708,13 @@ class Validator:
         if "." in name:
             source, column = name.split(".", 1)
             if source not in self.source_names:
-                self.err(
-                    "S008",
-                    f"unknown source '{source}' in field '{name}'",
-                    node.value["field"],
-                    hint(source, self.source_names),
-                )
+                if source not in self.declared_sources:
+                    self.err(
+                        "S008",
+                        f"unknown source '{source}' in field '{name}'",
+                        node.value["field"],
+                        known(source, self.source_names, "sources"),
+                    )
                 return None
             src = self.sources_by_name[source]
             if src.relation != "one" and source != "contacts":
@@ -638,7 +727,7 @@ class Validator:
                 return None
             if source == "contacts":
                 source = None
-        test = self.test(node, body, f"field '{name}'", require_op=True)
+        test = self.test(node, body, f"field '{name}'", require_op=require_op)
         self.check_column(node.value["field"], source or "contacts", column, test, name)
         return m.FieldCond(column, source, test, node.line) if test else None
 
@@ -650,13 +739,7 @@ class Validator:
         for k in node.value:
             if k not in allowed:
                 code = "S007" if k != key else "S003"
-                self.err_key(
-                    code,
-                    f"unknown operator '{k}'",
-                    node,
-                    k,
-                    hint(k, allowed) or f"operators: {', '.join(m.ALL_OPS)}",
-                )
+                self.err_key(code, f"unknown operator '{k}'", node, k, op_hint(str(k), allowed))
         return {k: v for k, v in node.value.items() if k in allowed and k != key}
 
     def test(
@@ -729,10 +812,15 @@ class Validator:
                 self.err("S004", f"{op} takes a string, got {_tname(v)}", node)
                 return _BAD
             if op == "matches":
-                try:
-                    re.compile(v)
-                except re.error as exc:
-                    self.err("S006", f"bad regular expression {v!r}: {exc}", node)
+                problem = _regex_problem(v)
+                if problem:
+                    self.err(
+                        "S006",
+                        f"bad regular expression {v!r}: {problem}",
+                        node,
+                        "the syntax is Rust's regex (no look-around, no backreferences); "
+                        "escape special characters with a backslash",
+                    )
                     return _BAD
             return v
         if op == "is_null":
@@ -788,9 +876,13 @@ class Validator:
         ok = True
         for s in srcs:
             if s not in self.source_names:
-                self.err(
-                    "S008", f"unknown source '{s}'", body["source"], hint(s, self.source_names)
-                )
+                if s not in self.declared_sources:
+                    self.err(
+                        "S008",
+                        f"unknown source '{s}'",
+                        body["source"],
+                        known(s, self.source_names, "sources"),
+                    )
                 ok = False
             elif self.sources_by_name[s].relation != "many":
                 self.err(
@@ -857,7 +949,7 @@ class Validator:
                                 f"unknown operator '{k}'",
                                 cnode,
                                 k,
-                                hint(k, (*m.ALL_OPS, *LEAF_SWITCHES)),
+                                op_hint(str(k), (*m.ALL_OPS, *LEAF_SWITCHES)),
                             )
                             ok = False
                     t = self.test(
@@ -908,9 +1000,10 @@ class Validator:
                         )
             cat = "time" if agg in ("last", "first") else "number"
             for op in t.ops:
-                problem = op_problem(op, cat, "a datetime" if cat == "time" else "a number")
+                tname = "datetime" if cat == "time" else "float"
+                problem = op_problem(op, cat, tname, f"an event's {agg}")
                 if problem:
-                    self.err("S012", f"{agg}: {problem}", tnode)
+                    self.err("S012", problem, tnode)
         if not ok:
             return None
         return m.EventCond(srcs, types, tuple(where), window, agg, column, test, node.line)
@@ -944,7 +1037,12 @@ class Validator:
     def _model_ref(self, node: YNode) -> str | None:
         name = self.string(node, "model")
         if name is not None and name not in self.model_names:
-            self.err("S014", f"unknown scoring model '{name}'", node, hint(name, self.model_names))
+            self.err(
+                "S014",
+                f"unknown scoring model '{name}'",
+                node,
+                known(name, self.model_names, "scoring models"),
+            )
             return None
         return name
 
@@ -1105,9 +1203,13 @@ class Validator:
                 continue
             src = self.string(body["source"], "source")
             if src is not None and src not in self.source_names:
-                self.err(
-                    "S008", f"unknown source '{src}'", body["source"], hint(src, self.source_names)
-                )
+                if src not in self.declared_sources:
+                    self.err(
+                        "S008",
+                        f"unknown source '{src}'",
+                        body["source"],
+                        known(src, self.source_names, "sources"),
+                    )
                 continue
             out.append(m.Check(str(src), kinds[0], body[kinds[0]].plain(), cnode.line))
         return tuple(out)
@@ -1135,6 +1237,22 @@ def _missing(source: str, what: str, col: str, schema: dict[str, pl.DataType]) -
     return f"source '{source}': {what} column '{col}' not found in the file" + (
         f" ({h})" if h else f"; it has: {', '.join(list(schema)[:15])}"
     )
+
+
+def _regex_problem(pattern: str) -> str | None:
+    """Why Polars (Rust regex, which is what runs) cannot compile `pattern`, or None."""
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        return str(exc)
+    try:
+        pl.select(pl.lit("").str.contains(pattern))
+    except pl.exceptions.PolarsError as exc:
+        # Rust's message ends with "error: <reason>" after an excerpt of the pattern.
+        lines = [ln.strip() for ln in str(exc).splitlines()]
+        reasons = [ln.removeprefix("error:").strip() for ln in lines if ln.startswith("error:")]
+        return reasons[0] if reasons else "not supported by the regex engine"
+    return None
 
 
 def _is_scalar(v: Any) -> bool:

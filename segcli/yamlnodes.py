@@ -48,12 +48,8 @@ def load(text: str, file: str) -> tuple[YNode | None, list[Diagnostic]]:
         mark = exc.problem_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
         msg = f"invalid YAML: {exc.problem or exc}"
-        help = None
-        if exc.context:
-            cm = exc.context_mark
-            where = f" (line {cm.line + 1}, column {cm.column + 1})" if cm else ""
-            help = f"the parser was {exc.context}{where}"
-        return None, [Diagnostic("S001", msg, file, line, col, help=help)]
+        end = col + 1 if mark else None
+        return None, [Diagnostic("S001", msg, file, line, col, "", _syntax_help(exc), end)]
     except yaml.YAMLError as exc:
         return None, [Diagnostic("S001", f"invalid YAML: {exc}", file)]
     if root is None:
@@ -70,6 +66,24 @@ def load(text: str, file: str) -> tuple[YNode | None, list[Diagnostic]]:
     diags: list[Diagnostic] = []
     node = _convert(root, "", file, diags)
     return node, diags
+
+
+def _syntax_help(exc: yaml.MarkedYAMLError) -> str | None:
+    """Point at the enclosing structure PyYAML was reading, in plain words."""
+    if "\\t" in str(exc.problem):
+        return "indent with spaces: YAML does not allow tabs"
+    cm, pm = exc.context_mark, exc.problem_mark
+    if not exc.context or cm is None or (pm and (cm.line, cm.column) == (pm.line, pm.column)):
+        return None
+    thing = exc.context.split(" ", 2)[-1] if exc.context.startswith("while ") else exc.context
+    check = (
+        "; check its brackets, commas and quotes"
+        if "flow" in thing
+        else "; check its indentation"
+        if "block" in thing
+        else ""
+    )
+    return f"inside {thing} that starts on line {cm.line + 1}, column {cm.column + 1}{check}"
 
 
 def _convert(node: yaml.Node, path: str, file: str, diags: list[Diagnostic]) -> YNode:

@@ -1,0 +1,135 @@
+"""Shared test helpers: write a small project (spec + CSV/Parquet files) and compute it."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+import yaml
+
+from segcli import api
+
+# `import reference` works whether or not tests/ becomes a package one day.
+sys.path.insert(0, str(Path(__file__).parent))
+
+Rows = list[dict[str, Any]]
+
+
+@dataclass
+class Table:
+    """Rows to write as Parquet with an explicit Polars schema (CSV needs no schema)."""
+
+    rows: Rows
+    schema: dict[str, pl.DataType]
+
+
+FileContent = Rows | Table | str | bytes
+
+
+def csv_text(value: Any) -> str:
+    """How a Python value is written in a CSV cell (None is an empty cell)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def write_rows_csv(path: Path, rows: Rows, columns: list[str] | None = None) -> None:
+    cols = columns or list(dict.fromkeys(c for r in rows for c in r))
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(cols)
+        for r in rows:
+            w.writerow([csv_text(r.get(c)) for c in cols])
+
+
+def write_file(path: Path, content: FileContent) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, str):
+        path.write_text(content, encoding="utf-8")
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
+    elif isinstance(content, Table):
+        df = pl.DataFrame(content.rows, schema=content.schema, orient="row")
+        if path.suffix == ".parquet":
+            df.write_parquet(path)
+        else:
+            write_rows_csv(path, content.rows, list(content.schema))
+    elif path.suffix == ".parquet":
+        pl.DataFrame(content).write_parquet(path)
+    else:
+        write_rows_csv(path, content)
+
+
+def write_project(root: Path, spec: str | dict[str, Any], files: dict[str, FileContent]) -> Path:
+    """Write `segments.yaml` (text, or a dict dumped as YAML) and data files under `root`."""
+    root.mkdir(parents=True, exist_ok=True)
+    text = spec if isinstance(spec, str) else yaml.safe_dump(spec, sort_keys=False)
+    cfg = root / "segments.yaml"
+    cfg.write_text(text, encoding="utf-8")
+    for rel, content in files.items():
+        write_file(root / rel, content)
+    return cfg
+
+
+@dataclass
+class Computed:
+    """A run's results as plain Python: segment -> member keys, model -> key -> score."""
+
+    members: dict[str, set[Any]]
+    rules: dict[str, set[Any]]
+    scores: dict[str, dict[Any, float]]
+
+
+def compute(
+    project: api.Project, as_of: str | datetime, segments: list[str] | None = None
+) -> Computed:
+    """Evaluate through the library facade and turn the frame into sets and dicts."""
+    ev, _ = api.compute(project, as_of, segments)
+    key = project.spec.contacts.key
+    frame = ev.frame
+    keys = frame[key].to_list()
+
+    def true_keys(col: str) -> set[Any]:
+        return {k for k, v in zip(keys, frame[col].to_list(), strict=True) if v}
+
+    members = {n: true_keys(f"__seg__{n}") for n in ev.segments}
+    rules = {n: true_keys(f"__rule__{n}") for n in ev.segments}
+    scores = {
+        model: dict(zip(keys, frame[f"__score__{model}"].to_list(), strict=True))
+        for model in project.spec.scoring
+    }
+    return Computed(members, rules, scores)
+
+
+ProjectMaker = Callable[..., api.Project]
+
+
+@pytest.fixture
+def make_project(tmp_path: Path) -> ProjectMaker:
+    """make_project(spec, files) -> a loaded Project in a fresh directory."""
+    counter = iter(range(1_000_000))
+
+    def make(spec: str | dict[str, Any], files: dict[str, FileContent]) -> api.Project:
+        cfg = write_project(tmp_path / f"p{next(counter)}", spec, files)
+        return api.load(cfg)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def project_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[], Path]]:
+    """A fresh directory per call (session-scoped, so hypothesis tests can use it)."""
+    yield lambda: tmp_path_factory.mktemp("proj")

@@ -1,0 +1,502 @@
+"""A plain-Python reference evaluator of segcli specs, written from SPEC.md §2.
+
+It evaluates the typed model (segcli.model) row by row over lists of dicts, with no Polars,
+so that the compiled Polars plan can be checked by meaning. It is deliberately simple and
+slow: clarity over speed. Timestamps in the data are aware datetimes (any zone); `as_of` is
+an aware instant; dates are read as their local midnight in the project timezone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from segcli import model as m
+
+Row = dict[str, Any]
+
+NEGATIVE = {"ne": "eq", "not_in": "in", "not_contains": "contains"}
+ZERO_WHEN_EMPTY = ("count", "sum", "distinct", "active_days")
+
+
+# ---------------------------------------------------------------- time helpers
+
+
+def local_midnight(day: date, tz: str) -> datetime:
+    """The instant at which `day` starts in `tz` (as an aware UTC datetime)."""
+    return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(tz)).astimezone(UTC)
+
+
+def to_instant(value: date | datetime | str, tz: str) -> datetime:
+    """An aware UTC instant: naive datetimes and dates are read in `tz`, ISO text parsed."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        value = datetime.fromisoformat(text) if len(text) > 10 else date.fromisoformat(text)
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=ZoneInfo(tz))
+        return value.astimezone(UTC)
+    return local_midnight(value, tz)
+
+
+def local_date(t: datetime, tz: str) -> date:
+    return t.astimezone(ZoneInfo(tz)).date()
+
+
+def _quarter_start(d: date) -> date:
+    return date(d.year, 3 * ((d.month - 1) // 3) + 1, 1)
+
+
+def period_bounds(name: str, as_of: datetime, tz: str) -> tuple[datetime, datetime, bool]:
+    """(start, end, end_inclusive) of a calendar period; start is always inclusive.
+
+    Periods are `[start, end)` in the project timezone, except the current ones (today,
+    this_week, this_month, this_quarter, this_year) which end at as_of, inclusive.
+    """
+    today = local_date(as_of, tz)
+    monday = today - timedelta(days=today.weekday())
+    month = today.replace(day=1)
+    quarter = _quarter_start(today)
+    year = date(today.year, 1, 1)
+    current = {
+        "today": today,
+        "this_week": monday,
+        "this_month": month,
+        "this_quarter": quarter,
+        "this_year": year,
+    }
+    if name in current:
+        return local_midnight(current[name], tz), as_of, True
+    previous = {
+        "yesterday": (today - timedelta(days=1), today),
+        "last_week": (monday - timedelta(days=7), monday),
+        "last_month": ((month - timedelta(days=1)).replace(day=1), month),
+        "last_quarter": (_quarter_start(quarter - timedelta(days=1)), quarter),
+        "last_year": (date(today.year - 1, 1, 1), year),
+    }
+    start, end = previous[name]
+    return local_midnight(start, tz), local_midnight(end, tz), False
+
+
+def in_period(t: datetime, name: str, as_of: datetime, tz: str) -> bool:
+    start, end, inclusive = period_bounds(name, as_of, tz)
+    return start <= t <= end if inclusive else start <= t < end
+
+
+def bucket_of(salt: str, key: object) -> int:
+    """The contact's bucket in [0, 10000): sha256 of `salt:key`, first 8 bytes, mod 10000."""
+    digest = hashlib.sha256(f"{salt}:{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % 10000
+
+
+# ---------------------------------------------------------------- leaf tests
+
+
+def _kind(v: Any) -> str:
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, int | float):
+        return "number"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, date | datetime):
+        return "time"
+    raise TypeError(f"unsupported value {v!r}")
+
+
+@dataclass(frozen=True)
+class Clock:
+    """What time-relative operators need: the instant evaluated at and the project timezone."""
+
+    as_of: datetime
+    tz: str
+
+    def instant(self, lit: Any) -> datetime:
+        """A time literal (date, datetime, ISO text or Relative) as an aware UTC instant."""
+        if isinstance(lit, m.Relative):
+            return self.as_of - timedelta(seconds=lit.duration.seconds)
+        return to_instant(lit, self.tz)
+
+
+def test_holds(test: m.Test, value: Any, clock: Clock) -> bool:
+    """A leaf's operators (ANDed) on one value, with the null rule and include_missing."""
+    if value is None and test.include_missing is not None:
+        return test.include_missing
+    return all(op_holds(op, value, test.ignore_case, clock) for op in test.ops)
+
+
+def op_holds(op: m.Op, v: Any, ignore_case: bool, clock: Clock) -> bool:
+    """One operator. Positive operators fail on null; negative ones are exact complements."""
+    if op.name == "is_null":
+        return (v is None) is bool(op.value)
+    if op.name in NEGATIVE:
+        return not op_holds(m.Op(NEGATIVE[op.name], op.value), v, ignore_case, clock)
+    if v is None:
+        return False
+    kind = _kind(v)
+    if kind == "time":
+        return _time_op(op, to_instant(v, clock.tz), clock)
+    if kind == "string":
+        return _string_op(op, v, ignore_case)
+    return _plain_op(op, v)
+
+
+def _fold(s: str, ignore_case: bool) -> str:
+    return s.lower() if ignore_case else s
+
+
+def _string_op(op: m.Op, v: str, ic: bool) -> bool:
+    name, lit = op.name, op.value
+    if name == "eq":
+        return isinstance(lit, str) and _fold(v, ic) == _fold(lit, ic)
+    if name == "in":
+        assert isinstance(lit, tuple)
+        return any(isinstance(x, str) and _fold(v, ic) == _fold(x, ic) for x in lit)
+    assert isinstance(lit, str), op
+    if name == "contains":
+        return _fold(lit, ic) in _fold(v, ic)
+    if name == "starts_with":
+        return _fold(v, ic).startswith(_fold(lit, ic))
+    if name == "ends_with":
+        return _fold(v, ic).endswith(_fold(lit, ic))
+    if name == "matches":
+        return re.search(lit, v, re.IGNORECASE if ic else 0) is not None
+    raise AssertionError(f"operator {name} on a string")
+
+
+def _plain_op(op: m.Op, v: Any) -> bool:
+    """Numbers and booleans."""
+    name, lit = op.name, op.value
+    if name == "eq":
+        return _same(v, lit)
+    if name == "in":
+        assert isinstance(lit, tuple)
+        return any(_same(v, x) for x in lit)
+    if name == "between":
+        assert isinstance(lit, tuple)
+        lo, hi = lit
+        return bool(lo <= v <= hi)  # type: ignore[operator]
+    return _order(name, v, lit)
+
+
+def _same(v: Any, lit: Any) -> bool:
+    if isinstance(v, bool) or isinstance(lit, bool):
+        return isinstance(v, bool) and isinstance(lit, bool) and v is lit
+    return bool(v == lit)
+
+
+def _order(name: str, v: Any, lit: Any) -> bool:
+    if name == "gt":
+        return bool(v > lit)
+    if name == "gte":
+        return bool(v >= lit)
+    if name == "lt":
+        return bool(v < lit)
+    if name == "lte":
+        return bool(v <= lit)
+    raise AssertionError(f"operator {name} on {v!r}")
+
+
+def _time_op(op: m.Op, t: datetime, clock: Clock) -> bool:
+    name, lit = op.name, op.value
+    if name == "within":
+        assert isinstance(lit, m.Duration)
+        return clock.as_of - timedelta(seconds=lit.seconds) <= t <= clock.as_of
+    if name == "older_than":
+        assert isinstance(lit, m.Duration)
+        return t < clock.as_of - timedelta(seconds=lit.seconds)
+    if name == "during":
+        assert isinstance(lit, m.Period)
+        return in_period(t, lit.name, clock.as_of, clock.tz)
+    if name == "eq":
+        return t == clock.instant(lit)
+    if name == "in":
+        assert isinstance(lit, tuple)
+        return any(t == clock.instant(x) for x in lit)
+    if name == "between":
+        assert isinstance(lit, tuple)
+        return clock.instant(lit[0]) <= t <= clock.instant(lit[1])
+    return _order(name, t, clock.instant(lit))
+
+
+# ---------------------------------------------------------------- the evaluator
+
+
+@dataclass
+class Result:
+    """What the reference computes for one as_of."""
+
+    rules: dict[str, set[Any]]  # segment -> keys matching its rule (where, exclude, top)
+    members: dict[str, set[Any]]  # segment -> members (rule + include_file - exclude_file)
+    scores: dict[str, dict[Any, float]]  # model -> key -> score
+
+
+@dataclass
+class Reference:
+    """Evaluate a spec's conditions, scores and segments over in-memory rows.
+
+    `tables` holds every source except contacts (relation one and many) as lists of dicts,
+    keyed by source name. `lists` maps a list file's path (as written in the spec) to its keys.
+    """
+
+    spec: m.Spec
+    contacts: list[Row]
+    tables: dict[str, list[Row]]
+    as_of: datetime
+    lists: dict[str, Iterable[Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.tz = self.spec.timezone
+        self.key = self.spec.contacts.key
+        self.rows = {c[self.key]: self._with_relations(c) for c in self.contacts}
+        self.events: dict[str, dict[Any, list[Row]]] = {}
+        for name, src in self.spec.sources.items():
+            if name == "contacts" or src.relation != "many":
+                continue
+            by_key: dict[Any, list[Row]] = {}
+            for row in self._deduped(src, self.tables.get(name, [])):
+                if row.get(src.key) in self.rows:  # orphans are ignored
+                    by_key.setdefault(row[src.key], []).append(row)
+            self.events[name] = by_key
+        self._members: dict[str, set[Any]] = {}
+        self._rules: dict[str, set[Any]] = {}
+        self._scores: dict[tuple[str, datetime], dict[Any, float]] = {}
+
+    def _with_relations(self, contact: Row) -> Row:
+        """The contact's row plus `SOURCE.COL` of every relation-one source (null if absent)."""
+        out = dict(contact)
+        for name, src in self.spec.sources.items():
+            if name == "contacts" or src.relation != "one":
+                continue
+            match = [r for r in self.tables.get(name, []) if r.get(src.key) == contact[self.key]]
+            assert len(match) <= 1, f"relation one source {name} has several rows"
+            if match:
+                for col, val in match[0].items():
+                    if col != src.key:
+                        out[f"{name}.{col}"] = val
+        return out
+
+    @staticmethod
+    def _deduped(src: m.Source, rows: list[Row]) -> list[Row]:
+        if not src.dedupe:
+            return list(rows)
+        seen: set[tuple[Any, ...]] = set()
+        out = []
+        for row in rows:
+            ident = tuple(row.get(c) for c in src.dedupe)
+            if ident not in seen:
+                seen.add(ident)
+                out.append(row)
+        return out
+
+    # ------------------------------------------------------------ conditions
+
+    def holds(self, cond: m.Condition, key: Any, as_of: datetime | None = None) -> bool:
+        """Whether `cond` holds for the contact `key` at `as_of` (default: the run's)."""
+        at = as_of or self.as_of
+        if isinstance(cond, m.AllCond):
+            return all(self.holds(c, key, at) for c in cond.items)
+        if isinstance(cond, m.AnyCond):
+            return any(self.holds(c, key, at) for c in cond.items)
+        if isinstance(cond, m.NotCond):
+            return not self.holds(cond.item, key, at)
+        if isinstance(cond, m.FieldCond):
+            col = f"{cond.source}.{cond.column}" if cond.source else cond.column
+            return test_holds(cond.test, self.rows[key].get(col), Clock(at, self.tz))
+        if isinstance(cond, m.EventCond):
+            return test_holds(cond.test, self.event_value(cond, key, at), Clock(at, self.tz))
+        if isinstance(cond, m.SegmentRef):
+            return key in self.members(cond.name)
+        if isinstance(cond, m.BucketCond):
+            return bucket_of(cond.salt, key) < round(cond.percent * 100)
+        if isinstance(cond, m.ScoreCond):
+            return test_holds(cond.test, self.score(cond.model, key, at), Clock(at, self.tz))
+        if isinstance(cond, m.ScoreChangeCond):
+            change = self.score_change(cond.model, key, cond.over, at)
+            return test_holds(cond.test, change, Clock(at, self.tz))
+        raise TypeError(f"unknown condition {cond!r}")
+
+    # ------------------------------------------------------------ events
+
+    def matching_rows(
+        self, ev: m.EventCond, key: Any, as_of: datetime
+    ) -> Iterator[tuple[Row, datetime | None]]:
+        """The contact's visible rows of the event's pooled sources that pass its filters."""
+        clock = Clock(as_of, self.tz)
+        for name in ev.sources:
+            src = self.spec.sources[name]
+            for row in self.events[name].get(key, []):
+                t = to_instant(row[src.time], self.tz) if src.time and row.get(src.time) else None
+                if t is not None and t > as_of:
+                    continue  # has not happened yet
+                if ev.types is not None and (src.type is None or row.get(src.type) not in ev.types):
+                    continue
+                if ev.window is not None and not self._in_window(ev.window, t, clock):
+                    continue
+                if all(test_holds(rc.test, row.get(rc.column), clock) for rc in ev.where):
+                    yield row, t
+
+    def _in_window(self, window: m.Window, t: datetime | None, clock: Clock) -> bool:
+        if t is None:
+            return False
+        if window.within is not None:
+            return clock.as_of - timedelta(seconds=window.within.seconds) <= t <= clock.as_of
+        assert window.during is not None
+        return in_period(t, window.during.name, clock.as_of, clock.tz)
+
+    def event_value(self, ev: m.EventCond, key: Any, as_of: datetime) -> Any:
+        """The event's aggregate for one contact (0 or null when no row matches)."""
+        rows = list(self.matching_rows(ev, key, as_of))
+        if ev.agg == "count":
+            return len(rows)
+        if ev.agg == "active_days":
+            return len({local_date(t, self.tz) for _, t in rows if t is not None})
+        if ev.agg in ("last", "first"):
+            times = [t for _, t in rows if t is not None]
+            if not times:
+                return None
+            return max(times) if ev.agg == "last" else min(times)
+        assert ev.column is not None
+        values = [r.get(ev.column) for r, _ in rows]
+        values = [v for v in values if v is not None]
+        if ev.agg == "distinct":
+            return len(set(values))
+        if ev.agg == "sum":
+            return sum(values)
+        if not values:
+            return None
+        if ev.agg == "avg":
+            return sum(values) / len(values)
+        return max(values) if ev.agg == "max" else min(values)
+
+    # ------------------------------------------------------------ scoring
+
+    def score(self, model: str, key: Any, as_of: datetime | None = None) -> float:
+        """The contact's score in `model` at `as_of` (SPEC §2.4)."""
+        at = as_of or self.as_of
+        cache = self._scores.setdefault((model, at), {})
+        if key not in cache:
+            sm = self.spec.scoring[model]
+            total = sum(self.rule_points(rule, sm, key, at) for rule in sm.rules)
+            if sm.min is not None:
+                total = max(total, sm.min)
+            if sm.max is not None:
+                total = min(total, sm.max)
+            cache[key] = float(total)
+        return cache[key]
+
+    def score_change(self, model: str, key: Any, over: m.Duration, as_of: datetime) -> float:
+        then = as_of - timedelta(seconds=over.seconds)
+        return self.score(model, key, as_of) - self.score(model, key, then)
+
+    def weight(self, sm: m.ScoreModel, t: datetime | None, as_of: datetime) -> float:
+        """A row's decay weight: 0.5 ** (age / half_life); 1 without decay or time."""
+        if sm.half_life is None or t is None:
+            return 1.0
+        age = (as_of - t).total_seconds()
+        return float(0.5 ** (age / sm.half_life.seconds))
+
+    def rule_points(self, rule: m.Rule, sm: m.ScoreModel, key: Any, as_of: datetime) -> float:
+        """One rule's (capped) contribution to the contact's score."""
+        when = rule.when
+        if rule.each:
+            assert isinstance(when, m.EventCond) and when.is_default_test
+            rows = self.matching_rows(when, key, as_of)
+            points = rule.points * sum(self.weight(sm, t, as_of) for _, t in rows)
+        elif not self.holds(when, key, as_of):
+            points = 0.0
+        elif sm.half_life is not None and isinstance(when, m.EventCond) and when.is_default_test:
+            latest = max(
+                (t for _, t in self.matching_rows(when, key, as_of) if t is not None),
+                default=None,
+            )
+            points = rule.points * self.weight(sm, latest, as_of)
+        else:
+            points = rule.points
+        if rule.max is not None:
+            points = min(points, rule.max) if rule.points >= 0 else max(points, -rule.max)
+        return points
+
+    # ------------------------------------------------------------ segments
+
+    def sort_value(self, by: m.TopBy, key: Any) -> Any:
+        if by.field is not None:
+            return self.rows[key].get(by.field)
+        if by.score is not None:
+            return self.score(by.score, key)
+        assert by.change_model is not None and by.change_over is not None
+        return self.score_change(by.change_model, key, by.change_over, self.as_of)
+
+    def rule_matches(self, name: str) -> set[Any]:
+        """Keys matching segment NAME's rule: where and not exclude, then top."""
+        if name not in self._rules:
+            seg = self.spec.segments[name]
+            if seg.from_file is not None:
+                keys = set(self.lists[seg.from_file]) & set(self.rows)
+            else:
+                assert seg.where is not None
+                keys = {k for k in self.rows if self.holds(seg.where, k)}
+            if seg.exclude is not None:
+                keys = {k for k in keys if not self.holds(seg.exclude, k)}
+            if seg.top is not None:
+                keys = self._top(seg.top, keys)
+            self._rules[name] = keys
+        return self._rules[name]
+
+    def _top(self, top: m.Top, keys: set[Any]) -> set[Any]:
+        """The highest `n` (or `percent`, rounded up) by value, nulls last, ties by key."""
+        values = {k: self.sort_value(top.by, k) for k in keys}
+        present = sorted(
+            (k for k in keys if values[k] is not None), key=lambda k: (_neg(values[k]), k)
+        )
+        nulls = sorted(k for k in keys if values[k] is None)
+        ranked = present + nulls
+        if top.n is not None:
+            limit = top.n
+        else:
+            assert top.percent is not None
+            limit = math.ceil(len(keys) * top.percent / 100)
+        return set(ranked[:limit])
+
+    def members(self, name: str) -> set[Any]:
+        """Segment NAME's members in this run: its rule's matches plus overrides."""
+        if name not in self._members:
+            seg = self.spec.segments[name]
+            keys = set(self.rule_matches(name))
+            if seg.include_file:
+                keys |= set(self.lists[seg.include_file]) & set(self.rows)
+            if seg.exclude_file:
+                keys -= set(self.lists[seg.exclude_file])
+            self._members[name] = keys
+        return self._members[name]
+
+    def evaluate(self) -> Result:
+        """Every segment's rule matches and members and every model's scores at as_of."""
+        return Result(
+            rules={n: self.rule_matches(n) for n in self.spec.segments},
+            members={n: self.members(n) for n in self.spec.segments},
+            scores={
+                model: {k: self.score(model, k) for k in self.rows} for model in self.spec.scoring
+            },
+        )
+
+
+def _neg(v: Any) -> Any:
+    """A sort key that orders values highest first (numbers, bools, dates and datetimes)."""
+    if isinstance(v, bool):
+        return -int(v)
+    if isinstance(v, int | float):
+        return -v
+    if isinstance(v, datetime):
+        return -v.timestamp()
+    if isinstance(v, date):
+        return -v.toordinal()
+    raise TypeError(f"cannot rank by {v!r}")
