@@ -131,12 +131,16 @@ def check_segment_names(project: Project, names: list[str] | None) -> None:
 
 
 def compute(
-    project: Project, as_of: str | datetime | None = None, segments: list[str] | None = None
+    project: Project,
+    as_of: str | datetime | None = None,
+    segments: list[str] | None = None,
+    detail: bool = False,
 ) -> tuple[Evaluation, datetime]:
-    """Evaluate segments (and what they depend on) and scores; nothing is written."""
+    """Evaluate segments (and what they depend on) and scores; nothing is written or read
+    from state, so every segment is evaluated as on a first run."""
     check_segment_names(project, segments)
     at = resolve_as_of(project, as_of)
-    return evaluate(project.spec, project.catalog, at, segments), at
+    return evaluate(project.spec, project.catalog, at, segments, detail=detail), at
 
 
 def segment_fingerprint(seg: m.Segment) -> str:
@@ -175,6 +179,22 @@ def _carry(
         base = prev.filter(pl.col("base"))[key] if prev is not None else None
         carry[n] = Carry(mode, base)
     return carry, prevs, notes
+
+
+def preview(
+    project: Project,
+    as_of: str | datetime | None = None,
+    state_dir: str | Path | None = None,
+    detail: bool = False,
+) -> tuple[Evaluation, datetime]:
+    """Evaluate every segment as a run would (reading, never writing, the state)."""
+    spec = project.spec
+    at = resolve_as_of(project, as_of)
+    state = StateDir(Path(state_dir) if state_dir else Path(spec.base_dir) / ".segcli")
+    manifest = state.read_manifest()
+    names = graph.order(spec.segments)
+    carry, _, _ = _carry(project, names, manifest, state, set())
+    return evaluate(spec, project.catalog, at, None, carry, detail=detail), at
 
 
 def run(

@@ -11,10 +11,10 @@ import polars as pl
 
 from segcli import graph
 from segcli import model as m
-from segcli.compile import Context, compile_condition, segment_col
+from segcli.compile import Context, compile_condition, event_agg_key, segment_col
 from segcli.errors import DataError
 from segcli.plan import Planner, combine_exprs, pooled_query, source_query
-from segcli.scoring import model_score, score_col
+from segcli.scoring import model_score, rule_points, score_col
 from segcli.sources import Catalog
 
 
@@ -200,6 +200,7 @@ def evaluate(
     as_of: datetime,
     wanted: list[str] | None = None,
     carry: dict[str, Carry] | None = None,
+    detail: bool = False,
 ) -> Evaluation:
     """Compile and execute every wanted segment (and its dependencies) and every model."""
     import time
@@ -233,6 +234,7 @@ def evaluate(
     pending = list(b.scores.items())
     for (model, at), col in pending:
         score_exprs[col] = model_score(spec.scoring[model], b.ctx(at))
+    detail_exprs = detail_columns(spec, b, names) if detail else {}
 
     lf = contacts.lazy()
     frames = {s: catalog.frame(s) for s in spec.sources if s != "contacts"}
@@ -252,12 +254,47 @@ def evaluate(
         lf = lf.with_columns(base.alias(base_col(n)))
         lf = lf.with_columns(members[n].alias(segment_col(n)))
     seg_cols = [c for n in names for c in (rule_col(n), base_col(n), segment_col(n))]
-    keep = [key, *seg_cols, *score_exprs]
+    if detail_exprs:
+        lf = lf.with_columns([e.alias(c) for c, e in detail_exprs.items()])
+    keep = [key, *seg_cols, *score_exprs, *detail_exprs]
     try:
         frame = lf.select(keep).collect(engine="streaming")
     except pl.exceptions.PolarsError as exc:
         raise DataError(f"evaluating the plan failed: {exc}") from exc
     return Evaluation(frame.sort(key), contacts, names, planner, warnings, time.perf_counter() - t0)
+
+
+def node_col(segment: str, part: str, index: int) -> str:
+    """Column of one condition node of a segment's where/exclude tree (for explain)."""
+    return f"__node__{segment}#{part}#{index}"
+
+
+def agg_value_col(segment: str, part: str, index: int) -> str:
+    """Column of the aggregate value an event node tests (for explain)."""
+    return f"__aggv__{segment}#{part}#{index}"
+
+
+def points_col(model: str, index: int) -> str:
+    """Column of the points rule `index` of a model gives (for explain)."""
+    return f"__pts__{model}#{index}"
+
+
+def detail_columns(spec: m.Spec, b: Builder, names: list[str]) -> dict[str, pl.Expr]:
+    """Every condition node's truth, event aggregate values and per-rule points (explain)."""
+    ctx = b.ctx(b.as_of)
+    out: dict[str, pl.Expr] = {}
+    for n in names:
+        seg = spec.segments[n]
+        for part, root in (("where", seg.where), ("exclude", seg.exclude)):
+            for i, node in enumerate(graph.walk(root)):
+                out[node_col(n, part, i)] = compile_condition(node, ctx)
+                if isinstance(node, m.EventCond):
+                    col = b.planner.register(event_agg_key(node, b.as_of))
+                    out[agg_value_col(n, part, i)] = pl.col(col)
+    for model, sm in spec.scoring.items():
+        for j, rule in enumerate(sm.rules):
+            out[points_col(model, j)] = rule_points(rule, sm, ctx)
+    return out
 
 
 def top_limit(percent: float, matches: int) -> int:

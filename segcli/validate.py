@@ -281,6 +281,8 @@ class Validator:
                     self.file,
                     root.line,
                     root.col,
+                    help="write `version: 1`, `sources:` and `segments:` at the left margin, "
+                    "without a leading '-'",
                 )
             )
             return None
@@ -336,11 +338,11 @@ class Validator:
         checks = self.checks(top["checks"]) if "checks" in top else ()
         cycle = find_cycle(segments)
         if cycle and seg_node is not None:
-            first = seg_node.value[cycle[0]]
-            self.err(
+            self.err_key(
                 "S011",
                 "segment reference cycle: " + " -> ".join(cycle),
-                first,
+                seg_node,
+                cycle[0],
                 "a segment cannot depend on itself, directly or through others",
             )
         keep_runs = None
@@ -788,8 +790,9 @@ class Validator:
             return _BAD
         if op in ("in", "not_in"):
             if not node.is_list:
+                shown = v if isinstance(v, str | int | float) and not isinstance(v, bool) else "..."
                 self.err(
-                    "S004", f"{op} takes a list, got {_tname(v)}", node, f"write {op}: [{v!r}]"
+                    "S004", f"{op} takes a list, got {_tname(v)}", node, f"write {op}: [{shown}]"
                 )
                 return _BAD
             vals = [c.value for c in v]

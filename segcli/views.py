@@ -13,6 +13,7 @@ from segcli import api
 from segcli import explain as ex
 from segcli.errors import DataError, StateError, UsageError
 from segcli.state import Manifest, StateDir
+from segcli.why import explain_contact
 
 
 @dataclass
@@ -89,15 +90,18 @@ def explain(
         lines.append("  all collected in one query")
         return lines
     assert contact is not None
-    ev, at = api.compute(project, as_of)
+    ev, at = api.preview(project, as_of, detail=True)
     key = spec.contacts.key
     dtype = ev.frame[key].dtype
     try:
         value = pl.Series([contact]).cast(dtype, strict=True)[0]
     except pl.exceptions.PolarsError as exc:
         raise UsageError(f"contact key {contact!r} is not a valid {dtype}") from exc
+    rows = ev.frame.filter(pl.col(key) == value).to_dicts()
+    if not rows:
+        raise UsageError(f"contact {key}={contact} is not in the contacts export")
     lines = [f"contact {key}={contact} as of {at.isoformat()}"]
-    lines += ex.contact_verdict(ev.frame, key, value, ev.segments)
+    lines += explain_contact(spec, ev, rows[0])
     return lines
 
 
