@@ -14,6 +14,7 @@ import polars as pl
 
 from segcli import __version__, graph, yamlnodes
 from segcli import model as m
+from segcli.checks import Outcome, expectations, run_check
 from segcli.compile import segment_col
 from segcli.engine import Carry, Evaluation, base_col, evaluate, rule_col
 from segcli.errors import SpecError, StateError, UsageError
@@ -356,3 +357,37 @@ def run_manifest(project: Project, result: RunResult) -> dict[str, Any]:
             for s in result.segments
         },
     }
+
+
+@dataclass
+class CheckResult:
+    outcomes: list[Outcome]
+    seconds: float
+
+    @property
+    def failed(self) -> int:
+        return sum(not o.passed for o in self.outcomes)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.failed == 0,
+            "failed": self.failed,
+            "total": len(self.outcomes),
+            "outcomes": [o.to_json() for o in self.outcomes],
+        }
+
+
+def check(
+    project: Project,
+    *,
+    as_of: str | datetime | None = None,
+    state_dir: str | Path | None = None,
+) -> CheckResult:
+    """Data checks of the spec, then each segment's `expect` against the last committed run."""
+    t0 = time.perf_counter()
+    spec = project.spec
+    at = resolve_as_of(project, as_of)
+    outcomes = [run_check(spec, project.catalog, c, at) for c in spec.checks]
+    state = StateDir(Path(state_dir) if state_dir else Path(spec.base_dir) / ".segcli")
+    outcomes += expectations(spec, state.read_manifest().runs)
+    return CheckResult(outcomes, time.perf_counter() - t0)

@@ -103,10 +103,16 @@ def validate(
     if as_json:
         print(json.dumps(summary, indent=2))
     else:
-        _out().print(
-            f"{config}: ok — {summary['sources']} sources, {summary['segments']} "
-            f"segments, {summary['models']} scoring models"
-        )
+        counts = [
+            _count(len(spec.sources), "source"),
+            _count(len(spec.segments), "segment"),
+            _count(len(spec.scoring), "scoring model"),
+        ]
+        _out().print(f"{config}: ok — {', '.join(counts)}")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 KeepRunsOpt = Annotated[
@@ -340,6 +346,51 @@ def explain(
         print(json.dumps({"lines": lines}, indent=2))
     else:
         sys.stdout.write("\n".join(lines) + "\n")
+
+
+@app.command()
+def check(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    junit: Annotated[
+        Path | None,
+        typer.Option(
+            "--junit", help="Also write JUnit XML here (one test case per check and expectation)."
+        ),
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Check freshness as of this time. Default: now.")
+    ] = None,
+    state: Annotated[Path | None, typer.Option("--state", help="State directory.")] = None,
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Validate, run the data checks and each segment's expectations; exit 1 if any fails."""
+    result: api.CheckResult = guarded(
+        lambda: api.check(api.load(config), as_of=as_of, state_dir=state), as_json, debug
+    )
+    if junit is not None:
+        from segcli.checks import junit_xml
+        from segcli.output import atomic_write_bytes
+
+        atomic_write_bytes(junit, junit_xml(result.outcomes, result.seconds))
+    if as_json:
+        print(json.dumps(result.to_json(), indent=2, default=str))
+    else:
+        table = Table(title=f"segcli check — {config}")
+        for col in ("result", "check", "detail"):
+            table.add_column(col)
+        for o in result.outcomes:
+            detail = o.detail + (
+                "\n" + "\n".join(f"e.g. {e}" for e in o.examples)
+                if o.examples and not o.passed
+                else ""
+            )
+            table.add_row("PASS" if o.passed else "FAIL", o.name, detail)
+        con = _out()
+        con.print(table)
+        con.print(f"{len(result.outcomes) - result.failed} of {len(result.outcomes)} checks passed")
+    if result.failed:
+        raise typer.Exit(1)
 
 
 @app.command()

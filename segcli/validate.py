@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import polars as pl
 
 from segcli import model as m
+from segcli.checks import arg_problem
 from segcli.errors import DataError, Diagnostic
 from segcli.graph import find_cycle
 from segcli.timeutil import PERIODS, parse_duration
@@ -1213,6 +1214,10 @@ class Validator:
                         body["source"],
                         known(src, self.source_names, "sources"),
                     )
+                continue
+            problem = arg_problem(kinds[0], body[kinds[0]].plain())
+            if problem:
+                self.err("S004", problem, body[kinds[0]])
                 continue
             out.append(m.Check(str(src), kinds[0], body[kinds[0]].plain(), cnode.line))
         return tuple(out)
