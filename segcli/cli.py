@@ -394,6 +394,47 @@ def check(
 
 
 @app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Directory for the new project.")] = Path("."),
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Create a ready project: segments.yaml with every feature, sample data, .gitignore."""
+    from segcli.project_init import init_project
+
+    written: list[Path] = guarded(lambda: init_project(directory), as_json, debug)
+    if as_json:
+        print(json.dumps({"written": [str(p) for p in written]}, indent=2))
+        return
+    con = _out()
+    for p in written:
+        con.print(f"created {p}")
+    con.print(
+        f"\nnext steps:\n  cd {directory}\n  segcli validate\n"
+        "  segcli run --as-of 2026-11-20   # the sample data ends on 2026-11-20\n"
+        "  segcli show mql\n  segcli check"
+    )
+
+
+@app.command()
+def schema(
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write the schema to this file instead of printing it."),
+    ] = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Print the JSON Schema of segments.yaml (for editor autocompletion and checks)."""
+    from segcli.schema import json_schema
+
+    text = json.dumps(json_schema(), indent=2) + "\n"
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+
+
+@app.command()
 def sample(
     out: Annotated[Path, typer.Option("--out", help="Directory to write the exports to.")],
     contacts: Annotated[int, typer.Option("--contacts", help="Number of contacts.")] = 3000,

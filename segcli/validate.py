@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import difflib
 import re
@@ -125,7 +124,11 @@ class Validator:
             return
         problems = []
         for name, src in sources.items():
-            schema = self.schema_of(src)
+            try:
+                schema = self.schema_of(src)
+            except DataError as exc:  # report every unreadable source, not just the first
+                problems.append(exc.message)
+                continue
             self.schemas[name] = schema
             for what, col in (("key", src.key), ("time", src.time), ("type", src.type)):
                 if col is not None and col not in schema:
@@ -318,14 +321,15 @@ class Validator:
         sources = self.sources(snode, root)
         self.source_names = tuple(sources)
         self.sources_by_name = sources
+        # Columns and literal types are checked against the schemas even when other parts
+        # of the spec are wrong, so that every spec error is reported at once. A data error
+        # (missing file or column) is raised only once the spec itself is valid.
+        data_error: DataError | None = None
         if "contacts" in sources:
-            if not self.diags:
+            try:
                 self.load_schemas(sources)
-            else:
-                # Still check columns and literal types, so that every spec error of the file
-                # is reported at once; data problems wait until the spec is valid.
-                with contextlib.suppress(DataError):
-                    self.load_schemas(sources)
+            except DataError as exc:
+                data_error = exc
         self.segment_names: tuple[str, ...] = ()
         self.model_names: tuple[str, ...] = ()
         seg_node = top.get("segments")
@@ -355,6 +359,8 @@ class Validator:
             # In file order, as ruff does; diagnostics of other files (rules_file) come last.
             self.diags.sort(key=lambda d: (d.file != self.file, d.file, d.line, d.col))
             return None
+        if data_error is not None:
+            raise data_error
         return m.Spec(
             file=self.file,
             base_dir=str(self.base_dir),
