@@ -19,6 +19,7 @@ from segcli.compile import segment_col
 from segcli.engine import Carry, Evaluation, base_col, evaluate, rule_col
 from segcli.errors import SpecError, StateError, UsageError
 from segcli.output import write_frame, write_json
+from segcli.report import Report, build_report
 from segcli.sources import Catalog, catalog_for
 from segcli.state import Manifest, StateDir, acquire_lock, transition
 from segcli.timeutil import parse_as_of
@@ -391,3 +392,16 @@ def check(
     state = StateDir(Path(state_dir) if state_dir else Path(spec.base_dir) / ".segcli")
     outcomes += expectations(spec, state.read_manifest().runs)
     return CheckResult(outcomes, time.perf_counter() - t0)
+
+
+def report(
+    project: Project,
+    *,
+    out_dir: str | Path | None = None,
+    state_dir: str | Path | None = None,
+) -> Report:
+    """Sizes, history, overlaps and score distributions from the last run and the state."""
+    spec = project.spec
+    out = Path(out_dir) if out_dir else Path(spec.base_dir) / "out"
+    state = StateDir(Path(state_dir) if state_dir else Path(spec.base_dir) / ".segcli")
+    return build_report(spec, out, state.read_manifest())

@@ -394,6 +394,77 @@ def check(
 
 
 @app.command()
+def report(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    html_file: Annotated[
+        Path | None,
+        typer.Option("--html", help="Write a self-contained HTML page with charts to this file."),
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Output directory of the runs.")] = None,
+    state: Annotated[Path | None, typer.Option("--state", help="State directory.")] = None,
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Segment sizes, entered/left per run, overlaps and score distributions."""
+    rep: Any = guarded(
+        lambda: api.report(api.load(config, with_data=False), out_dir=out, state_dir=state),
+        as_json,
+        debug,
+    )
+    if html_file is not None:
+        from segcli.output import atomic_write_bytes
+        from segcli.report_html import render_html
+
+        atomic_write_bytes(html_file, render_html(rep, f"segcli report — {config}").encode())
+    if as_json:
+        print(json.dumps(rep.to_json(), indent=2, default=str))
+        return
+    con = _out()
+    t = Table(title="segment sizes (last run)")
+    t.add_column("segment")
+    t.add_column("members", justify="right")
+    for n, size in rep.sizes.items():
+        t.add_row(n, f"{size:,}")
+    con.print(t)
+    if rep.runs:
+        t = Table(title="runs")
+        for col in ("run", "as_of", "entered", "left"):
+            t.add_column(col, justify="left" if col in ("run", "as_of") else "right")
+        for r in rep.runs:
+            t.add_row(
+                r["run_id"],
+                r["as_of"],
+                f"{sum(v or 0 for v in r['entered'].values()):,}",
+                f"{sum(v or 0 for v in r['left'].values()):,}",
+            )
+        con.print(t)
+    names = rep.overlap_names
+    pairs = sorted(
+        ((rep.jaccard(i, j), i, j) for i in range(len(names)) for j in range(i + 1, len(names))),
+        reverse=True,
+    )[:10]
+    t = Table(title="largest overlaps")
+    for col in ("segment a", "segment b", "shared", "jaccard"):
+        t.add_column(col, justify="right" if col in ("shared", "jaccard") else "left")
+    for jac, i, j in pairs:
+        t.add_row(names[i], names[j], f"{rep.overlap_counts[i][j]:,}", f"{jac:.3f}")
+    con.print(t)
+    for hg in rep.histograms:
+        t = Table(
+            title=f"score {hg.model}: mean {hg.mean:.2f}, {hg.ready_share:.1f}% at or "
+            f"above sales-ready {hg.sales_ready:g}"
+        )
+        t.add_column("score from", justify="right")
+        t.add_column("to", justify="right")
+        t.add_column("contacts", justify="right")
+        for k, c in enumerate(hg.counts):
+            t.add_row(f"{hg.edges[k]:g}", f"{hg.edges[k + 1]:g}", f"{c:,}")
+        con.print(t)
+    if html_file is not None:
+        con.print(f"wrote {html_file}")
+
+
+@app.command()
 def init(
     directory: Annotated[Path, typer.Argument(help="Directory for the new project.")] = Path("."),
     as_json: JsonOpt = False,

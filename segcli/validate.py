@@ -97,7 +97,7 @@ def op_hint(word: str, choices: tuple[str, ...]) -> str:
 def known(word: str, choices: tuple[str, ...] | list[str], what: str) -> str:
     """A "did you mean" hint, or else the names that are defined."""
     if not choices:
-        return f"no {what} is defined"
+        return f"this spec defines no {what}"
     return hint(word, choices) or f"defined {what}: {', '.join(list(choices)[:12])}"
 
 
@@ -705,10 +705,7 @@ class Validator:
 
     def cond_field(self, node: YNode) -> m.Condition | None:
         allowed = ("field", *m.ALL_OPS, *LEAF_SWITCHES)
-        before = len(self.diags)
         body = self._leaf_body(node, "field", allowed)
-        # An unknown operator was reported already: "needs an operator" would repeat it.
-        require_op = len(self.diags) == before
         name = self.string(node.value["field"], "field")
         if name is None or body is None:
             return None
@@ -736,7 +733,7 @@ class Validator:
                 return None
             if source == "contacts":
                 source = None
-        test = self.test(node, body, f"field '{name}'", require_op=require_op)
+        test = self.test(node, body, f"field '{name}'", require_op=True)
         self.check_column(node.value["field"], source or "contacts", column, test, name)
         return m.FieldCond(column, source, test, node.line) if test else None
 
@@ -773,7 +770,11 @@ class Validator:
                     ok = False
                 else:
                     ops.append(m.Op(key, val))
-        if require_op and not ops and ok:
+        # An unknown operator was reported already: "needs an operator" would repeat it.
+        unknown = parent.is_map and any(
+            k not in body and k not in ("field", "column", "model", "over") for k in parent.value
+        )
+        if require_op and not ops and ok and not unknown:
             self.err(
                 "S005",
                 f"{what} needs an operator",
@@ -1005,7 +1006,8 @@ class Validator:
                     if agg != "distinct" and dt is not None and category(dt) != "number":
                         self.err(
                             "S012",
-                            f"{agg} needs a numeric column, '{column}' in '{s}' is {dt}",
+                            f"{agg} needs a numeric column, but column '{column}' of source "
+                            f"'{s}' has type {type_name(dt)}",
                             tnode.value["column"],
                         )
             cat = "time" if agg in ("last", "first") else "number"
@@ -1096,9 +1098,29 @@ class Validator:
                 half_life = self.duration(d["half_life"], "half_life")
             else:
                 self.err("S005", "decay needs half_life", body["decay"])
+        if half_life is not None:
+            self._check_decay_time(rules, body["decay"])
         lo = self.number(body["min"], "min") if "min" in body else None
         hi = self.number(body["max"], "max") if "max" in body else None
         return m.ScoreModel(name, tuple(rules), sales_ready, half_life, lo, hi)
+
+    def _check_decay_time(self, rules: list[m.Rule], node: YNode) -> None:
+        """A decaying rule (each, or one event with the default test) needs row times."""
+        for r in rules:
+            w = r.when
+            if not (isinstance(w, m.EventCond) and (r.each or w.is_default_test)):
+                continue
+            for s in w.sources:
+                src = self.sources_by_name.get(s)
+                if src is not None and src.time is None:
+                    self.err(
+                        "S013",
+                        f"decay needs row times: rule '{r.name}' reads source '{s}', "
+                        "which declares no `time:`",
+                        node,
+                        f"add `time: <column>` to source '{s}', or score that rule in a "
+                        "model without decay",
+                    )
 
     def rule(self, node: YNode, sales_ready: float) -> m.Rule | None:
         body = self.mapping(node, "rule", RULE_KEYS)
@@ -1161,6 +1183,9 @@ class Validator:
         except OSError as exc:
             self.err("S006", f"cannot read rules_file {rel}: {exc.strerror}", body["path"])
             return []
+        each = bool(self.boolean(body["each"], "each")) if "each" in body else False
+        cap = self.number(body["max"], "max") if "max" in body else None
+        first_diag = len(self.diags)
         out = []
         for i, row in enumerate(rows, start=2):
             where = f"{rel}:{i}"
@@ -1186,10 +1211,18 @@ class Validator:
             when = self.condition(_substitute(body["when"], row))
             if when is None:
                 continue
+            if each and not (isinstance(when, m.EventCond) and when.is_default_test):
+                self.err(
+                    "S015",
+                    "each: true needs `when` to be one event condition with the default test",
+                    body["each"],
+                    "drop count/sum/... from the event",
+                )
+                continue
             stage = row.get("stage") or None
-            each = bool(body["each"].value) if "each" in body else False
-            cap = self.number(body["max"], "max") if "max" in body else None
             out.append(m.Rule(name, points, when, stage, each, cap))
+        # The `when` template is checked once per row: report each problem once.
+        self.diags[first_diag:] = list(dict.fromkeys(self.diags[first_diag:]))
         return out
 
     # ------------------------------------------------------------ checks

@@ -1,0 +1,124 @@
+"""Report data: segment sizes (last run and over runs), entered/left, overlaps, score histograms."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from segcli import model as m
+from segcli.errors import DataError
+from segcli.state import Manifest
+
+
+@dataclass
+class Histogram:
+    model: str
+    sales_ready: float
+    edges: list[float]  # bin edges of the score, len(counts) + 1
+    counts: list[int]
+    mean: float
+    ready_share: float  # share of contacts at or above sales_ready, in percent
+
+
+@dataclass
+class Report:
+    sizes: dict[str, int]
+    runs: list[dict[str, Any]]  # run_id, as_of, sizes, entered, left (per segment)
+    overlap_names: list[str]
+    overlap_counts: list[list[int]]
+    histograms: list[Histogram] = field(default_factory=list)
+
+    def jaccard(self, i: int, j: int) -> float:
+        a, b = self.sizes[self.overlap_names[i]], self.sizes[self.overlap_names[j]]
+        inter = self.overlap_counts[i][j]
+        union = a + b - inter
+        return inter / union if union else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        n = len(self.overlap_names)
+        return {
+            "sizes": self.sizes,
+            "runs": self.runs,
+            "overlap": {
+                "segments": self.overlap_names,
+                "counts": self.overlap_counts,
+                "jaccard": [[round(self.jaccard(i, j), 4) for j in range(n)] for i in range(n)],
+            },
+            "histograms": [h.__dict__ for h in self.histograms],
+        }
+
+
+def _read(path: Path) -> pl.DataFrame:
+    if path.with_suffix(".parquet").exists():
+        return pl.read_parquet(path.with_suffix(".parquet"))
+    if path.with_suffix(".csv").exists():
+        return pl.read_csv(path.with_suffix(".csv"))
+    raise DataError(f"no run output at {path}.parquet: run `segcli run` first")
+
+
+def build_report(spec: m.Spec, out_dir: Path, manifest: Manifest, bins: int = 15) -> Report:
+    """Gather the report's numbers from the last run's outputs and the state's history."""
+    key = spec.contacts.key
+    members: dict[str, pl.Series] = {}
+    for name in spec.segments:
+        try:
+            members[name] = _read(out_dir / "segments" / name)[key]
+        except DataError:
+            continue
+    if not members:
+        raise DataError(f"no segment outputs in {out_dir}: run `segcli run` first")
+    names = list(members)
+    sizes = {n: len(s) for n, s in members.items()}
+    long = (
+        pl.concat(
+            [
+                pl.DataFrame({"seg": [i] * len(s), "k": s.cast(pl.String)})
+                for i, s in enumerate(members.values())
+            ]
+        )
+        if names
+        else pl.DataFrame({"seg": [], "k": []})
+    )
+    pairs = long.join(long, on="k", suffix="_b").group_by("seg", "seg_b").agg(pl.len().alias("n"))
+    counts = [[0] * len(names) for _ in names]
+    for a, b, n in pairs.iter_rows():
+        counts[a][b] = int(n)
+    runs = []
+    for r in manifest.runs:
+        runs.append(
+            {
+                "run_id": r["run_id"],
+                "as_of": r["as_of"],
+                "sizes": {s: v["size"] for s, v in r["segments"].items()},
+                "entered": {s: v["entered"] for s, v in r["segments"].items()},
+                "left": {s: v["left"] for s, v in r["segments"].items()},
+            }
+        )
+    hists = []
+    if spec.scoring:
+        scores = _read(out_dir / "scores")
+        for name, sm in spec.scoring.items():
+            if name in scores.columns:
+                hists.append(histogram(scores[name], name, sm.sales_ready, bins))
+    return Report(sizes, runs, names, counts, hists)
+
+
+def histogram(values: pl.Series, model: str, sales_ready: float, bins: int) -> Histogram:
+    """Equal-width bins from min(0, lowest) to max(sales_ready, highest)."""
+    v = values.drop_nulls().cast(pl.Float64)
+    lo = min(0.0, float(v.min())) if len(v) else 0.0  # type: ignore[arg-type]
+    hi = max(sales_ready, float(v.max())) if len(v) else sales_ready  # type: ignore[arg-type]
+    width = (hi - lo) / bins if hi > lo else 1.0
+    edges = [lo + i * width for i in range(bins + 1)]
+    idx = ((v - lo) / width).floor().clip(0, bins - 1).cast(pl.Int64)
+    counts = [0] * bins
+    for i, n in idx.value_counts().iter_rows():
+        counts[int(i)] = int(n)
+    mean = float(v.mean()) if len(v) else math.nan  # type: ignore[arg-type]
+    ready = int((v >= sales_ready).sum())
+    share = 100.0 * ready / len(v) if len(v) else 0.0
+    return Histogram(model, sales_ready, edges, counts, mean, share)
