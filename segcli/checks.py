@@ -163,7 +163,7 @@ def run_check(spec: m.Spec, catalog: Catalog, check: m.Check, as_of: datetime) -
                 pl.col(col).is_not_null()
                 & ~pl.col(col)
                 .cast(pl.String)
-                .is_in(pl.lit(pl.Series([str(a) for a in allowed], dtype=pl.String)))
+                .is_in([str(a) for a in allowed])
             )
             .collect()
         )

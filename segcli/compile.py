@@ -210,7 +210,7 @@ def _positive(
         assert isinstance(val, tuple)
         if temporal:
             return pl.any_horizontal([v.eq(_lit(x, True, as_of, tz)) for x in val])
-        return v.is_in(pl.lit(pl.Series(list(val))))
+        return v.is_in(pl.Series(list(val)).implode())
     if name in ("gt", "gte", "lt", "lte"):
         lit = _lit(val, temporal, as_of, tz)
         cmp: pl.Expr = {"gt": v.gt, "gte": v.ge, "lt": v.lt, "lte": v.le}[name](lit)
@@ -242,7 +242,7 @@ def _string_op(v: pl.Expr, name: str, val: Any, ignore_case: bool) -> pl.Expr:
     if name == "eq":
         return s == pl.lit(val)
     if name == "in":
-        return s.is_in(pl.lit(pl.Series(list(val), dtype=pl.String)))
+        return s.is_in(pl.Series(list(val), dtype=pl.String).implode())
     if name == "contains":
         return s.str.contains(str(val), literal=True)
     if name == "starts_with":
@@ -272,7 +272,7 @@ def row_filter(
         parts.append(
             pl.col(type_col)
             .cast(pl.String)
-            .is_in(pl.lit(pl.Series(list(key.types), dtype=pl.String)))
+            .is_in(pl.Series(list(key.types), dtype=pl.String).implode())
         )
     if key.window is not None and time_col is not None:
         op = (
