@@ -64,7 +64,8 @@ def _fail(exc: SegcliError, as_json: bool, debug: bool) -> NoReturn:
     elif as_json:
         print(json.dumps({"ok": False, "exit_code": exc.exit_code, "error": exc.message}, indent=2))
     else:
-        sys.stderr.write(f"error: {exc.message}\n")
+        # Several problems (one per line) read as one error with indented continuation lines.
+        sys.stderr.write("error: " + exc.message.replace("\n", "\n  ") + "\n")
     raise typer.Exit(exc.exit_code)
 
 

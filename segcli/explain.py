@@ -68,9 +68,9 @@ def describe_test(subject: str, test: m.Test) -> str:
 
 def describe_event(c: m.EventCond) -> str:
     """An event condition in words."""
-    what = " or ".join(c.types) if c.types else "any"
+    what = " or ".join(c.types) + " " if c.types else ""
     src = " + ".join(c.sources)
-    bits = [f"{what} rows of {src}"]
+    bits = [f"{what}rows of {src}"]
     if c.where:
         bits.append("where " + " and ".join(describe_test(r.column, r.test) for r in c.where))
     if c.window and c.window.within:

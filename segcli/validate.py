@@ -17,7 +17,7 @@ import polars as pl
 from segcli import model as m
 from segcli.checks import arg_problem
 from segcli.errors import DataError, Diagnostic
-from segcli.graph import find_cycle
+from segcli.graph import find_cycle, walk
 from segcli.timeutil import PERIODS, parse_duration
 from segcli.typecheck import category, op_problem, type_name
 from segcli.yamlnodes import YNode
@@ -1077,7 +1077,13 @@ class Validator:
             return None
         sales_ready = 100.0
         if "sales_ready" in body:
-            sales_ready = self.number(body["sales_ready"], "sales_ready") or 100.0
+            sr = self.number(body["sales_ready"], "sales_ready")
+            if sr is not None and sr <= 0:
+                self.err(
+                    "S006", f"sales_ready must be greater than 0, got {sr:g}", body["sales_ready"]
+                )
+            elif sr is not None:
+                sales_ready = sr
         rules: list[m.Rule] = []
         if "rules" in body:
             if not body["rules"].is_list:
@@ -1102,6 +1108,10 @@ class Validator:
             self._check_decay_time(rules, body["decay"])
         lo = self.number(body["min"], "min") if "min" in body else None
         hi = self.number(body["max"], "max") if "max" in body else None
+        if lo is not None and hi is not None and lo > hi:
+            self.err(
+                "S006", f"the model's min ({lo:g}) is greater than its max ({hi:g})", body["min"]
+            )
         return m.ScoreModel(name, tuple(rules), sales_ready, half_life, lo, hi)
 
     def _check_decay_time(self, rules: list[m.Rule], node: YNode) -> None:
@@ -1133,6 +1143,8 @@ class Validator:
         when = self.condition(body["when"]) if "when" in body else None
         if "when" not in body:
             self.err("S005", "a rule needs 'when'", node)
+        elif when is not None and not self._rule_when_ok(when, body["when"]):
+            when = None
         each = bool(self.boolean(body["each"], "each")) if "each" in body else False
         if (
             each
@@ -1145,11 +1157,44 @@ class Validator:
                 body["each"],
                 "drop count/sum/... from the event",
             )
-        cap = self.number(body["max"], "max") if "max" in body else None
+        cap = self._rule_cap(body)
         stage = self.string(body["stage"], "stage") if "stage" in body else None
         if name is None or points is None or when is None:
             return None
         return m.Rule(name, points, when, stage, each, cap)
+
+    def _rule_when_ok(self, when: m.Condition, node: YNode) -> bool:
+        """Scores are computed before segments and each model on its own: a rule's `when`
+        cannot use segment:, score: or score_change: (the run could not evaluate it)."""
+        kinds = {m.SegmentRef: "segment", m.ScoreCond: "score", m.ScoreChangeCond: "score_change"}
+        for c in walk(when):
+            kind = kinds.get(type(c))
+            if kind is not None:
+                self.err(
+                    "S015",
+                    f"a scoring rule's `when` cannot use `{kind}:`",
+                    node,
+                    "scores are computed before segments; put this condition in a segment's "
+                    "where, next to a score: condition",
+                )
+                return False
+        return True
+
+    def _rule_cap(self, body: dict[str, YNode]) -> float | None:
+        """A rule's `max`: a size (negative points are capped at -max), so never negative."""
+        if "max" not in body:
+            return None
+        cap = self.number(body["max"], "max")
+        if cap is not None and cap < 0:
+            self.err(
+                "S006",
+                f"a rule's max must be >= 0, got {cap:g}",
+                body["max"],
+                "max caps the size of the points: for points: -5 with max: 20 the rule gives "
+                "at least -20",
+            )
+            return None
+        return cap
 
     def _points(self, node: YNode, body: dict[str, YNode], sales_ready: float) -> float | None:
         if ("ready" in body) == ("points" in body):
@@ -1184,7 +1229,7 @@ class Validator:
             self.err("S006", f"cannot read rules_file {rel}: {exc.strerror}", body["path"])
             return []
         each = bool(self.boolean(body["each"], "each")) if "each" in body else False
-        cap = self.number(body["max"], "max") if "max" in body else None
+        cap = self._rule_cap(body)
         first_diag = len(self.diags)
         out = []
         for i, row in enumerate(rows, start=2):
@@ -1209,7 +1254,7 @@ class Validator:
                 )
                 continue
             when = self.condition(_substitute(body["when"], row))
-            if when is None:
+            if when is None or not self._rule_when_ok(when, body["when"]):
                 continue
             if each and not (isinstance(when, m.EventCond) and when.is_default_test):
                 self.err(
