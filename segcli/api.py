@@ -53,7 +53,7 @@ def load(config: str | Path, *, with_data: bool = True) -> Project:
         raise UsageError(f"spec file {path} is not UTF-8 text: {exc}") from exc
     file = str(path)
     root, diags = yamlnodes.load(text, file)
-    if root is None or diags:
+    if root is None:
         raise SpecError(diags)
     base = path.resolve().parent
     catalogs: dict[str, Catalog] = {}
@@ -66,6 +66,8 @@ def load(config: str | Path, *, with_data: bool = True) -> Project:
         return cat.schema(src.name)
 
     v = Validator(file, base, schema_of if with_data else None)
+    # Loader findings (duplicate keys) are reported together with the validator's.
+    v.diags.extend(diags)
     spec = v.spec(root)
     if spec is None or v.diags:
         raise SpecError(v.diags)
@@ -107,7 +109,7 @@ class RunResult:
             "out_dir": str(self.out_dir) if self.out_dir else None,
             "plan_seconds": round(self.plan_seconds, 3),
             "total_seconds": round(self.total_seconds, 3),
-            "segments": [s.__dict__ for s in self.segments],
+            "segments": [{**s.__dict__, "seconds": round(s.seconds, 4)} for s in self.segments],
             "warnings": self.warnings,
         }
 

@@ -161,9 +161,7 @@ def run_check(spec: m.Spec, catalog: Catalog, check: m.Check, as_of: datetime) -
             lf.select(pl.col(col))
             .filter(
                 pl.col(col).is_not_null()
-                & ~pl.col(col)
-                .cast(pl.String)
-                .is_in([str(a) for a in allowed])
+                & ~pl.col(col).cast(pl.String).is_in([str(a) for a in allowed])
             )
             .collect()
         )

@@ -65,14 +65,20 @@ def compile_condition(cond: m.Condition, ctx: Context) -> pl.Expr:
 
 def compile_all(cond: m.AllCond, ctx: Context) -> pl.Expr:
     if not cond.items:
-        return pl.lit(True)
+        return _constant(True)
     return pl.all_horizontal([compile_condition(c, ctx) for c in cond.items])
 
 
 def compile_any(cond: m.AnyCond, ctx: Context) -> pl.Expr:
     if not cond.items:
-        return pl.lit(False)
+        return _constant(False)
     return pl.any_horizontal([compile_condition(c, ctx) for c in cond.items])
+
+
+def _constant(value: bool) -> pl.Expr:
+    # One value per contact, not a scalar literal: `top: {percent: P}` sums the matches
+    # column, and the sum of a scalar `lit(True)` is 1 whatever the number of contacts.
+    return pl.repeat(value, pl.len())
 
 
 def compile_not(cond: m.NotCond, ctx: Context) -> pl.Expr:
@@ -210,7 +216,11 @@ def _positive(
         assert isinstance(val, tuple)
         if temporal:
             return pl.any_horizontal([v.eq(_lit(x, True, as_of, tz)) for x in val])
-        return v.is_in(pl.Series(list(val)).implode())
+        if all(isinstance(x, str) for x in val):
+            return v.is_in(pl.Series(list(val), dtype=pl.String).implode())
+        # Numbers: `eq` compares ints and floats by value, whereas `is_in` refuses an
+        # Int64 column with a Float64 list (or a mixed list) since Polars 2.
+        return pl.any_horizontal([v.eq(pl.lit(x)) for x in val])
     if name in ("gt", "gte", "lt", "lte"):
         lit = _lit(val, temporal, as_of, tz)
         cmp: pl.Expr = {"gt": v.gt, "gte": v.ge, "lt": v.lt, "lte": v.le}[name](lit)

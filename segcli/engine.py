@@ -15,7 +15,7 @@ from segcli.compile import Context, compile_condition, event_agg_key, segment_co
 from segcli.errors import DataError
 from segcli.plan import Planner, combine_exprs, pooled_query, source_query
 from segcli.scoring import model_score, rule_points, score_col
-from segcli.sources import Catalog
+from segcli.sources import Catalog, display_path, file_format
 
 
 def rule_col(name: str) -> str:
@@ -158,6 +158,18 @@ def read_list(spec: m.Spec, rel: str, key_dtype: pl.DataType) -> pl.Series:
     return cast.unique()
 
 
+def row_ref(catalog: Catalog, source: str, index: int, short: bool = False) -> str:
+    """Where row `index` (0-based, of the source's rows) is: `file.csv:LINE` for one CSV file,
+    `file.parquet: row N` for Parquet, `source 'x' row N` for several files."""
+    files = catalog.files(source)
+    if len(files) > 1:
+        return f"source '{source}' row {index + 1}"
+    shown = display_path(files[0])
+    if file_format(files[0]) == "csv":
+        return f"line {index + 2}" if short else f"{shown}:{index + 2}"
+    return f"row {index + 1}" if short else f"{shown}: row {index + 1}"
+
+
 def load_contacts(spec: m.Spec, catalog: Catalog) -> pl.DataFrame:
     """Contacts with relation-one sources joined as SOURCE.COL; keys checked unique, non-null."""
     key = spec.contacts.key
@@ -165,28 +177,37 @@ def load_contacts(spec: m.Spec, catalog: Catalog) -> pl.DataFrame:
     nulls = df[key].is_null()
     if nulls.any():
         row = int(nulls.arg_true()[0])
+        n = int(nulls.sum())
         raise DataError(
-            f"{catalog.files('contacts')[0]}: row {row + 2}: contact key '{key}' is "
-            f"empty ({int(nulls.sum())} such rows)"
+            f"{row_ref(catalog, 'contacts', row)}: contact key '{key}' is empty"
+            + (f" ({n} rows have no key)" if n > 1 else "")
         )
-    dup = df[key].is_duplicated()
-    if dup.any():
-        row = int(dup.arg_true()[0])
+    again = df[key].is_duplicated() & ~df[key].is_first_distinct()
+    if again.any():
+        row = int(again.arg_true()[0])
+        value = df[key][row]
+        first = int((df[key] == value).arg_true()[0])
+        n = int(again.sum())
         raise DataError(
-            f"{catalog.files('contacts')[0]}: row {row + 2}: duplicate contact key "
-            f"{key}={df[key][row]!r} ({int(dup.sum())} rows share a key)"
+            f"{row_ref(catalog, 'contacts', row)}: duplicate contact key {key}={value!r} "
+            f"(first at {row_ref(catalog, 'contacts', first, short=True)})"
+            + (f"; {n} rows repeat an earlier key" if n > 1 else "")
         )
     for name, src in spec.sources.items():
         if name == "contacts" or src.relation != "one":
             continue
         one = catalog.frame(name).collect()
         one = one.with_columns(pl.col(src.key).cast(df[key].dtype, strict=False))
-        dup = one[src.key].is_duplicated() & one[src.key].is_not_null()
+        dup = (
+            one[src.key].is_duplicated()
+            & ~one[src.key].is_first_distinct()
+            & one[src.key].is_not_null()
+        )
         if dup.any():
             row = int(dup.arg_true()[0])
             raise DataError(
-                f"{catalog.files(name)[0]}: row {row + 2}: source '{name}' is "
-                f"relation: one but key {one[src.key][row]!r} has several rows"
+                f"{row_ref(catalog, name, row)}: source '{name}' is relation: one but key "
+                f"{src.key}={one[src.key][row]!r} has several rows"
             )
         renamed = {c: f"{name}.{c}" for c in one.columns if c != src.key}
         one = one.rename(renamed).rename({src.key: key})

@@ -57,6 +57,11 @@ def file_format(path: Path) -> str:
     raise DataError(f"{_show(path)}: unknown file format (use .csv, .csv.gz or .parquet)")
 
 
+def display_path(path: Path) -> str:
+    """A path as shown in messages: relative to the working directory when under it."""
+    return _show(path)
+
+
 def _show(path: Path) -> str:
     try:
         return str(path.relative_to(Path.cwd()))

@@ -16,10 +16,14 @@ the last committed one; the stray folder is removed by the next run.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
 import socket
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,6 +64,79 @@ def _alive(pid: int) -> bool:
     return True
 
 
+@contextmanager
+def _guard(state_dir: Path) -> Iterator[None]:
+    """Serialise lock takeovers: an flock on the state directory itself.
+
+    Without it, two runs that both find a dead holder's lock could each remove it, and the
+    second would remove the first one's fresh lock: both would then hold the state.
+    """
+    fd = os.open(state_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the flock
+
+
+def _create_lock(path: Path, data: bytes) -> bool:
+    """Create the lock file with its full content in one step; False if it exists.
+
+    The content goes to a private temporary file that is hard-linked into place, so no
+    reader ever sees an empty or half-written lock.
+    """
+    tmp = path.with_name(f".lock.{os.getpid()}.{uuid.uuid4().hex[:8]}")
+    try:
+        with tmp.open("wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        except OSError:  # a file system without hard links
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                return False
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+        return True
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _read_lock(path: Path) -> dict[str, Any] | None:
+    """The holder's record; None when the lock is gone; {} when it is unreadable."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return {}
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _stale(holder: dict[str, Any]) -> str | None:
+    """Why the holder's lock may be taken over (its process is gone), or None if it is live."""
+    if not holder:
+        return "removed an unreadable lock file"
+    pid = holder.get("pid")
+    if isinstance(pid, int) and holder.get("host") == socket.gethostname() and not _alive(pid):
+        return (
+            f"took over a stale lock left by pid {pid} (started "
+            f"{holder.get('started_at', '?')}), which is no longer running"
+        )
+    return None
+
+
 def acquire_lock(state_dir: Path) -> Lock:
     """Take the lock or fail at once (exit 4) naming the holder; take over a dead holder's lock."""
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -69,46 +146,26 @@ def acquire_lock(state_dir: Path) -> Lock:
         "host": socket.gethostname(),
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+    data = json.dumps(me).encode()
     took_over = None
-    for _ in range(3):
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            try:
-                holder = json.loads(path.read_text() or "{}")
-            except (OSError, ValueError):
-                holder = {}
-            pid = holder.get("pid")
-            same_host = holder.get("host") == socket.gethostname()
-            if isinstance(pid, int) and same_host and not _alive(pid):
-                took_over = (
-                    f"took over a stale lock left by pid {pid} (started "
-                    f"{holder.get('started_at', '?')}), which is no longer running"
+    for _ in range(5):
+        if _create_lock(path, data):
+            return Lock(path, took_over)
+        with _guard(state_dir):
+            # Read and remove under the guard: while a stale lock is there nobody else can
+            # create one, and no other run can remove it, so what is removed is what was read.
+            holder = _read_lock(path)
+            if holder is None:
+                continue  # released meanwhile: try again
+            reason = _stale(holder)
+            if reason is None:
+                raise StateError(
+                    f"state {state_dir} is locked by another run: pid {holder.get('pid')} on "
+                    f"{holder.get('host')}, started {holder.get('started_at')} "
+                    f"(lock file: {path})"
                 )
-                path.unlink(missing_ok=True)
-                continue
-            if not holder:
-                # A lock being written this instant, or an empty leftover: look once more.
-                import time
-
-                time.sleep(0.05)
-                try:
-                    holder = json.loads(path.read_text() or "{}")
-                except (OSError, ValueError):
-                    holder = {}
-                if not holder:
-                    path.unlink(missing_ok=True)
-                    took_over = "removed an empty lock file"
-                    continue
-            raise StateError(
-                f"state {state_dir} is locked by another run: pid {holder.get('pid')} on "
-                f"{holder.get('host')}, started {holder.get('started_at')} (lock file: {path})"
-            ) from None
-        with os.fdopen(fd, "w") as fh:
-            fh.write(json.dumps(me))
-            fh.flush()
-            os.fsync(fh.fileno())
-        return Lock(path, took_over)
+            path.unlink()
+            took_over = reason
     raise StateError(f"could not take the lock {path}")
 
 
@@ -273,7 +330,9 @@ def transition(
             .otherwise(None)
             .cast(ts)
             .alias("joined_at"),
-            pl.when(pl.col("rule"))
+            # A frozen static segment's rule may match someone outside its base: such a
+            # member is there only by include_file, so it is `manual`, not `rule`.
+            pl.when(pl.col("rule") & pl.col("base"))
             .then(pl.lit("rule"))
             .when(pl.col("base"))
             .then(pl.lit("kept"))

@@ -108,6 +108,8 @@ def explain_contact(spec: m.Spec, ev: Evaluation, row: dict[str, Any]) -> list[s
             why = "added by include_file"
         elif matched or base:
             why = "removed by exclude_file"
+        elif seg.exclude is not None and row.get(node_col(n, "where", 0)):
+            why = "matches `where` but is removed by `exclude`"
         else:
             why = "does not match the rule"
         lines.append(f"{'IN ' if member else 'out'} {n}: {why}")

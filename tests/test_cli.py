@@ -280,14 +280,14 @@ def test_duplicate_contact_key(basic: Path) -> None:
     with (basic / "contacts.csv").open("a", encoding="utf-8") as fh:
         fh.write("103,chloe@example.com,Chloe,FR,29,VP Sales,2026-06-15\n")
     assert _run_error(basic) == (
-        "error: contacts.csv: row 4: duplicate contact key contact_id=103 (2 rows share a key)"
+        "error: contacts.csv:7: duplicate contact key contact_id=103 (first at line 4)"
     )
 
 
 def test_null_contact_key(basic: Path) -> None:
     _edit(basic / "contacts.csv", "104,dan", ",dan")
     assert _run_error(basic) == (
-        "error: contacts.csv: row 5: contact key 'contact_id' is empty (1 such rows)"
+        "error: contacts.csv:5: contact key 'contact_id' is empty"
     )
 
 
@@ -295,7 +295,7 @@ def test_relation_one_source_with_two_rows_for_a_key(basic: Path) -> None:
     with (basic / "crm.csv").open("a", encoding="utf-8") as fh:
         fh.write("101,sql,lee\n")
     assert _run_error(basic) == (
-        "error: crm.csv: row 2: source 'crm' is relation: one but key 101 has several rows"
+        "error: crm.csv:5: source 'crm' is relation: one but key contact_id=101 has several rows"
     )
 
 
