@@ -286,9 +286,7 @@ def test_duplicate_contact_key(basic: Path) -> None:
 
 def test_null_contact_key(basic: Path) -> None:
     _edit(basic / "contacts.csv", "104,dan", ",dan")
-    assert _run_error(basic) == (
-        "error: contacts.csv:5: contact key 'contact_id' is empty"
-    )
+    assert _run_error(basic) == ("error: contacts.csv:5: contact key 'contact_id' is empty")
 
 
 def test_relation_one_source_with_two_rows_for_a_key(basic: Path) -> None:
