@@ -167,17 +167,21 @@ def compile_test(
     """Operators ANDed over `value` with the null rule and `include_missing` applied."""
     temporal = dtype is not None and (isinstance(dtype, pl.Datetime) or dtype == pl.Date)
     if dtype == pl.Date:
-        # Dates are compared as the instant of their local midnight, like naive literals.
-        value = (
-            value.cast(pl.Datetime("us"))
-            .dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
-            .dt.convert_time_zone("UTC")
-        )
+        value = local_midnight(value, tz)
     parts = [compile_op(value, op, test.ignore_case, temporal, as_of, tz) for op in test.ops]
     result = pl.all_horizontal(parts) if parts else pl.lit(True)
     if test.include_missing is not None:
         result = pl.when(value.is_null()).then(pl.lit(test.include_missing)).otherwise(result)
     return result
+
+
+def local_midnight(value: pl.Expr, tz: str) -> pl.Expr:
+    """A Date as the UTC instant of its midnight in `tz`: dates compare like naive literals."""
+    return (
+        value.cast(pl.Datetime("us"))
+        .dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
+        .dt.convert_time_zone("UTC")
+    )
 
 
 def compile_op(
@@ -208,7 +212,14 @@ def _positive(
     v: pl.Expr, op: m.Op, ignore_case: bool, temporal: bool, as_of: datetime, tz: str
 ) -> pl.Expr:
     name, val = op.name, op.value
-    if name in m.STRING_OPS or (ignore_case and name in ("eq", "in")):
+    texts = val if isinstance(val, tuple) else (val,)
+    if name in m.STRING_OPS or (
+        ignore_case
+        and not temporal
+        and name in ("eq", "in")
+        and all(isinstance(x, str) for x in texts)
+    ):
+        # ignore_case is for text: `{eq: 10, ignore_case: true}` on a number stays numeric.
         return _string_op(v, name, val, ignore_case)
     if name == "eq":
         return v.eq(_lit(val, temporal, as_of, tz))
@@ -271,14 +282,22 @@ def row_filter(
     time_col: str | None,
     dtypes: dict[str, pl.DataType],
     tz: str,
+    *,
+    visible_at: datetime | None = None,
+    types_done: bool = False,
 ) -> pl.Expr:
-    """The per-row condition of an aggregate on one source: visible, type, window and where."""
+    """The per-row condition of an aggregate on one source: visible, type, window and where.
+
+    `visible_at`: rows after this instant are already gone, so the visibility test is only
+    needed for an aggregate evaluated earlier (time travel). `types_done`: the rows were
+    already filtered to the aggregate's types.
+    """
     parts: list[pl.Expr] = []
-    if time_col is not None:
+    if time_col is not None and (visible_at is None or key.as_of < visible_at):
         parts.append(
             pl.col(time_col).is_null() | (pl.col(time_col) <= pl.lit(key.as_of, dtype=UTC_DT))
         )
-    if key.types is not None and type_col is not None:
+    if key.types is not None and type_col is not None and not types_done:
         parts.append(
             pl.col(type_col)
             .cast(pl.String)
@@ -294,6 +313,16 @@ def row_filter(
     for rc in key.where:
         parts.append(compile_test(pl.col(rc.column), dtypes.get(rc.column), rc.test, key.as_of, tz))
     return pl.all_horizontal(parts).fill_null(False) if parts else pl.lit(True)
+
+
+def window_start(key: AggKey, tz: str) -> datetime | None:
+    """The earliest row time an aggregate can use (None when it looks at all of history)."""
+    if key.window is None:
+        return None
+    if key.window.within is not None:
+        return key.as_of - timedelta(seconds=key.window.within.seconds)
+    assert key.window.during is not None
+    return period_bounds(key.window.during, key.as_of, tz)[0]
 
 
 def shift_key(key: AggKey, as_of: datetime) -> AggKey:

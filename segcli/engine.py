@@ -263,7 +263,10 @@ def evaluate(
         if "+" in src_name:
             q = pooled_query(spec, frames, src_name.split("+"), parts, key_dtype, as_of)
         else:
-            q = source_query(spec, frames[src_name], src_name, parts, key_dtype, as_of)
+            queries = source_query(spec, frames[src_name], src_name, parts, key_dtype, as_of)
+            for q in queries:
+                lf = lf.join(q, on=key, how="left", coalesce=True)
+            continue
         lf = lf.join(q, on=key, how="left", coalesce=True)
     if planner.aggs:
         lf = lf.with_columns(combine_exprs(planner))

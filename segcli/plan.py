@@ -14,7 +14,7 @@ from datetime import datetime
 
 import polars as pl
 
-from segcli.compile import UTC_DT, AggKey, row_filter
+from segcli.compile import UTC_DT, AggKey, local_midnight, row_filter, window_start
 from segcli.model import Spec
 
 ZERO_FILLED = ("count", "sum", "distinct", "active_days", "decay")
@@ -87,6 +87,9 @@ def _prepare(
     if src.dedupe:
         lf = lf.unique(subset=list(src.dedupe), keep="first", maintain_order=True)
     if src.time is not None:
+        if lf.collect_schema().get(src.time) == pl.Date:
+            # A date-only time column: each row happened at its day's local midnight.
+            lf = lf.with_columns(local_midnight(pl.col(src.time), spec.timezone))
         # Rows after as_of have not happened yet: invisible to every condition.
         lf = lf.filter(
             pl.col(src.time).is_null() | (pl.col(src.time) <= pl.lit(as_of, dtype=UTC_DT))
@@ -133,6 +136,14 @@ def _reductions(p: Partial) -> list[pl.Expr]:
     return [v.drop_nulls().n_unique().alias(p.name)]  # distinct, active_days
 
 
+def type_groups(parts: list[Partial]) -> dict[tuple[str, ...] | None, list[Partial]]:
+    """Partials grouped by their event-type filter (None: no filter, every row)."""
+    groups: dict[tuple[str, ...] | None, list[Partial]] = {}
+    for p in parts:
+        groups.setdefault(p.key.types, []).append(p)
+    return groups
+
+
 def source_query(
     spec: Spec,
     lf: pl.LazyFrame,
@@ -140,27 +151,53 @@ def source_query(
     parts: list[Partial],
     key_dtype: pl.DataType,
     as_of: datetime,
-) -> pl.LazyFrame:
-    """One pass over `source`: flags, drop unwanted rows, one group_by with every partial."""
+) -> list[pl.LazyFrame]:
+    """Per-contact aggregates of one source: one query per event-type group.
+
+    Rows are split by the `type` filter first (`event_type == 'click'` is a cheap scan
+    predicate), so each group's flags, string tests and values run only on its own rows;
+    a group whose aggregates all have windows also drops rows older than the widest one.
+    Every query reads the same scan with only the columns it needs.
+    """
     src = spec.sources[source]
-    lf = _prepare(spec, lf, source, key_dtype, as_of)
-    dtypes = dict(lf.collect_schema())
-    flags = [
-        row_filter(p.key, source, src.type, src.time, dtypes, spec.timezone).alias(f"{p.name}@f")
-        for p in parts
-    ]
-    lf = lf.with_columns(flags).filter(pl.any_horizontal([pl.col(f"{p.name}@f") for p in parts]))
-    values = []
-    for p in parts:
-        ve = _value_expr(p, source, spec)
-        if ve is not None:
-            values.append(ve.alias(f"{p.name}@v"))
-    if values:
-        lf = lf.with_columns(values)
-    aggs = [e for p in parts for e in _reductions(p)]
-    out = lf.group_by(src.key).agg(aggs)
+    base = _prepare(spec, lf, source, key_dtype, as_of)
+    dtypes = dict(base.collect_schema())
     key = spec.contacts.key
-    return out.rename({src.key: key}) if src.key != key else out
+    out = []
+    for types, group in type_groups(parts).items():
+        sub = base
+        if types is not None and src.type is not None:
+            tcol = pl.col(src.type).cast(pl.String)
+            sub = sub.filter(tcol == types[0] if len(types) == 1 else tcol.is_in(list(types)))
+        starts = [window_start(p.key, spec.timezone) for p in group]
+        if src.time is not None and all(s is not None for s in starts):
+            earliest = min(s for s in starts if s is not None)
+            sub = sub.filter(pl.col(src.time) >= pl.lit(earliest, dtype=UTC_DT))
+        flags = [
+            row_filter(
+                p.key,
+                source,
+                src.type,
+                src.time,
+                dtypes,
+                spec.timezone,
+                visible_at=as_of,
+                types_done=True,
+            ).alias(f"{p.name}@f")
+            for p in group
+        ]
+        sub = sub.with_columns(flags)
+        sub = sub.filter(pl.any_horizontal([pl.col(f"{p.name}@f") for p in group]))
+        values = []
+        for p in group:
+            ve = _value_expr(p, source, spec)
+            if ve is not None:
+                values.append(ve.alias(f"{p.name}@v"))
+        if values:
+            sub = sub.with_columns(values)
+        agg = sub.group_by(src.key).agg([e for p in group for e in _reductions(p)])
+        out.append(agg.rename({src.key: key}) if src.key != key else agg)
+    return out
 
 
 def pooled_query(
@@ -184,7 +221,9 @@ def pooled_query(
             lf = lf.with_columns(f)
             ve = _value_expr(p, s, spec)
             assert ve is not None
-            cols.append(ve.cast(pl.String).alias(f"{p.name}@v"))
+            # No cast to text: the relaxed concat below finds the common type, so 1 (int)
+            # in one source and 1.0 (float) in another are one distinct value, not two.
+            cols.append(ve.alias(f"{p.name}@v"))
         pieces.append(lf.select(cols))
     pooled = pl.concat(pieces, how="vertical_relaxed")
     return pooled.group_by(key).agg([e for p in parts for e in _reductions(p)])
