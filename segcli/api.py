@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from segcli.checks import Outcome, expectations, run_check
 from segcli.compile import segment_col
 from segcli.engine import Carry, Evaluation, base_col, evaluate, rule_col
 from segcli.errors import SpecError, StateError, UsageError
-from segcli.output import write_frame, write_json
+from segcli.output import remove_stray_temps, write_frame, write_json
 from segcli.report import Report, build_report
 from segcli.sources import Catalog, catalog_for
 from segcli.state import Manifest, StateDir, acquire_lock, transition
@@ -148,8 +148,10 @@ def compute(
 
 
 def segment_fingerprint(seg: m.Segment) -> str:
-    """A stable fingerprint of a segment's definition (positions in the file do not count)."""
-    return hashlib.sha256(repr(seg).encode()).hexdigest()[:16]
+    """A stable fingerprint of what decides a segment's members (positions in the file,
+    description, tags and expect do not count)."""
+    core = replace(seg, description=None, tags=(), expect=None)
+    return hashlib.sha256(repr(core).encode()).hexdigest()[:16]
 
 
 def _carry(
@@ -221,12 +223,16 @@ def run(
     """
     if fmt not in ("parquet", "csv"):
         raise UsageError(f"unknown format {fmt!r}: use parquet or csv")
+    if keep_runs is not None and keep_runs < 1:
+        raise UsageError(f"keep_runs must be at least 1, not {keep_runs}")
     t0 = time.perf_counter()
     say = progress or (lambda msg: None)
     spec = project.spec
     key = spec.contacts.key
     check_segment_names(project, segments)
     check_segment_names(project, refresh)
+    if segments and refresh:  # --refresh NAME runs NAME even when --segment picks others
+        segments = [*segments, *(n for n in refresh if n not in segments)]
     at = resolve_as_of(project, as_of)
     state = StateDir(Path(state_dir) if state_dir else Path(spec.base_dir) / ".segcli")
     lock = None if dry_run else acquire_lock(state.path)
@@ -312,6 +318,7 @@ def run(
                 },
             }
             state.commit(manifest, record, snapshots, keep_runs or spec.keep_runs)
+            remove_stray_temps(out)
         return result
     finally:
         if lock is not None:

@@ -263,10 +263,7 @@ def evaluate(
         if "+" in src_name:
             q = pooled_query(spec, frames, src_name.split("+"), parts, key_dtype, as_of)
         else:
-            queries = source_query(spec, frames[src_name], src_name, parts, key_dtype, as_of)
-            for q in queries:
-                lf = lf.join(q, on=key, how="left", coalesce=True)
-            continue
+            q = source_query(spec, frames[src_name], src_name, parts, key_dtype, as_of)
         lf = lf.join(q, on=key, how="left", coalesce=True)
     if planner.aggs:
         lf = lf.with_columns(combine_exprs(planner))

@@ -22,6 +22,22 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def remove_stray_temps(out_dir: Path) -> None:
+    """Remove the temporary files (`.NAME.tmp-PID`) that killed runs left in an output
+    directory: those whose process is gone."""
+    for folder in (out_dir, out_dir / "segments", out_dir / "changes"):
+        for tmp in folder.glob(".*.tmp-*") if folder.is_dir() else ():
+            pid = tmp.name.rsplit("-", 1)[-1]
+            if not pid.isdigit() or int(pid) == os.getpid():
+                continue
+            try:
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                tmp.unlink(missing_ok=True)
+            except PermissionError:
+                pass
+
+
 def write_frame(df: pl.DataFrame, path: Path, fmt: str) -> Path:
     """Write `df` as Parquet or CSV to `path` (extension set from fmt), atomically."""
     path = path.with_suffix(".csv" if fmt == "csv" else ".parquet")

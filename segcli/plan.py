@@ -151,19 +151,20 @@ def source_query(
     parts: list[Partial],
     key_dtype: pl.DataType,
     as_of: datetime,
-) -> list[pl.LazyFrame]:
-    """Per-contact aggregates of one source: one query per event-type group.
+) -> pl.LazyFrame:
+    """Per-contact aggregates of one source, in one group_by.
 
     Rows are split by the `type` filter first (`event_type == 'click'` is a cheap scan
     predicate), so each group's flags, string tests and values run only on its own rows;
     a group whose aggregates all have windows also drops rows older than the widest one.
-    Every query reads the same scan with only the columns it needs.
+    The groups' narrow (key, flags, values) rows are concatenated and reduced by one
+    group_by: one hash table per source, one join back to contacts.
     """
     src = spec.sources[source]
     base = _prepare(spec, lf, source, key_dtype, as_of)
     dtypes = dict(base.collect_schema())
     key = spec.contacts.key
-    out = []
+    pieces = []
     for types, group in type_groups(parts).items():
         sub = base
         if types is not None and src.type is not None:
@@ -193,11 +194,10 @@ def source_query(
             ve = _value_expr(p, source, spec)
             if ve is not None:
                 values.append(ve.alias(f"{p.name}@v"))
-        if values:
-            sub = sub.with_columns(values)
-        agg = sub.group_by(src.key).agg([e for p in group for e in _reductions(p)])
-        out.append(agg.rename({src.key: key}) if src.key != key else agg)
-    return out
+        cols = [pl.col(src.key).alias(key), *[pl.col(f"{p.name}@f") for p in group], *values]
+        pieces.append(sub.select(cols))
+    rows = pl.concat(pieces, how="diagonal") if len(pieces) > 1 else pieces[0]
+    return rows.group_by(key).agg([e for p in parts for e in _reductions(p)])
 
 
 def pooled_query(

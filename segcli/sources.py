@@ -99,6 +99,7 @@ class Catalog:
                     [_read_csv(f, src, self.timezone).lazy() for f in files],
                     how="vertical_relaxed",
                 )
+                lf = _settle_empty_columns(lf, src)
             self._frames[name] = _normalise(lf, self.timezone)
         return self._frames[name]
 
@@ -108,6 +109,21 @@ class Catalog:
             return dict(self.frame(name).collect_schema())
         except pl.exceptions.PolarsError as exc:
             raise DataError(f"source '{name}': cannot read {self.files(name)[0]}: {exc}") from exc
+
+
+def _settle_empty_columns(lf: pl.LazyFrame, src: Source) -> pl.LazyFrame:
+    """Columns with no value in any file: the time column is a datetime, others text.
+
+    A header-only export (no events today) must still have a time column, and a column empty
+    in one export takes its type from the others (vertical_relaxed concat of Null).
+    """
+    schema = lf.collect_schema()
+    casts = [
+        pl.col(c).cast(UTC_DT if c == src.time else pl.String())
+        for c, dtype in schema.items()
+        if dtype == pl.Null
+    ]
+    return lf.with_columns(casts) if casts else lf
 
 
 def _scan_parquet(files: list[Path], src: Source) -> pl.LazyFrame:
@@ -194,6 +210,10 @@ def parse_text(col: pl.Expr, typ: str, tz: str) -> pl.Expr:
     return pl.coalesce(aware.cast(UTC_DT), aware2.cast(UTC_DT), naive.cast(UTC_DT))
 
 
+def _has_values(values: pl.Series) -> bool:
+    return bool(values.is_not_null().any())
+
+
 def _read_csv(path: Path, src: Source, tz: str) -> pl.DataFrame:
     try:
         raw = pl.read_csv(path, infer_schema=False)
@@ -204,11 +224,14 @@ def _read_csv(path: Path, src: Source, tz: str) -> pl.DataFrame:
     types: dict[str, str] = {}
     for col in raw.columns:
         typ = declared.get(col) or infer_type(raw[col])
+        if col not in declared and not _has_values(raw[col]):
+            typ = "null"  # settled after all files are read (_settle_empty_columns)
         types[col] = typ
-        exprs.append(parse_text(pl.col(col), typ, tz).alias(col))
+        expr = pl.col(col).cast(pl.Null) if typ == "null" else parse_text(pl.col(col), typ, tz)
+        exprs.append(expr.alias(col))
     df = raw.select(exprs)
     for col, typ in types.items():
-        if typ == "str":
+        if typ in ("str", "null"):
             continue
         bad = raw[col].is_not_null() & (raw[col].str.strip_chars() != "") & df[col].is_null()
         if bad.any():

@@ -3,7 +3,8 @@
 Layout of the state directory (default `.segcli/` beside the spec):
 
     manifest.json            schema_version, committed runs (newest last), current snapshot
-                             of each segment; rewritten atomically: it is the commit point
+                             of each segment, ids of runs pruned by keep_runs; rewritten
+                             atomically: it is the commit point
     runs/<run_id>/<name>.parquet
                              the segment's snapshot after that run: key, joined_at, source,
                              member, base (rows that are members or in the kept base)
@@ -47,10 +48,11 @@ class Lock:
 
     def release(self) -> None:
         try:
-            data = json.loads(self.path.read_text())
-            if data.get("pid") == os.getpid():
-                self.path.unlink()
-        except (OSError, ValueError):
+            with _guard(self.path.parent):
+                holder = _read_lock(self.path)
+                if holder and holder.get("pid") == os.getpid():
+                    self.path.unlink()
+        except OSError:
             pass
 
 
@@ -66,8 +68,9 @@ def _alive(pid: int) -> bool:
 
 @contextmanager
 def _guard(state_dir: Path) -> Iterator[None]:
-    """Serialise lock takeovers: an flock on the state directory itself.
+    """Serialise taking, taking over and releasing the lock: an flock on the state directory.
 
+    Held for milliseconds, never during a run; the kernel drops it when a process dies.
     Without it, two runs that both find a dead holder's lock could each remove it, and the
     second would remove the first one's fresh lock: both would then hold the state.
     """
@@ -148,15 +151,16 @@ def acquire_lock(state_dir: Path) -> Lock:
     }
     data = json.dumps(me).encode()
     took_over = None
-    for _ in range(5):
-        if _create_lock(path, data):
-            return Lock(path, took_over)
-        with _guard(state_dir):
-            # Read and remove under the guard: while a stale lock is there nobody else can
-            # create one, and no other run can remove it, so what is removed is what was read.
+    # Everything that creates, judges or removes the lock file happens under the guard, so
+    # what was read is still there when it is acted on (a live holder cannot release, and a
+    # third run cannot create, between our read and our unlink).
+    with _guard(state_dir):
+        for _ in range(3):
+            if _create_lock(path, data):
+                return Lock(path, took_over)
             holder = _read_lock(path)
             if holder is None:
-                continue  # released meanwhile: try again
+                continue  # removed by hand meanwhile: try again
             reason = _stale(holder)
             if reason is None:
                 raise StateError(
@@ -175,13 +179,64 @@ class Manifest:
 
     runs: list[dict[str, Any]] = field(default_factory=list)
     current: dict[str, dict[str, Any]] = field(default_factory=dict)
+    pruned: list[str] = field(default_factory=list)  # ids of runs removed by keep_runs
 
     @property
     def last_as_of(self) -> datetime | None:
         return datetime.fromisoformat(self.runs[-1]["as_of"]) if self.runs else None
 
     def to_json(self) -> dict[str, Any]:
-        return {"schema_version": SCHEMA_VERSION, "runs": self.runs, "current": self.current}
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "runs": self.runs,
+            "current": self.current,
+            "pruned": self.pruned,
+        }
+
+
+def _corrupt(path: Path, problem: str) -> StateError:
+    return StateError(
+        f"state file {path} is corrupt ({problem}); restore it from a backup or "
+        "move the state directory away to start afresh"
+    )
+
+
+def _manifest_problem(data: dict[str, Any]) -> str | None:
+    """What is wrong with a parsed manifest's shape (None when it can be used as is)."""
+    runs, current, pruned = data.get("runs"), data.get("current"), data.get("pruned", [])
+    if not isinstance(runs, list) or not isinstance(current, dict):
+        return "'runs' must be a list and 'current' an object"
+    if not isinstance(pruned, list) or not all(isinstance(r, str) for r in pruned):
+        return "'pruned' must be a list of run ids"
+    counts = ("size", "entered", "left")
+    for i, r in enumerate(runs):
+        if not isinstance(r, dict) or not _is_name(r.get("run_id")):
+            return f"runs[{i}] has no valid run_id"
+        try:
+            at = datetime.fromisoformat(r["as_of"])
+        except (KeyError, TypeError, ValueError):
+            return f"run {r['run_id']} has no valid as_of"
+        if at.tzinfo is None:
+            return f"run {r['run_id']} has an as_of without a time zone"
+        segs = r.get("segments")
+        if not isinstance(segs, dict) or not all(
+            isinstance(v, dict) and "kind" in v and all(c in v for c in counts)
+            for v in segs.values()
+        ):
+            return f"run {r['run_id']} has malformed 'segments'"
+    ids = {r["run_id"] for r in runs}
+    for name, cur in current.items():
+        if not isinstance(cur, dict) or not isinstance(cur.get("snapshot"), str):
+            return f"current['{name}'] names no snapshot"
+        expected = f"runs/{cur.get('run_id')}/{name}.parquet"
+        if cur.get("run_id") not in ids or cur["snapshot"] != expected:
+            return f"current['{name}'] names a snapshot of no committed run"
+    return None
+
+
+def _is_name(value: object) -> bool:
+    """A run id usable as a folder name."""
+    return isinstance(value, str) and bool(value) and "/" not in value and value[0] != "."
 
 
 class StateDir:
@@ -202,20 +257,18 @@ class StateDir:
         try:
             data = json.loads(p.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
+            raise _corrupt(p, str(exc)) from exc
+        if not isinstance(data, dict):
+            raise _corrupt(p, f"expected a JSON object, found {type(data).__name__}")
+        if data.get("schema_version") != SCHEMA_VERSION:
             raise StateError(
-                f"state file {p} is corrupt ({exc}); restore it from a backup or "
-                "move the state directory away to start afresh"
-            ) from exc
-        if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
-            version = data.get("schema_version") if isinstance(data, dict) else None
-            raise StateError(
-                f"state file {p} has schema_version {version!r}; this segcli "
-                f"reads version {SCHEMA_VERSION}"
+                f"state file {p} has schema_version {data.get('schema_version')!r}; this "
+                f"segcli reads version {SCHEMA_VERSION}"
             )
-        try:
-            return Manifest(list(data["runs"]), dict(data["current"]))
-        except (KeyError, TypeError) as exc:
-            raise StateError(f"state file {p} is corrupt: missing {exc}") from exc
+        problem = _manifest_problem(data)
+        if problem:
+            raise _corrupt(p, problem)
+        return Manifest(data["runs"], data["current"], data.get("pruned", []))
 
     def read_snapshot(self, rel: str, key: str) -> pl.DataFrame:
         """A snapshot file named by the manifest; StateError when missing or unreadable."""
@@ -230,11 +283,20 @@ class StateDir:
         return df
 
     def clean_strays(self, manifest: Manifest) -> None:
-        """Remove run folders a killed run left behind (not named by the manifest)."""
+        """Remove what killed runs left behind: run folders the manifest does not name
+        (`.tmp-*` ones included), half-written manifests, and lock files being made by
+        processes that are gone. Called while holding the lock, after the commit."""
+        for tmp in self.path.glob(f".{self.manifest_path.name}.tmp-*"):
+            tmp.unlink(missing_ok=True)
+        for tmp in self.path.glob(".lock.*"):
+            pid = tmp.name.split(".")[2]
+            if pid.isdigit() and not _alive(int(pid)):
+                tmp.unlink(missing_ok=True)
         runs = self.path / "runs"
         if not runs.is_dir():
             return
         known = {r["run_id"] for r in manifest.runs}
+        known |= {c["run_id"] for c in manifest.current.values()}
         for child in runs.iterdir():
             if child.name not in known:
                 shutil.rmtree(child, ignore_errors=True)
@@ -260,7 +322,7 @@ class StateDir:
         _fsync_dir(tmp)
         os.replace(tmp, runs / run_id)
         _fsync_dir(runs)
-        new = Manifest([*manifest.runs, run], dict(manifest.current))
+        new = Manifest([*manifest.runs, run], dict(manifest.current), list(manifest.pruned))
         for name in snapshots:
             new.current[name] = {
                 "run_id": run_id,
@@ -277,11 +339,21 @@ class StateDir:
         return new
 
     def _prune(self, manifest: Manifest, keep_runs: int) -> Manifest:
-        """Keep the newest `keep_runs` runs, and any older run still holding a current snapshot."""
+        """Keep the newest `keep_runs` runs and every older run holding a snapshot that one of
+        them still uses (a segment run less often, with --segment), so that `diff` works
+        between any two kept runs and every current snapshot stays."""
+        runs = manifest.runs
+        cut = len(runs) - keep_runs
         needed = {c["run_id"] for c in manifest.current.values()}
-        cut = len(manifest.runs) - keep_runs
-        kept = [r for i, r in enumerate(manifest.runs) if i >= cut or r["run_id"] in needed]
-        return Manifest(kept, manifest.current)
+        latest: dict[str, str] = {}  # segment -> run holding its snapshot as of run i
+        for i, r in enumerate(runs):
+            latest.update(dict.fromkeys(r["segments"], r["run_id"]))
+            if i >= cut:
+                needed.update(latest.values())
+        kept = [r for i, r in enumerate(runs) if i >= cut or r["run_id"] in needed]
+        ids = {r["run_id"] for r in kept}
+        gone = [r["run_id"] for r in runs if r["run_id"] not in ids]
+        return Manifest(kept, manifest.current, [*manifest.pruned, *gone])
 
 
 def _fsync_dir(path: Path) -> None:

@@ -112,7 +112,10 @@ def sample(out: Path, **kwargs: Any) -> dict[str, Any]:
     fmt = kwargs.pop("fmt", "parquet")
     if fmt not in ("csv", "parquet"):
         raise UsageError(f"unknown format {fmt!r}: use csv or parquet")
-    return dict(gen.generate(Path(out), fmt=fmt, **kwargs))
+    try:
+        return dict(gen.generate(Path(out), fmt=fmt, **kwargs))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 @dataclass
@@ -144,6 +147,11 @@ def _members_at(st: StateDir, manifest: Manifest, name: str, run_idx: int, key: 
                 )
             df = st.read_snapshot(str(path.relative_to(st.path)), key)
             return df.filter(pl.col("member"))[key]
+    if manifest.pruned:
+        raise StateError(
+            f"no kept snapshot of '{name}' at or before run "
+            f"{manifest.runs[run_idx]['run_id']}: older runs were pruned (see keep_runs)"
+        )
     return pl.Series(key, [])
 
 
@@ -163,12 +171,22 @@ def diff(
         raise StateError(f"no committed runs in {st.path}: run `segcli run` first")
 
     def index(run_id: str) -> int:
+        if run_id in manifest.pruned:
+            raise StateError(
+                f"run {run_id} was pruned from {st.path} (keep_runs); kept runs: "
+                f"{', '.join(ids[-10:])}"
+            )
         if run_id not in ids:
             raise UsageError(f"unknown run {run_id!r}; runs: {', '.join(ids[-10:])}")
         return ids.index(run_id)
 
     to_i = index(to_run) if to_run else len(ids) - 1
     from_i = index(from_run) if from_run else to_i - 1
+    if from_i < 0 and manifest.pruned:
+        raise StateError(
+            f"the run before {ids[to_i]} was pruned from {st.path} (keep_runs): nothing to "
+            "compare it with"
+        )
     key = project.spec.contacts.key
     after = _members_at(st, manifest, name, to_i, key)
     before = _members_at(st, manifest, name, from_i, key) if from_i >= 0 else after.head(0)

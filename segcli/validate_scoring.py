@@ -1,0 +1,249 @@
+"""Parse scoring models: rules, points or percents of sales_ready, decay and rules files.
+
+`ScoringParser` builds `model.ScoreModel`s. A `rules_file` is a CSV whose rows fill the
+`{column}` placeholders of one `when` template.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import replace
+
+from segcli import model as m
+from segcli.errors import Diagnostic
+from segcli.graph import walk
+from segcli.validate_base import _tname
+from segcli.validate_conditions import ConditionParser
+from segcli.yamlnodes import YNode
+
+MODEL_KEYS = ("sales_ready", "rules", "rules_file", "decay", "min", "max")
+RULE_KEYS = ("name", "stage", "ready", "points", "each", "max", "when")
+
+
+class ScoringParser(ConditionParser):
+    """Parses the `scoring:` section on top of the condition parser."""
+
+    def scoring(self, node: YNode) -> dict[str, m.ScoreModel]:
+        if not node.is_map:
+            self.err("S004", f"scoring must be a mapping, got {_tname(node.value)}", node)
+            return {}
+        out = {}
+        for name, mnode in node.value.items():
+            sm = self.score_model(name, mnode)
+            if sm is not None:
+                out[name] = sm
+        return out
+
+    def score_model(self, name: str, node: YNode) -> m.ScoreModel | None:
+        body = self.mapping(node, f"scoring model '{name}'", MODEL_KEYS)
+        if body is None:
+            return None
+        sales_ready = 100.0
+        if "sales_ready" in body:
+            sr = self.number(body["sales_ready"], "sales_ready")
+            if sr is not None and sr <= 0:
+                self.err(
+                    "S006", f"sales_ready must be greater than 0, got {sr:g}", body["sales_ready"]
+                )
+            elif sr is not None:
+                sales_ready = sr
+        rules: list[m.Rule] = []
+        if "rules" in body:
+            if not body["rules"].is_list:
+                self.err("S004", "rules must be a list", body["rules"])
+            else:
+                for rnode in body["rules"].value:
+                    r = self.rule(rnode, sales_ready)
+                    if r is not None:
+                        rules.append(r)
+        if "rules_file" in body:
+            rules.extend(self.rules_file(body["rules_file"], sales_ready))
+        if "rules" not in body and "rules_file" not in body:
+            self.err("S005", f"scoring model '{name}' needs rules or rules_file", node)
+        half_life = None
+        if "decay" in body:
+            d = self.mapping(body["decay"], "decay", ("half_life",)) or {}
+            if "half_life" in d:
+                half_life = self.duration(d["half_life"], "half_life")
+            else:
+                self.err("S005", "decay needs half_life", body["decay"])
+        if half_life is not None:
+            self._check_decay_time(rules, body["decay"])
+        lo = self.number(body["min"], "min") if "min" in body else None
+        hi = self.number(body["max"], "max") if "max" in body else None
+        if lo is not None and hi is not None and lo > hi:
+            self.err(
+                "S006", f"the model's min ({lo:g}) is greater than its max ({hi:g})", body["min"]
+            )
+        return m.ScoreModel(name, tuple(rules), sales_ready, half_life, lo, hi)
+
+    def _check_decay_time(self, rules: list[m.Rule], node: YNode) -> None:
+        """A decaying rule (each, or one event with the default test) needs row times."""
+        for r in rules:
+            w = r.when
+            if not (isinstance(w, m.EventCond) and (r.each or w.is_default_test)):
+                continue
+            for s in w.sources:
+                src = self.sources_by_name.get(s)
+                if src is not None and src.time is None:
+                    self.err(
+                        "S013",
+                        f"decay needs row times: rule '{r.name}' reads source '{s}', "
+                        "which declares no `time:`",
+                        node,
+                        f"add `time: <column>` to source '{s}', or score that rule in a "
+                        "model without decay",
+                    )
+
+    def rule(self, node: YNode, sales_ready: float) -> m.Rule | None:
+        body = self.mapping(node, "rule", RULE_KEYS)
+        if body is None:
+            return None
+        name = self.string(body["name"], "name") if "name" in body else None
+        if name is None:
+            self.err("S005", "a rule needs a name", node)
+        points = self._points(node, body, sales_ready)
+        when = self.condition(body["when"]) if "when" in body else None
+        if "when" not in body:
+            self.err("S005", "a rule needs 'when'", node)
+        elif when is not None and not self._rule_when_ok(when, body["when"]):
+            when = None
+        each = bool(self.boolean(body["each"], "each")) if "each" in body else False
+        if (
+            each
+            and when is not None
+            and not (isinstance(when, m.EventCond) and when.is_default_test)
+        ):
+            self.err(
+                "S015",
+                "each: true needs `when` to be one event condition with the default test",
+                body["each"],
+                "drop count/sum/... from the event",
+            )
+        cap = self._rule_cap(body)
+        stage = self.string(body["stage"], "stage") if "stage" in body else None
+        if name is None or points is None or when is None:
+            return None
+        return m.Rule(name, points, when, stage, each, cap)
+
+    def _rule_when_ok(self, when: m.Condition, node: YNode) -> bool:
+        """Scores are computed before segments and each model on its own: a rule's `when`
+        cannot use segment:, score: or score_change: (the run could not evaluate it)."""
+        kinds = {m.SegmentRef: "segment", m.ScoreCond: "score", m.ScoreChangeCond: "score_change"}
+        for c in walk(when):
+            kind = kinds.get(type(c))
+            if kind is not None:
+                self.err(
+                    "S015",
+                    f"a scoring rule's `when` cannot use `{kind}:`",
+                    node,
+                    "scores are computed before segments; put this condition in a segment's "
+                    "where, next to a score: condition",
+                )
+                return False
+        return True
+
+    def _rule_cap(self, body: dict[str, YNode]) -> float | None:
+        """A rule's `max`: a size (negative points are capped at -max), so never negative."""
+        if "max" not in body:
+            return None
+        cap = self.number(body["max"], "max")
+        if cap is not None and cap < 0:
+            self.err(
+                "S006",
+                f"a rule's max must be >= 0, got {cap:g}",
+                body["max"],
+                "max caps the size of the points: for points: -5 with max: 20 the rule gives "
+                "at least -20",
+            )
+            return None
+        return cap
+
+    def _points(self, node: YNode, body: dict[str, YNode], sales_ready: float) -> float | None:
+        if ("ready" in body) == ("points" in body):
+            self.err("S015", "a rule needs exactly one of 'points' or 'ready'", node)
+            return None
+        if "points" in body:
+            return self.number(body["points"], "points")
+        return self.percent(body["ready"], sales_ready)
+
+    def percent(self, node: YNode, sales_ready: float) -> float | None:
+        v = node.value
+        if isinstance(v, str) and re.fullmatch(r"-?\d+(\.\d+)?%", v.strip()):
+            return float(v.strip()[:-1]) / 100 * sales_ready
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            return float(v) / 100 * sales_ready
+        self.err("S006", f"ready must be a percent like 30%, got {v!r}", node)
+        return None
+
+    def rules_file(self, node: YNode, sales_ready: float) -> list[m.Rule]:
+        body = self.mapping(node, "rules_file", ("path", "when", "each", "max"))
+        if body is None or "path" not in body or "when" not in body:
+            self.err("S005", "rules_file needs path and when", node)
+            return []
+        rel = self.string(body["path"], "path")
+        if rel is None:
+            return []
+        path = self.base_dir / rel
+        try:
+            with path.open(newline="", encoding="utf-8") as fh:
+                rows = list(csv.DictReader(fh))
+        except OSError as exc:
+            self.err("S006", f"cannot read rules_file {rel}: {exc.strerror}", body["path"])
+            return []
+        each = bool(self.boolean(body["each"], "each")) if "each" in body else False
+        cap = self._rule_cap(body)
+        first_diag = len(self.diags)
+        out = []
+        for i, row in enumerate(rows, start=2):
+            where = f"{rel}:{i}"
+            name = row.get("asset") or row.get("name")
+            if not name:
+                self.diags.append(Diagnostic("S005", f"row {i} has no asset", str(path), i, 1))
+                continue
+            ready, pts = (row.get("ready") or "").strip(), (row.get("points") or "").strip()
+            try:
+                points = float(ready.rstrip("%")) / 100 * sales_ready if ready else float(pts)
+            except ValueError:
+                self.diags.append(
+                    Diagnostic(
+                        "S006",
+                        f"{where}: bad ready/points value {ready or pts!r} for '{name}'",
+                        str(path),
+                        i,
+                        1,
+                        help="ready is a percent (30 or 30%), points a number",
+                    )
+                )
+                continue
+            when = self.condition(_substitute(body["when"], row))
+            if when is None or not self._rule_when_ok(when, body["when"]):
+                continue
+            if each and not (isinstance(when, m.EventCond) and when.is_default_test):
+                self.err(
+                    "S015",
+                    "each: true needs `when` to be one event condition with the default test",
+                    body["each"],
+                    "drop count/sum/... from the event",
+                )
+                continue
+            stage = row.get("stage") or None
+            out.append(m.Rule(name, points, when, stage, each, cap))
+        # The `when` template is checked once per row: report each problem once.
+        self.diags[first_diag:] = list(dict.fromkeys(self.diags[first_diag:]))
+        return out
+
+
+def _substitute(node: YNode, row: dict[str, str]) -> YNode:
+    """A copy of `node` with `{column}` in string scalars replaced by the CSV row's value."""
+    if isinstance(node.value, dict):
+        return replace(node, value={k: _substitute(v, row) for k, v in node.value.items()})
+    if isinstance(node.value, list):
+        return replace(node, value=[_substitute(v, row) for v in node.value])
+    if isinstance(node.value, str):
+        text = node.value
+        for col, val in row.items():
+            text = text.replace("{" + col + "}", val or "")
+        return replace(node, value=text)
+    return node
