@@ -136,68 +136,109 @@ def _reductions(p: Partial) -> list[pl.Expr]:
     return [v.drop_nulls().n_unique().alias(p.name)]  # distinct, active_days
 
 
-def type_groups(parts: list[Partial]) -> dict[tuple[str, ...] | None, list[Partial]]:
-    """Partials grouped by their event-type filter (None: no filter, every row)."""
-    groups: dict[tuple[str, ...] | None, list[Partial]] = {}
+@dataclass
+class RowGroup:
+    """Partials computed together in one scan of a source.
+
+    `types`: the scan keeps only rows of these event types (None: every row). `exact`: every
+    partial's own type filter equals `types`, so the flags need no type test of their own.
+    """
+
+    types: tuple[str, ...] | None
+    exact: bool
+    parts: list[Partial]
+
+
+def row_groups(parts: list[Partial]) -> list[RowGroup]:
+    """Group a source's partials into scans.
+
+    Each scan costs a pass over the source's columns, and each flag costs a pass over the
+    scan's rows, so: a single-type filter shared by several partials gets its own scan
+    (`event_type == 'click'` drops most rows before any flag runs); single partials on one
+    type share one scan over the union of their types; partials without a type filter
+    share the scan of every row. (Merging wide multi-type filters into the every-row scan was
+    measured slower: it serialises the longest pipeline; see docs/performance.md.)
+    """
+    by_types: dict[tuple[str, ...] | None, list[Partial]] = {}
     for p in parts:
-        groups.setdefault(p.key.types, []).append(p)
+        by_types.setdefault(p.key.types, []).append(p)
+    groups: list[RowGroup] = []
+    singles: list[Partial] = []
+    everything: list[Partial] = []
+    for types, group in by_types.items():
+        if types is None:
+            everything += group
+        elif len(group) == 1:
+            singles += group
+        else:
+            groups.append(RowGroup(types, True, group))
+    if len(singles) == 1:
+        groups.append(RowGroup(singles[0].key.types, True, singles))
+    elif singles:
+        union = tuple(sorted({t for p in singles for t in p.key.types or ()}))
+        groups.append(RowGroup(union, False, singles))
+    if everything:
+        groups.append(RowGroup(None, False, everything))
     return groups
 
 
-def source_query(
+def group_query(
+    spec: Spec, base: pl.LazyFrame, source: str, group: RowGroup, as_of: datetime
+) -> pl.LazyFrame:
+    """One scan: type filter, widest-window filter, flags, matching rows only, one group_by."""
+    src = spec.sources[source]
+    dtypes = dict(base.collect_schema())
+    sub = base
+    if group.types is not None and src.type is not None:
+        tcol = pl.col(src.type).cast(pl.String)
+        types = list(group.types)
+        sub = sub.filter(tcol == types[0] if len(types) == 1 else tcol.is_in(types))
+    starts = [window_start(p.key, spec.timezone) for p in group.parts]
+    if src.time is not None and all(s is not None for s in starts):
+        earliest = min(s for s in starts if s is not None)
+        sub = sub.filter(pl.col(src.time) >= pl.lit(earliest, dtype=UTC_DT))
+    flags = [
+        row_filter(
+            p.key,
+            source,
+            src.type,
+            src.time,
+            dtypes,
+            spec.timezone,
+            visible_at=as_of,
+            types_done=group.exact,
+        ).alias(f"{p.name}@f")
+        for p in group.parts
+    ]
+    sub = sub.with_columns(flags)
+    sub = sub.filter(pl.any_horizontal([pl.col(f"{p.name}@f") for p in group.parts]))
+    values = []
+    for p in group.parts:
+        ve = _value_expr(p, source, spec)
+        if ve is not None:
+            values.append(ve.alias(f"{p.name}@v"))
+    if values:
+        sub = sub.with_columns(values)
+    agg = sub.group_by(src.key).agg([e for p in group.parts for e in _reductions(p)])
+    key = spec.contacts.key
+    return agg.rename({src.key: key}) if src.key != key else agg
+
+
+def source_queries(
     spec: Spec,
     lf: pl.LazyFrame,
     source: str,
     parts: list[Partial],
     key_dtype: pl.DataType,
     as_of: datetime,
-) -> pl.LazyFrame:
-    """Per-contact aggregates of one source, in one group_by.
+) -> list[pl.LazyFrame]:
+    """Per-contact aggregates of one source: one narrow scan per row group (see row_groups).
 
-    Rows are split by the `type` filter first (`event_type == 'click'` is a cheap scan
-    predicate), so each group's flags, string tests and values run only on its own rows;
-    a group whose aggregates all have windows also drops rows older than the widest one.
-    The groups' narrow (key, flags, values) rows are concatenated and reduced by one
-    group_by: one hash table per source, one join back to contacts.
+    Each query reads the source with only the columns it needs; each result is one row per
+    contact with activity and is left-joined to contacts by the engine.
     """
-    src = spec.sources[source]
     base = _prepare(spec, lf, source, key_dtype, as_of)
-    dtypes = dict(base.collect_schema())
-    key = spec.contacts.key
-    pieces = []
-    for types, group in type_groups(parts).items():
-        sub = base
-        if types is not None and src.type is not None:
-            tcol = pl.col(src.type).cast(pl.String)
-            sub = sub.filter(tcol == types[0] if len(types) == 1 else tcol.is_in(list(types)))
-        starts = [window_start(p.key, spec.timezone) for p in group]
-        if src.time is not None and all(s is not None for s in starts):
-            earliest = min(s for s in starts if s is not None)
-            sub = sub.filter(pl.col(src.time) >= pl.lit(earliest, dtype=UTC_DT))
-        flags = [
-            row_filter(
-                p.key,
-                source,
-                src.type,
-                src.time,
-                dtypes,
-                spec.timezone,
-                visible_at=as_of,
-                types_done=True,
-            ).alias(f"{p.name}@f")
-            for p in group
-        ]
-        sub = sub.with_columns(flags)
-        sub = sub.filter(pl.any_horizontal([pl.col(f"{p.name}@f") for p in group]))
-        values = []
-        for p in group:
-            ve = _value_expr(p, source, spec)
-            if ve is not None:
-                values.append(ve.alias(f"{p.name}@v"))
-        cols = [pl.col(src.key).alias(key), *[pl.col(f"{p.name}@f") for p in group], *values]
-        pieces.append(sub.select(cols))
-    rows = pl.concat(pieces, how="diagonal") if len(pieces) > 1 else pieces[0]
-    return rows.group_by(key).agg([e for p in parts for e in _reductions(p)])
+    return [group_query(spec, base, source, g, as_of) for g in row_groups(parts)]
 
 
 def pooled_query(

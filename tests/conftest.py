@@ -62,9 +62,8 @@ def write_file(path: Path, content: FileContent) -> None:
     elif isinstance(content, bytes):
         path.write_bytes(content)
     elif isinstance(content, Table):
-        df = pl.DataFrame(content.rows, schema=content.schema, orient="row")
         if path.suffix == ".parquet":
-            df.write_parquet(path)
+            pl.DataFrame(content.rows, schema=content.schema, orient="row").write_parquet(path)
         else:
             write_rows_csv(path, content.rows, list(content.schema))
     elif path.suffix == ".parquet":

@@ -4,6 +4,14 @@ It evaluates the typed model (segcli.model) row by row over lists of dicts, with
 so that the compiled Polars plan can be checked by meaning. It is deliberately simple and
 slow: clarity over speed. Timestamps in the data are aware datetimes (any zone); `as_of` is
 an aware instant; dates are read as their local midnight in the project timezone.
+
+Where SPEC §2 is silent, these choices are made (and the compiled plan agrees):
+- a row with a null time is visible (it is not "after as_of"), fails every window and time
+  test, adds no active day, is ignored by last/first and has decay weight 1;
+- `sum` over matching rows whose column is all null is 0 (like "sum of no rows");
+- `ignore_case` also applies to eq/ne/in/not_in with text literals (not to numbers/times);
+- `dedupe` keeps the first row per value of the dedupe columns (null equals null);
+- a naive time in the autumn's repeated hour is the earlier instant (fold=0).
 """
 
 from __future__ import annotations
@@ -365,8 +373,7 @@ class Reference:
                 return None
             return max(times) if ev.agg == "last" else min(times)
         assert ev.column is not None
-        values = [r.get(ev.column) for r, _ in rows]
-        values = [v for v in values if v is not None]
+        values: list[Any] = [r[ev.column] for r, _ in rows if r.get(ev.column) is not None]
         if ev.agg == "distinct":
             return len(set(values))
         if ev.agg == "sum":
