@@ -170,10 +170,33 @@ def row_ref(catalog: Catalog, source: str, index: int, short: bool = False) -> s
     return f"row {index + 1}" if short else f"{shown}: row {index + 1}"
 
 
-def load_contacts(spec: m.Spec, catalog: Catalog) -> pl.DataFrame:
-    """Contacts with relation-one sources joined as SOURCE.COL; keys checked unique, non-null."""
+def field_columns(spec: m.Spec) -> set[str]:
+    """Every per-contact column a condition or `top` reads (`col` or `SOURCE.col`)."""
+    roots: list[m.Condition | None] = []
+    for seg in spec.segments.values():
+        roots += [seg.where, seg.exclude]
+    for sm in spec.scoring.values():
+        roots += [r.when for r in sm.rules]
+    out: set[str] = set()
+    for root in roots:
+        for c in graph.walk(root):
+            if isinstance(c, m.FieldCond):
+                out.add(c.column if c.source is None else f"{c.source}.{c.column}")
+    out |= {s.top.by.field for s in spec.segments.values() if s.top and s.top.by.field}
+    return out
+
+
+def load_contacts(spec: m.Spec, catalog: Catalog, columns: set[str] | None = None) -> pl.DataFrame:
+    """Contacts with relation-one sources joined as SOURCE.COL; keys checked unique, non-null.
+
+    `columns`: only these columns (plus the key) are read; None reads them all.
+    """
     key = spec.contacts.key
-    df = catalog.frame("contacts").collect()
+    lf = catalog.frame("contacts")
+    if columns is not None:
+        own = [c for c in lf.collect_schema() if c == key or c in columns]
+        lf = lf.select(own)
+    df = lf.collect()
     nulls = df[key].is_null()
     if nulls.any():
         row = int(nulls.arg_true()[0])
@@ -196,7 +219,13 @@ def load_contacts(spec: m.Spec, catalog: Catalog) -> pl.DataFrame:
     for name, src in spec.sources.items():
         if name == "contacts" or src.relation != "one":
             continue
-        one = catalog.frame(name).collect()
+        one_lf = catalog.frame(name)
+        if columns is not None:
+            wanted = [
+                c for c in one_lf.collect_schema() if c == src.key or f"{name}.{c}" in columns
+            ]
+            one_lf = one_lf.select(wanted)
+        one = one_lf.collect()
         one = one.with_columns(pl.col(src.key).cast(df[key].dtype, strict=False))
         dup = (
             one[src.key].is_duplicated()
@@ -228,7 +257,7 @@ def evaluate(
 
     t0 = time.perf_counter()
     key = spec.contacts.key
-    contacts = load_contacts(spec, catalog)
+    contacts = load_contacts(spec, catalog, field_columns(spec))
     key_dtype = contacts[key].dtype
     names = graph.order(spec.segments, wanted)
     planner = Planner(spec)

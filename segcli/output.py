@@ -46,7 +46,7 @@ def write_frame(df: pl.DataFrame, path: Path, fmt: str) -> Path:
     if fmt == "csv":
         df.write_csv(tmp)
     else:
-        df.write_parquet(tmp)
+        df.write_parquet(tmp, compression="lz4")
     with tmp.open("rb+") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, path)

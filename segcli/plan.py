@@ -9,6 +9,7 @@ Aggregates over pooled sources are split into per-source partials and recombined
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -115,8 +116,11 @@ def _value_expr(p: Partial, source: str, spec: Spec) -> pl.Expr | None:
         return pl.when(flag).then(t.dt.convert_time_zone(spec.timezone).dt.date())
     if k.agg == "decay":
         assert k.half_life_s is not None
-        age_s = (pl.lit(k.as_of, dtype=UTC_DT) - t).dt.total_microseconds() / 1e6
-        weight = pl.lit(0.5).pow(age_s / k.half_life_s).fill_null(1.0)
+        # 0.5^(age / half_life) as exp(-ln 2 * age / half_life), on integer microseconds.
+        as_of_us = int(k.as_of.timestamp() * 1_000_000)
+        age_us = pl.lit(as_of_us, dtype=pl.Int64) - t.dt.epoch("us")
+        weight = (age_us.cast(pl.Float64) * (-math.log(2) / (k.half_life_s * 1e6))).exp()
+        weight = weight.fill_null(1.0)
         return pl.when(flag).then(weight)
     raise NotImplementedError(k.agg)  # pragma: no cover
 

@@ -316,7 +316,7 @@ class StateDir:
         tmp.mkdir()
         for name, df in snapshots.items():
             target = tmp / f"{name}.parquet"
-            df.write_parquet(target)
+            df.write_parquet(target, compression="lz4")
             with target.open("rb") as fh:
                 os.fsync(fh.fileno())
         _fsync_dir(tmp)
