@@ -317,7 +317,9 @@ def evaluate(
         frame = lf.select(keep).collect(engine="streaming", optimizations=opts)
     except pl.exceptions.PolarsError as exc:
         raise DataError(f"evaluating the plan failed: {exc}") from exc
-    return Evaluation(frame.sort(key), contacts, names, planner, warnings, time.perf_counter() - t0)
+    if not frame[key].is_sorted():
+        frame = frame.sort(key)
+    return Evaluation(frame, contacts, names, planner, warnings, time.perf_counter() - t0)
 
 
 def node_col(segment: str, part: str, index: int) -> str:

@@ -394,8 +394,9 @@ def transition(
     prev = prev.with_columns(pl.col(key).cast(cur[key].dtype))
     was = prev.filter(pl.col("member")).select(key, pl.col("joined_at").alias("prev_joined"))
     now = cur.filter(pl.col("member") | pl.col("base"))
+    # `cur` comes sorted by key; keeping the left order saves a sort per segment.
     snap = (
-        now.join(was, on=key, how="left")
+        now.join(was, on=key, how="left", maintain_order="left")
         .with_columns(
             pl.when(pl.col("member"))
             .then(pl.coalesce(pl.col("prev_joined"), at))
@@ -412,30 +413,35 @@ def transition(
             .alias("source"),
         )
         .select(key, "joined_at", "source", "member", "base")
-        .sort(key)
     )
+    if not snap[key].is_sorted():
+        snap = snap.sort(key)
     members = snap.filter(pl.col("member")).select(key)
-    entered = members.join(was.select(key), on=key, how="anti")
-    left = was.select(key).join(members, on=key, how="anti")
-    contacts = cur.select(key)
+    if was.height == 0:  # a first run: everyone entered, nobody left
+        entered, left = members, was.select(key)
+    else:
+        entered = members.join(was.select(key), on=key, how="anti", maintain_order="left")
+        left = was.select(key).join(members, on=key, how="anti", maintain_order="left")
     reason_in = "refreshed" if refreshed and prev.height else "matched"
-    left = left.with_columns(
-        pl.when(pl.col(key).is_in(contacts[key].implode()))
-        .then(pl.lit("refreshed" if refreshed else "unmatched"))
-        .otherwise(pl.lit("deleted"))
-        .alias("reason")
-    )
-    changes = (
-        pl.concat(
-            [
-                entered.with_columns(
-                    pl.lit("entered").alias("change"), pl.lit(reason_in).alias("reason")
-                ),
-                left.with_columns(pl.lit("left").alias("change")),
-            ],
-            how="diagonal",
+    if left.height:
+        still_there = left.join(cur.select(key), on=key, how="semi")[key]
+        left = left.with_columns(
+            pl.when(pl.col(key).is_in(still_there.implode()))
+            .then(pl.lit("refreshed" if refreshed else "unmatched"))
+            .otherwise(pl.lit("deleted"))
+            .alias("reason")
         )
-        .select(key, "change", "reason", at.alias("at"))
-        .sort(key)
-    )
+    else:
+        left = left.with_columns(pl.lit(None, dtype=pl.String).alias("reason"))
+    changes = pl.concat(
+        [
+            entered.with_columns(
+                pl.lit("entered").alias("change"), pl.lit(reason_in).alias("reason")
+            ),
+            left.with_columns(pl.lit("left").alias("change")),
+        ],
+        how="diagonal",
+    ).select(key, "change", "reason", at.alias("at"))
+    if entered.height and left.height:
+        changes = changes.sort(key)
     return snap, changes
