@@ -176,11 +176,21 @@ def row_groups(parts: list[Partial]) -> list[RowGroup]:
             singles += group
         else:
             groups.append(RowGroup(types, True, group))
-    if len(singles) == 1:
-        groups.append(RowGroup(singles[0].key.types, True, singles))
-    elif singles:
-        union = tuple(sorted({t for p in singles for t in p.key.types or ()}))
-        groups.append(RowGroup(union, False, singles))
+    # Windowed singles share a scan that first drops rows older than their widest window;
+    # mixing them with whole-history ones would make that scan read all of history.
+    # Whole-history singles join the every-row scan when there is one: one hash
+    # aggregation over all rows instead of two.
+    windowed = [p for p in singles if p.key.window is not None]
+    whole = [p for p in singles if p.key.window is None]
+    if everything:
+        everything += whole
+        whole = []
+    for bunch in (windowed, whole):
+        if len(bunch) == 1:
+            groups.append(RowGroup(bunch[0].key.types, True, bunch))
+        elif bunch:
+            union = tuple(sorted({t for p in bunch for t in p.key.types or ()}))
+            groups.append(RowGroup(union, False, bunch))
     if everything:
         groups.append(RowGroup(None, False, everything))
     return groups
