@@ -18,7 +18,7 @@ from segcli.checks import Outcome, expectations, run_check
 from segcli.compile import segment_col
 from segcli.engine import Carry, Evaluation, base_col, evaluate, rule_col
 from segcli.errors import SpecError, StateError, UsageError
-from segcli.output import remove_stray_temps, write_frame, write_json
+from segcli.output import remove_stray_temps, write_frames, write_json
 from segcli.report import Report, build_report
 from segcli.sources import Catalog, catalog_for
 from segcli.state import Manifest, StateDir, acquire_lock, transition
@@ -255,7 +255,7 @@ def run(
         ev = evaluate(spec, project.catalog, at, segments, carry)
         out = Path(out_dir) if out_dir else Path(spec.base_dir) / "out"
         results: list[SegmentResult] = []
-        files: list[Path] = []
+        writes: list[tuple[pl.DataFrame, Path]] = []
         snapshots: dict[str, pl.DataFrame] = {}
         for name in ev.segments:
             t = time.perf_counter()
@@ -270,8 +270,8 @@ def run(
             snapshots[name] = snap
             members = snap.filter(pl.col("member")).select(key, "joined_at", "source")
             if not dry_run:
-                files.append(write_frame(members, out / "segments" / name, fmt))
-                files.append(write_frame(changes, out / "changes" / name, fmt))
+                writes.append((members, out / "segments" / name))
+                writes.append((changes, out / "changes" / name))
             entered = int((changes["change"] == "entered").sum())
             results.append(
                 SegmentResult(
@@ -285,7 +285,8 @@ def run(
             )
             say(f"segment {name}: {members.height} members")
         if spec.scoring and not dry_run:
-            files.append(write_frame(scores_frame(project, ev), out / "scores", fmt))
+            writes.append((scores_frame(project, ev), out / "scores"))
+        files = write_frames(writes, fmt)
         result = RunResult(
             uuid.uuid4().hex[:12],
             at,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -53,22 +53,13 @@ def write_frame(df: pl.DataFrame, path: Path, fmt: str) -> Path:
     return path
 
 
-def membership_frame(
-    frame: pl.DataFrame, key: str, seg_col: str, rule_col: str, as_of: datetime
-) -> pl.DataFrame:
-    """Members of one segment: key, joined_at (the run's as_of), source (rule or manual)."""
-    return (
-        frame.filter(pl.col(seg_col))
-        .select(
-            pl.col(key),
-            pl.lit(as_of).cast(pl.Datetime("us", "UTC")).alias("joined_at"),
-            pl.when(pl.col(rule_col))
-            .then(pl.lit("rule"))
-            .otherwise(pl.lit("manual"))
-            .alias("source"),
-        )
-        .sort(key)
-    )
+def write_frames(jobs: list[tuple[pl.DataFrame, Path]], fmt: str) -> list[Path]:
+    """Write several frames (each atomically) on a small thread pool: Polars encodes and
+    compresses outside the GIL, so the files are written side by side."""
+    if not jobs:
+        return []
+    with ThreadPoolExecutor(max_workers=min(4, len(jobs))) as pool:
+        return list(pool.map(lambda job: write_frame(job[0], job[1], fmt), jobs))
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:

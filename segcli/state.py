@@ -24,6 +24,7 @@ import shutil
 import socket
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -314,11 +315,15 @@ class StateDir:
         runs.mkdir(parents=True, exist_ok=True)
         tmp = runs / f".tmp-{run_id}"
         tmp.mkdir()
-        for name, df in snapshots.items():
-            target = tmp / f"{name}.parquet"
-            df.write_parquet(target, compression="lz4")
+
+        def write(item: tuple[str, pl.DataFrame]) -> None:
+            target = tmp / f"{item[0]}.parquet"
+            item[1].write_parquet(target, compression="lz4")
             with target.open("rb") as fh:
                 os.fsync(fh.fileno())
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(write, snapshots.items()))
         _fsync_dir(tmp)
         os.replace(tmp, runs / run_id)
         _fsync_dir(runs)
