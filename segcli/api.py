@@ -90,6 +90,16 @@ class SegmentResult:
     entered: int | None = None
     left: int | None = None
 
+    def summary(self, **extra: Any) -> dict[str, Any]:
+        """kind, size, entered, left (plus `extra`), as run.json and the manifest keep them."""
+        return {
+            "kind": self.kind,
+            "size": self.size,
+            "entered": self.entered,
+            "left": self.left,
+            **extra,
+        }
+
 
 @dataclass
 class RunResult:
@@ -308,13 +318,7 @@ def run(
                 "committed_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "spec_fingerprint": project.fingerprint,
                 "segments": {
-                    s.name: {
-                        "kind": s.kind,
-                        "size": s.size,
-                        "entered": s.entered,
-                        "left": s.left,
-                        "fingerprint": segment_fingerprint(spec.segments[s.name]),
-                    }
+                    s.name: s.summary(fingerprint=segment_fingerprint(spec.segments[s.name]))
                     for s in results
                 },
             }
@@ -357,16 +361,7 @@ def run_manifest(project: Project, result: RunResult) -> dict[str, Any]:
         "spec_fingerprint": project.fingerprint,
         "inputs": inputs,
         "plan_seconds": round(result.plan_seconds, 3),
-        "segments": {
-            s.name: {
-                "kind": s.kind,
-                "size": s.size,
-                "entered": s.entered,
-                "left": s.left,
-                "seconds": round(s.seconds, 4),
-            }
-            for s in result.segments
-        },
+        "segments": {s.name: s.summary(seconds=round(s.seconds, 4)) for s in result.segments},
     }
 
 
