@@ -337,7 +337,8 @@ def scores_frame(project: Project, ev: Evaluation) -> pl.DataFrame:
     for name, sm in project.spec.scoring.items():
         s = pl.col(f"__score__{name}")
         cols += [s.alias(name), (s / sm.sales_ready * 100).alias(f"{name}_pct")]
-    return ev.frame.select(cols).sort(key)
+    out = ev.frame.select(cols)
+    return out if out[key].is_sorted() else out.sort(key)
 
 
 def run_manifest(project: Project, result: RunResult) -> dict[str, Any]:

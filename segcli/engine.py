@@ -205,8 +205,10 @@ def load_contacts(spec: m.Spec, catalog: Catalog, columns: set[str] | None = Non
             f"{row_ref(catalog, 'contacts', row)}: contact key '{key}' is empty"
             + (f" ({n} rows have no key)" if n > 1 else "")
         )
-    again = df[key].is_duplicated() & ~df[key].is_first_distinct()
-    if again.any():
+    # One hash pass in the common case; the row-level detail only when something repeats.
+    unique = df[key].n_unique() == df.height
+    again = None if unique else df[key].is_duplicated() & ~df[key].is_first_distinct()
+    if again is not None and again.any():
         row = int(again.arg_true()[0])
         value = df[key][row]
         first = int((df[key] == value).arg_true()[0])
@@ -240,8 +242,8 @@ def load_contacts(spec: m.Spec, catalog: Catalog, columns: set[str] | None = Non
             )
         renamed = {c: f"{name}.{c}" for c in one.columns if c != src.key}
         one = one.rename(renamed).rename({src.key: key})
-        df = df.join(one, on=key, how="left", coalesce=True)
-    return df.sort(key)
+        df = df.join(one, on=key, how="left", coalesce=True, maintain_order="left")
+    return df if df[key].is_sorted() else df.sort(key)
 
 
 def evaluate(
