@@ -57,27 +57,40 @@ class Planner:
         return out
 
     def describe(self) -> list[str]:
-        """The plan in segcli's words (for `explain`)."""
+        """The plan in segcli's words (for `explain`): each source's scans and aggregates."""
         lines = []
         for src, parts in self.per_source().items():
-            lines.append(f"scan {src}: one pass, {len(parts)} aggregate(s) in one group_by")
-            for p in parts:
-                k = p.key
-                bits = [k.agg + (f"({k.column})" if k.column else "")]
-                if k.types:
-                    bits.append(f"type in {list(k.types)}")
-                if k.window and k.window.within:
-                    bits.append(f"within {k.window.within.text}")
-                if k.window and k.window.during:
-                    bits.append(f"during {k.window.during.name}")
-                for rc in k.where:
-                    ops = ", ".join(f"{o.name} {o.value!r}" for o in rc.test.ops)
-                    bits.append(f"{rc.column} {ops}")
-                bits.append(f"as of {k.as_of.isoformat()}")
-                lines.append(f"  {p.name}: " + "; ".join(bits))
+            if "+" in src:
+                lines.append(
+                    f"pooled {src.replace('+', ' + ')}: matching values of the sources "
+                    f"concatenated, {len(parts)} aggregate(s) in one group_by"
+                )
+                lines += [f"    {p.name}: {_describe_key(p.key)}" for p in parts]
+                continue
+            groups = row_groups(parts)
+            lines.append(f"source {src}: {len(groups)} scan(s), {len(parts)} aggregate(s)")
+            for g in groups:
+                rows = "every row" if g.types is None else f"rows with type in {list(g.types)}"
+                lines.append(f"  scan {rows}: one group_by of {len(g.parts)} aggregate(s)")
+                lines += [f"    {p.name}: {_describe_key(p.key)}" for p in g.parts]
         if not lines:
             lines.append("no event aggregates: contacts only")
         return lines
+
+
+def _describe_key(k: AggKey) -> str:
+    bits = [k.agg + (f"({k.column})" if k.column else "")]
+    if k.types:
+        bits.append(f"type in {list(k.types)}")
+    if k.window and k.window.within:
+        bits.append(f"within {k.window.within.text}")
+    if k.window and k.window.during:
+        bits.append(f"during {k.window.during.name}")
+    for rc in k.where:
+        ops = ", ".join(f"{o.name} {o.value!r}" for o in rc.test.ops)
+        bits.append(f"{rc.column} {ops}")
+    bits.append(f"as of {k.as_of.isoformat()}")
+    return "; ".join(bits)
 
 
 def _prepare(
