@@ -34,6 +34,14 @@ class Project:
     catalog: Catalog
     text: str
 
+    def out_dir(self, given: str | Path | None = None) -> Path:
+        """The output directory: `given`, or out/ beside the spec."""
+        return Path(given) if given else Path(self.spec.base_dir) / "out"
+
+    def state(self, given: str | Path | None = None) -> StateDir:
+        """The state directory: `given`, or .segcli/ beside the spec."""
+        return StateDir(Path(given) if given else Path(self.spec.base_dir) / ".segcli")
+
     @property
     def fingerprint(self) -> str:
         return hashlib.sha256(self.text.encode()).hexdigest()[:16]
@@ -206,7 +214,7 @@ def preview(
     """Evaluate every segment as a run would (reading, never writing, the state)."""
     spec = project.spec
     at = resolve_as_of(project, as_of)
-    state = StateDir(Path(state_dir) if state_dir else Path(spec.base_dir) / ".segcli")
+    state = project.state(state_dir)
     manifest = state.read_manifest()
     names = graph.order(spec.segments)
     carry, _, _ = _carry(project, names, manifest, state, set())
@@ -244,7 +252,7 @@ def run(
     if segments and refresh:  # --refresh NAME runs NAME even when --segment picks others
         segments = [*segments, *(n for n in refresh if n not in segments)]
     at = resolve_as_of(project, as_of)
-    state = StateDir(Path(state_dir) if state_dir else Path(spec.base_dir) / ".segcli")
+    state = project.state(state_dir)
     lock = None if dry_run else acquire_lock(state.path)
     try:
         manifest = state.read_manifest()
@@ -263,7 +271,7 @@ def run(
         notes += changed
         say("evaluating the plan")
         ev = evaluate(spec, project.catalog, at, segments, carry)
-        out = Path(out_dir) if out_dir else Path(spec.base_dir) / "out"
+        out = project.out_dir(out_dir)
         results: list[SegmentResult] = []
         writes: list[tuple[pl.DataFrame, Path]] = []
         snapshots: dict[str, pl.DataFrame] = {}
@@ -395,7 +403,7 @@ def check(
     spec = project.spec
     at = resolve_as_of(project, as_of)
     outcomes = [run_check(spec, project.catalog, c, at) for c in spec.checks]
-    state = StateDir(Path(state_dir) if state_dir else Path(spec.base_dir) / ".segcli")
+    state = project.state(state_dir)
     outcomes += expectations(spec, state.read_manifest().runs)
     return CheckResult(outcomes, time.perf_counter() - t0)
 
@@ -408,6 +416,6 @@ def report(
 ) -> Report:
     """Sizes, history, overlaps and score distributions from the last run and the state."""
     spec = project.spec
-    out = Path(out_dir) if out_dir else Path(spec.base_dir) / "out"
-    state = StateDir(Path(state_dir) if state_dir else Path(spec.base_dir) / ".segcli")
+    out = project.out_dir(out_dir)
+    state = project.state(state_dir)
     return build_report(spec, out, state.read_manifest())

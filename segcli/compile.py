@@ -9,8 +9,9 @@ unknown (the null rule of SPEC §2.1).
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -325,6 +326,9 @@ def window_start(key: AggKey, tz: str) -> datetime | None:
     return period_bounds(key.window.during, key.as_of, tz)[0]
 
 
-def shift_key(key: AggKey, as_of: datetime) -> AggKey:
-    """The same aggregate evaluated at another as_of (time travel)."""
-    return replace(key, as_of=as_of)
+def decay_weight(time: pl.Expr, as_of: datetime, half_life_s: int) -> pl.Expr:
+    """0.5^(age / half_life) of a UTC time at `as_of`; 1.0 where the time is null (undated rows
+    count fully). Computed as exp(-ln 2 * age / half_life) on integer microseconds."""
+    as_of_us = int(as_of.timestamp() * 1_000_000)
+    age_us = pl.lit(as_of_us, dtype=pl.Int64) - time.dt.epoch("us")
+    return (age_us.cast(pl.Float64) * (-math.log(2) / (half_life_s * 1e6))).exp().fill_null(1.0)

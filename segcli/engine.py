@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -292,13 +291,11 @@ def evaluate(
     frames = {s: catalog.frame(s) for s in spec.sources if s != "contacts"}
     for src_name, parts in planner.per_source().items():
         if "+" in src_name:
-            q = pooled_query(spec, frames, src_name.split("+"), parts, key_dtype, as_of)
+            queries = [pooled_query(spec, frames, src_name.split("+"), parts, key_dtype, as_of)]
         else:
-            qs = source_queries(spec, frames[src_name], src_name, parts, key_dtype, as_of)
-            for q in qs:
-                lf = lf.join(q, on=key, how="left", coalesce=True)
-            continue
-        lf = lf.join(q, on=key, how="left", coalesce=True)
+            queries = source_queries(spec, frames[src_name], src_name, parts, key_dtype, as_of)
+        for q in queries:
+            lf = lf.join(q, on=key, how="left", coalesce=True)
     if planner.aggs:
         lf = lf.with_columns(combine_exprs(planner))
     if score_exprs:
@@ -355,8 +352,3 @@ def detail_columns(spec: m.Spec, b: Builder, names: list[str]) -> dict[str, pl.E
         for j, rule in enumerate(sm.rules):
             out[points_col(model, j)] = rule_points(rule, sm, ctx)
     return out
-
-
-def top_limit(percent: float, matches: int) -> int:
-    """How many contacts `top: {percent: P}` keeps of `matches` (rounded up)."""
-    return math.ceil(matches * percent / 100)

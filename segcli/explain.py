@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-import polars as pl
-
 from segcli import graph
 from segcli import model as m
 
@@ -91,35 +89,36 @@ def describe_event(c: m.EventCond) -> str:
     return describe_test(f"{subject} " + " ".join(bits), c.test)
 
 
-def describe(cond: m.Condition, indent: int = 0) -> list[str]:
-    """The condition tree as indented lines of plain words."""
-    pad = "  " * indent
+def node_text(cond: m.Condition) -> str:
+    """One condition node in words, without its children (`all of:`, `country is 'US'`)."""
     if isinstance(cond, m.AllCond):
-        if not cond.items:
-            return [f"{pad}always true (empty all)"]
-        return [f"{pad}all of:", *[ln for c in cond.items for ln in describe(c, indent + 1)]]
+        return "all of:" if cond.items else "always true (empty all)"
     if isinstance(cond, m.AnyCond):
-        if not cond.items:
-            return [f"{pad}never true (empty any)"]
-        return [f"{pad}any of:", *[ln for c in cond.items for ln in describe(c, indent + 1)]]
+        return "any of:" if cond.items else "never true (empty any)"
     if isinstance(cond, m.NotCond):
-        return [f"{pad}not:", *describe(cond.item, indent + 1)]
+        return "not:"
     if isinstance(cond, m.FieldCond):
         name = cond.column if cond.source is None else f"{cond.source}.{cond.column}"
-        return [pad + describe_test(name, cond.test)]
+        return describe_test(name, cond.test)
     if isinstance(cond, m.EventCond):
-        return [pad + describe_event(cond)]
+        return describe_event(cond)
     if isinstance(cond, m.SegmentRef):
-        return [f"{pad}is a member of segment {cond.name}"]
+        return f"is a member of segment {cond.name}"
     if isinstance(cond, m.ScoreCond):
-        return [pad + describe_test(f"score {cond.model}", cond.test)]
+        return describe_test(f"score {cond.model}", cond.test)
     if isinstance(cond, m.ScoreChangeCond):
-        return [
-            pad + describe_test(f"change of score {cond.model} over {cond.over.text}", cond.test)
-        ]
+        return describe_test(f"change of score {cond.model} over {cond.over.text}", cond.test)
     if isinstance(cond, m.BucketCond):
-        return [f"{pad}falls in a stable {cond.percent:g}% bucket (salt {cond.salt!r})"]
+        return f"falls in a stable {cond.percent:g}% bucket (salt {cond.salt!r})"
     raise NotImplementedError(type(cond).__name__)  # pragma: no cover
+
+
+def describe(cond: m.Condition, indent: int = 0) -> list[str]:
+    """The condition tree as indented lines of plain words."""
+    lines = ["  " * indent + node_text(cond)]
+    for c in graph.children(cond):
+        lines += describe(c, indent + 1)
+    return lines
 
 
 def describe_segment(spec: m.Spec, name: str) -> list[str]:
@@ -156,25 +155,3 @@ def describe_segment(spec: m.Spec, name: str) -> list[str]:
     if deps:
         lines.append(f"  depends on: {', '.join(deps)} (evaluated first)")
     return lines
-
-
-def contact_verdict(frame: pl.DataFrame, key: str, value: Any, names: list[str]) -> list[str]:
-    """For one contact: in or out of each segment, and whether by rule or by a manual list."""
-    row = frame.filter(pl.col(key) == value)
-    if row.height == 0:
-        return [f"contact {value!r} is not in the contacts export"]
-    out = []
-    for n in names:
-        member = bool(row[f"__seg__{n}"][0])
-        rule = bool(row[f"__rule__{n}"][0])
-        why = (
-            "matches the rule"
-            if member and rule
-            else "added by include_file"
-            if member
-            else "removed by exclude_file"
-            if rule
-            else "does not match the rule"
-        )
-        out.append(f"{'IN ' if member else 'out'} {n}: {why}")
-    return out

@@ -7,16 +7,22 @@ from collections.abc import Iterator
 from segcli import model as m
 
 
+def children(cond: m.Condition) -> tuple[m.Condition, ...]:
+    """The direct sub-conditions of all / any / not (none for leaves)."""
+    if isinstance(cond, m.AllCond | m.AnyCond):
+        return cond.items
+    if isinstance(cond, m.NotCond):
+        return (cond.item,)
+    return ()
+
+
 def walk(cond: m.Condition | None) -> Iterator[m.Condition]:
     """Every condition node under `cond`, depth first."""
     if cond is None:
         return
     yield cond
-    if isinstance(cond, m.AllCond | m.AnyCond):
-        for c in cond.items:
-            yield from walk(c)
-    elif isinstance(cond, m.NotCond):
-        yield from walk(cond.item)
+    for c in children(cond):
+        yield from walk(c)
 
 
 def segment_refs(seg: m.Segment) -> list[str]:

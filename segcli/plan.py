@@ -9,13 +9,19 @@ Aggregates over pooled sources are split into per-source partials and recombined
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import polars as pl
 
-from segcli.compile import UTC_DT, AggKey, local_midnight, row_filter, window_start
+from segcli.compile import (
+    UTC_DT,
+    AggKey,
+    decay_weight,
+    local_midnight,
+    row_filter,
+    window_start,
+)
 from segcli.model import Spec
 
 ZERO_FILLED = ("count", "sum", "distinct", "active_days", "decay")
@@ -129,11 +135,7 @@ def _value_expr(p: Partial, source: str, spec: Spec) -> pl.Expr | None:
         return pl.when(flag).then(t.dt.convert_time_zone(spec.timezone).dt.date())
     if k.agg == "decay":
         assert k.half_life_s is not None
-        # 0.5^(age / half_life) as exp(-ln 2 * age / half_life), on integer microseconds.
-        as_of_us = int(k.as_of.timestamp() * 1_000_000)
-        age_us = pl.lit(as_of_us, dtype=pl.Int64) - t.dt.epoch("us")
-        weight = (age_us.cast(pl.Float64) * (-math.log(2) / (k.half_life_s * 1e6))).exp()
-        weight = weight.fill_null(1.0)
+        weight = decay_weight(t, k.as_of, k.half_life_s)
         return pl.when(flag).then(weight)
     raise NotImplementedError(k.agg)  # pragma: no cover
 

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 import polars as pl
 
 from segcli import model as m
-from segcli.compile import UTC_DT, Context, compile_condition, event_agg_key
+from segcli.compile import Context, compile_condition, decay_weight, event_agg_key
 
 
 def rule_points(rule: m.Rule, sm: m.ScoreModel, ctx: Context) -> pl.Expr:
@@ -24,9 +24,8 @@ def rule_points(rule: m.Rule, sm: m.ScoreModel, ctx: Context) -> pl.Expr:
         assert isinstance(when, m.EventCond)
         hit = compile_condition(when, ctx)
         last = pl.col(ctx.register_agg(event_agg_key(when, ctx.as_of, agg="last")))
-        age_s = (pl.lit(ctx.as_of, dtype=UTC_DT) - last).dt.total_microseconds() / 1e6
         # The most recent matching row sets the weight; undated rows count fully.
-        weight = pl.lit(0.5).pow(age_s / hl).fill_null(1.0)
+        weight = decay_weight(last, ctx.as_of, hl)
         pts = pl.when(hit).then(pl.lit(rule.points) * weight).otherwise(0.0)
     else:
         pts = pl.when(compile_condition(when, ctx)).then(pl.lit(float(rule.points))).otherwise(0.0)

@@ -43,7 +43,7 @@ def source_files(base_dir: str, src: Source) -> list[Path]:
         return files
     path = Path(pattern)
     if not path.is_file():
-        raise DataError(f"source '{src.name}': file not found: {_show(path)}")
+        raise DataError(f"source '{src.name}': file not found: {display_path(path)}")
     return [path]
 
 
@@ -54,15 +54,11 @@ def file_format(path: Path) -> str:
         return "csv"
     if name.endswith(".parquet"):
         return "parquet"
-    raise DataError(f"{_show(path)}: unknown file format (use .csv, .csv.gz or .parquet)")
+    raise DataError(f"{display_path(path)}: unknown file format (use .csv, .csv.gz or .parquet)")
 
 
 def display_path(path: Path) -> str:
     """A path as shown in messages: relative to the working directory when under it."""
-    return _show(path)
-
-
-def _show(path: Path) -> str:
     try:
         return str(path.relative_to(Path.cwd()))
     except ValueError:
@@ -218,7 +214,7 @@ def _read_csv(path: Path, src: Source, tz: str) -> pl.DataFrame:
     try:
         raw = pl.read_csv(path, infer_schema=False)
     except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{_show(path)}: cannot read CSV: {exc}") from exc
+        raise DataError(f"{display_path(path)}: cannot read CSV: {exc}") from exc
     declared = dict(src.columns)
     exprs = []
     types: dict[str, str] = {}
@@ -241,7 +237,7 @@ def _read_csv(path: Path, src: Source, tz: str) -> pl.DataFrame:
             more = f" ({count} such rows)" if count > 1 else ""
             how = "declared" if col in declared else "inferred"
             raise DataError(
-                f"{_show(path)}:{idx + 2}: column '{col}': cannot parse {value!r} as {typ} "
+                f"{display_path(path)}:{idx + 2}: column '{col}': cannot parse {value!r} as {typ} "
                 f"({how} type){more}"
             )
     return df

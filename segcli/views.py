@@ -38,7 +38,7 @@ def show(
     if fmt not in ("table", "csv", "json"):
         raise UsageError(f"unknown format {fmt!r}: use table, csv or json")
     spec = project.spec
-    out = Path(out_dir) if out_dir else Path(spec.base_dir) / "out"
+    out = project.out_dir(out_dir)
     path = out / "segments" / f"{name}.parquet"
     if not path.exists():
         path = path.with_suffix(".csv")
@@ -132,10 +132,6 @@ class Diff:
         return dict(self.__dict__)
 
 
-def _state(project: api.Project, state_dir: Path | None) -> StateDir:
-    return StateDir(Path(state_dir) if state_dir else Path(project.spec.base_dir) / ".segcli")
-
-
 def _members_at(st: StateDir, manifest: Manifest, name: str, run_idx: int, key: str) -> pl.Series:
     """NAME's members after run number `run_idx` (its latest snapshot at or before that run)."""
     for r in reversed(manifest.runs[: run_idx + 1]):
@@ -164,7 +160,7 @@ def diff(
 ) -> Diff:
     """Who entered and left NAME between two committed runs (default: the last two)."""
     api.check_segment_names(project, [name])
-    st = _state(project, state_dir)
+    st = project.state(state_dir)
     manifest = st.read_manifest()
     ids = [r["run_id"] for r in manifest.runs]
     if not ids:
@@ -205,7 +201,7 @@ def history(
     """Per committed run (oldest first): size, entered and left of each (or one) segment."""
     if name is not None:
         api.check_segment_names(project, [name])
-    manifest = _state(project, state_dir).read_manifest()
+    manifest = project.state(state_dir).read_manifest()
     rows = []
     for r in manifest.runs:
         for seg, info in r["segments"].items():

@@ -9,30 +9,7 @@ from segcli import graph
 from segcli import model as m
 from segcli.compile import segment_col
 from segcli.engine import Evaluation, agg_value_col, base_col, node_col, points_col, rule_col
-from segcli.explain import describe_event, describe_test
-
-
-def _node_text(node: m.Condition) -> str:
-    if isinstance(node, m.AllCond):
-        return "all of:" if node.items else "always true (empty all)"
-    if isinstance(node, m.AnyCond):
-        return "any of:" if node.items else "never true (empty any)"
-    if isinstance(node, m.NotCond):
-        return "not:"
-    if isinstance(node, m.FieldCond):
-        name = node.column if node.source is None else f"{node.source}.{node.column}"
-        return describe_test(name, node.test)
-    if isinstance(node, m.EventCond):
-        return describe_event(node)
-    if isinstance(node, m.SegmentRef):
-        return f"is a member of segment {node.name}"
-    if isinstance(node, m.ScoreCond):
-        return describe_test(f"score {node.model}", node.test)
-    if isinstance(node, m.ScoreChangeCond):
-        return describe_test(f"change of score {node.model} over {node.over.text}", node.test)
-    if isinstance(node, m.BucketCond):
-        return f"in the stable {node.percent:g}% bucket (salt {node.salt!r})"
-    return type(node).__name__  # pragma: no cover
+from segcli.explain import node_text
 
 
 def _fmt(v: Any) -> str:
@@ -53,16 +30,11 @@ def _tree(row: dict[str, Any], seg: str, part: str, root: m.Condition | None) ->
     # walk() is depth first; recompute each node's depth from its parent's children.
     depth[id(nodes[0])] = 0
     for node in nodes:
-        children: tuple[m.Condition, ...] = ()
-        if isinstance(node, m.AllCond | m.AnyCond):
-            children = node.items
-        elif isinstance(node, m.NotCond):
-            children = (node.item,)
-        for c in children:
+        for c in graph.children(node):
             depth[id(c)] = depth[id(node)] + 1
     for i, node in enumerate(nodes):
         mark = "[x]" if row.get(node_col(seg, part, i)) else "[ ]"
-        text = _node_text(node)
+        text = node_text(node)
         val = agg_value_col(seg, part, i)
         if val in row:
             text += f"  (value: {_fmt(row[val])})"
