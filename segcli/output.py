@@ -4,22 +4,31 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write via a temporary file, fsync, then rename: readers never see a half-written file."""
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; once written, fsync it and rename it into place,
+    so readers never see a half-written file (a failure leaves `path` as it was)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with tmp.open("wb") as fh:
-        fh.write(data)
-        fh.flush()
+    yield tmp
+    with tmp.open("rb+") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write bytes to `path` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
 
 
 def remove_stray_temps(out_dir: Path) -> None:
@@ -39,17 +48,14 @@ def remove_stray_temps(out_dir: Path) -> None:
 
 
 def write_frame(df: pl.DataFrame, path: Path, fmt: str) -> Path:
-    """Write `df` as Parquet or CSV to `path` (extension set from fmt), atomically."""
-    path = path.with_suffix(".csv" if fmt == "csv" else ".parquet")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    if fmt == "csv":
-        df.write_csv(tmp)
-    else:
-        df.write_parquet(tmp, compression="lz4")
-    with tmp.open("rb+") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    """Write `df` as Parquet or CSV to `path` + the format's extension, atomically."""
+    # Appended, not with_suffix: a segment named `v1.2` must not become `v1.parquet`.
+    path = path.with_name(f"{path.name}.{'csv' if fmt == 'csv' else 'parquet'}")
+    with atomic_path(path) as tmp:
+        if fmt == "csv":
+            df.write_csv(tmp)
+        else:
+            df.write_parquet(tmp, compression="lz4")
     return path
 
 

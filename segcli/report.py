@@ -53,10 +53,11 @@ class Report:
 
 
 def _read(path: Path) -> pl.DataFrame:
-    if path.with_suffix(".parquet").exists():
-        return pl.read_parquet(path.with_suffix(".parquet"))
-    if path.with_suffix(".csv").exists():
-        return pl.read_csv(path.with_suffix(".csv"))
+    parquet, csv = path.with_name(path.name + ".parquet"), path.with_name(path.name + ".csv")
+    if parquet.exists():
+        return pl.read_parquet(parquet)
+    if csv.exists():
+        return pl.read_csv(csv)
     raise DataError(f"no run output at {path}.parquet: run `segcli run` first")
 
 

@@ -232,3 +232,16 @@ def test_demo_report_html_is_self_contained(tmp_path: Path) -> None:
     ):
         assert chart in page
     assert "http://" not in page.replace("http://www.w3.org", "") and "<script src" not in page
+
+
+def test_dotted_segment_name_keeps_its_whole_name(tmp_path: Path) -> None:
+    spec = make_project(tmp_path, bad=False)
+    spec.write_text(SPEC.replace("  everyone:\n", "  everyone.v1.2:\n"))
+    assert invoke("run", "-c", str(spec), "--as-of", "2026-11-20")[0] == 0
+    assert (tmp_path / "out" / "segments" / "everyone.v1.2.parquet").exists()
+    assert (tmp_path / "out" / "changes" / "everyone.v1.2.parquet").exists()
+    code, out = invoke("report", "-c", str(spec), "--json")
+    assert code == 0
+    assert json.loads(out)["sizes"]["everyone.v1.2"] == 3
+    code, out = invoke("show", "everyone.v1.2", "-c", str(spec), "--format", "csv")
+    assert code == 0 and out.count("\n") == 4
