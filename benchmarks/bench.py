@@ -105,7 +105,7 @@ class Measurement:
 
 def sample_py_digest() -> str:
     """sha256 of segcli/sample.py: a changed generator means different data."""
-    found = importlib.util.find_spec("segcli.sample")
+    found = importlib.util.find_spec("segcli.demo.sample")
     if found is None or found.origin is None:
         return "unknown"
     return hashlib.sha256(Path(found.origin).read_bytes()).hexdigest()

@@ -12,18 +12,18 @@ from typing import Any
 
 import polars as pl
 
-from segcli import __version__, graph, yamlnodes
-from segcli import model as m
-from segcli.checks import Outcome, expectations, run_check
-from segcli.compile import segment_col
-from segcli.engine import Carry, Evaluation, base_col, evaluate, rule_col
+from segcli import __version__
+from segcli.engines.catalog import Catalog, catalog_for
+from segcli.engines.polars import Carry, Evaluation, base_col, evaluate, rule_col
 from segcli.errors import SpecError, StateError, UsageError
-from segcli.output import remove_stray_temps, write_frames, write_json
-from segcli.report import Report, build_report
-from segcli.sources import Catalog, catalog_for
-from segcli.state import Manifest, StateDir, acquire_lock, transition
-from segcli.timeutil import parse_as_of
-from segcli.validate import Validator
+from segcli.outputs.files import remove_stray_temps, write_frames, write_json
+from segcli.plan.compile import segment_col
+from segcli.spec import graph
+from segcli.spec import load as yamlnodes
+from segcli.spec import model as m
+from segcli.spec.timeutil import parse_as_of
+from segcli.spec.validate import Validator
+from segcli.state.store import Manifest, StateDir, acquire_lock, transition
 
 
 @dataclass
@@ -144,7 +144,7 @@ def resolve_as_of(project: Project, as_of: str | datetime | None) -> datetime:
 
 def check_segment_names(project: Project, names: list[str] | None) -> None:
     """UsageError naming any segment that the spec does not define."""
-    from segcli.validate import hint
+    from segcli.spec.validate import hint
 
     for n in names or []:
         if n not in project.spec.segments:
@@ -372,50 +372,3 @@ def run_manifest(project: Project, result: RunResult) -> dict[str, Any]:
         "plan_seconds": round(result.plan_seconds, 3),
         "segments": {s.name: s.summary(seconds=round(s.seconds, 4)) for s in result.segments},
     }
-
-
-@dataclass
-class CheckResult:
-    outcomes: list[Outcome]
-    seconds: float
-
-    @property
-    def failed(self) -> int:
-        return sum(not o.passed for o in self.outcomes)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "ok": self.failed == 0,
-            "failed": self.failed,
-            "total": len(self.outcomes),
-            "outcomes": [o.to_json() for o in self.outcomes],
-        }
-
-
-def check(
-    project: Project,
-    *,
-    as_of: str | datetime | None = None,
-    state_dir: str | Path | None = None,
-) -> CheckResult:
-    """Data checks of the spec, then each segment's `expect` against the last committed run."""
-    t0 = time.perf_counter()
-    spec = project.spec
-    at = resolve_as_of(project, as_of)
-    outcomes = [run_check(spec, project.catalog, c, at) for c in spec.checks]
-    state = project.state(state_dir)
-    outcomes += expectations(spec, state.read_manifest().runs)
-    return CheckResult(outcomes, time.perf_counter() - t0)
-
-
-def report(
-    project: Project,
-    *,
-    out_dir: str | Path | None = None,
-    state_dir: str | Path | None = None,
-) -> Report:
-    """Sizes, history, overlaps and score distributions from the last run and the state."""
-    spec = project.spec
-    out = project.out_dir(out_dir)
-    state = project.state(state_dir)
-    return build_report(spec, out, state.read_manifest())

@@ -14,9 +14,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from segcli import __version__, api, views
-from segcli.diagnostics import render
+from segcli import __version__, api
 from segcli.errors import SegcliError, SpecError, UsageError
+from segcli.spec.diagnostics import render
+from segcli.views import commands as views
 
 app = typer.Typer(
     name="segcli",
@@ -366,12 +367,12 @@ def check(
     debug: DebugOpt = False,
 ) -> None:
     """Validate, run the data checks and each segment's expectations; exit 1 if any fails."""
-    result: api.CheckResult = guarded(
-        lambda: api.check(api.load(config), as_of=as_of, state_dir=state), as_json, debug
+    result: views.CheckResult = guarded(
+        lambda: views.check(api.load(config), as_of=as_of, state_dir=state), as_json, debug
     )
     if junit is not None:
-        from segcli.checks import junit_xml
-        from segcli.output import atomic_write_bytes
+        from segcli.fs import atomic_write_bytes
+        from segcli.views.checks import junit_xml
 
         atomic_write_bytes(junit, junit_xml(result.outcomes, result.seconds))
     if as_json:
@@ -408,13 +409,13 @@ def report(
 ) -> None:
     """Segment sizes, entered/left per run, overlaps and score distributions."""
     rep: Any = guarded(
-        lambda: api.report(api.load(config, with_data=False), out_dir=out, state_dir=state),
+        lambda: views.report(api.load(config, with_data=False), out_dir=out, state_dir=state),
         as_json,
         debug,
     )
     if html_file is not None:
-        from segcli.output import atomic_write_bytes
-        from segcli.report_html import render_html
+        from segcli.fs import atomic_write_bytes
+        from segcli.views.html import render_html
 
         atomic_write_bytes(html_file, render_html(rep, f"segcli report — {config}").encode())
     if as_json:
@@ -472,7 +473,7 @@ def init(
     debug: DebugOpt = False,
 ) -> None:
     """Create a ready project: segments.yaml with every feature, sample data, .gitignore."""
-    from segcli.project_init import init_project
+    from segcli.demo.init import init_project
 
     written: list[Path] = guarded(lambda: init_project(directory), as_json, debug)
     if as_json:
@@ -497,7 +498,7 @@ def schema(
     debug: DebugOpt = False,
 ) -> None:
     """Print the JSON Schema of segments.yaml (for editor autocompletion and checks)."""
-    from segcli.schema import json_schema
+    from segcli.spec.schema import json_schema
 
     text = json.dumps(json_schema(), indent=2) + "\n"
     if out is None:

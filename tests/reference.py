@@ -1,6 +1,6 @@
 """A plain-Python reference evaluator of segcli specs, written from SPEC.md §2.
 
-It evaluates the typed model (segcli.model) row by row over lists of dicts, with no Polars,
+It evaluates the typed model (segcli.spec.model) row by row over lists of dicts, with no Polars,
 so that the compiled Polars plan can be checked by meaning. It is deliberately simple and
 slow: clarity over speed. Timestamps in the data are aware datetimes (any zone); `as_of` is
 an aware instant; dates are read as their local midnight in the project timezone.
@@ -25,7 +25,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from segcli import model as m
+from segcli.spec import model as m
 
 Row = dict[str, Any]
 

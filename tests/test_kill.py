@@ -25,8 +25,8 @@ import polars as pl
 import pytest
 
 from segcli import api
-from segcli.sample import generate
-from segcli.state import StateDir
+from segcli.demo.sample import generate
+from segcli.state.store import StateDir
 
 SEGCLI = Path(sys.executable).with_name("segcli")
 NIGHTS = 20

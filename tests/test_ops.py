@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 
 from segcli import api
 from segcli.cli import app
-from segcli.schema import json_schema
+from segcli.spec.schema import json_schema
+from segcli.views import commands as views
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {"COLUMNS": "120", "NO_COLOR": "1", "TERM": "dumb"}
@@ -111,7 +112,7 @@ def test_check_json_lists_examples(tmp_path: Path) -> None:
 def test_fresh_fails_when_data_is_stale(tmp_path: Path) -> None:
     spec = make_project(tmp_path, bad=False)
     invoke("run", "-c", str(spec), "--as-of", "2026-11-20")
-    res = api.check(api.load(spec), as_of="2026-11-25")
+    res = views.check(api.load(spec), as_of="2026-11-25")
     fresh = next(o for o in res.outcomes if o.name.startswith("email: fresh"))
     assert not fresh.passed
     assert "2026-11-19T11:00:00" in fresh.detail
@@ -127,7 +128,7 @@ def test_expectations_against_the_last_runs(tmp_path: Path) -> None:
     with (tmp_path / "email.csv").open("a") as fh:
         fh.write("4,2026-11-20T10:00:00Z,click\n5,2026-11-20T10:00:00Z,click\n")
     invoke("run", "-c", str(spec), "--as-of", "2026-11-21")
-    res = api.check(api.load(spec), as_of="2026-11-21")
+    res = views.check(api.load(spec), as_of="2026-11-21")
     by = {o.name: o for o in res.outcomes}
     assert not by["everyone: max_change 1"].passed
     assert by["everyone: max_change 1"].detail == "3 -> 5 (2 change)"
@@ -138,7 +139,7 @@ def test_expectations_against_the_last_runs(tmp_path: Path) -> None:
 
 def test_check_without_runs_says_so(tmp_path: Path) -> None:
     spec = make_project(tmp_path, bad=False)
-    res = api.check(api.load(spec), as_of="2026-11-20")
+    res = views.check(api.load(spec), as_of="2026-11-20")
     exp = [o for o in res.outcomes if o.kind == "expect"]
     assert exp and all(not o.passed and "run `segcli run` first" in o.detail for o in exp)
 

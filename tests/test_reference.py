@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from reference import Reference, Result, local_date, period_bounds
 
 from segcli import api
-from segcli import model as m
+from segcli.spec import model as m
 
 Row = dict[str, Any]
 BERLIN = "Europe/Berlin"

@@ -21,7 +21,7 @@ import pytest
 from typer.testing import CliRunner
 
 from segcli.cli import app
-from segcli.report_html import BAR, ENTERED, HEAT, HIST
+from segcli.views.html import BAR, ENTERED, HEAT, HIST
 
 ROOT = Path(__file__).resolve().parent.parent
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")

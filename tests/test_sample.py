@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from segcli import sample
+from segcli.demo import sample
 
 ANCHOR = datetime(2026, 11, 20, tzinfo=UTC)
 SIZES = {"contacts": 600, "email_events": 24_000, "web_events": 15_000}

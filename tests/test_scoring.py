@@ -19,10 +19,10 @@ import pytest
 from typer.testing import CliRunner
 
 from segcli import api
-from segcli import model as m
 from segcli.cli import app
 from segcli.errors import Diagnostic, SpecError
-from segcli.scoring import score_col
+from segcli.plan.scoring import score_col
+from segcli.spec import model as m
 
 AS_OF = datetime(2026, 3, 31, tzinfo=UTC)
 AS_OF_TEXT = "2026-03-31T00:00:00Z"

@@ -27,10 +27,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from segcli import __version__, api, views
+from segcli import __version__, api
 from segcli.cli import app
 from segcli.errors import StateError
-from segcli.state import acquire_lock
+from segcli.state.store import acquire_lock
+from segcli.views import commands as views
 
 SEGCLI = Path(sys.executable).with_name("segcli")
 FIXTURES = Path(__file__).parent / "state_fixtures"
@@ -944,7 +945,7 @@ def test_commit_interrupted_before_the_manifest_replace(
         path.with_name(f".{path.name}.tmp-999999").write_bytes(data[:10])  # half-written
         raise RuntimeError("killed")
 
-    monkeypatch.setattr("segcli.state.atomic_write_bytes", die)
+    monkeypatch.setattr("segcli.state.store.atomic_write_bytes", die)
     write_export(tmp_path, [contact(1, "Analyst"), contact(2, "VP Eng"), contact(3)])
     with pytest.raises(RuntimeError):
         run(cfg, "2026-03-02")

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from segcli import api, yamlnodes
-from segcli.diagnostics import CODES, render
+from segcli import api
 from segcli.errors import DataError, Diagnostic, SpecError
-from segcli.validate import hint, known, op_hint
+from segcli.spec import load as yamlnodes
+from segcli.spec.diagnostics import CODES, render
+from segcli.spec.validate import hint, known, op_hint
 
 TESTS = Path(__file__).parent
 REPO = TESTS.parent
@@ -75,10 +76,10 @@ def test_every_code_is_documented_with_its_title() -> None:
 
 def test_every_code_used_in_the_source_is_in_codes() -> None:
     used: set[str] = set()
-    for f in (REPO / "segcli").glob("*.py"):
+    for f in (REPO / "segcli").rglob("*.py"):
         used |= set(re.findall(r"\"(S\d{3})\"", f.read_text(encoding="utf-8")))
     validate_codes = set(
-        re.findall(r"\"(S\d{3})\"", (REPO / "segcli" / "validate.py").read_text("utf-8"))
+        re.findall(r"\"(S\d{3})\"", (REPO / "segcli" / "spec" / "validate.py").read_text("utf-8"))
     )
     assert validate_codes <= set(CODES)
     assert used == set(CODES), "a code in CODES is never used, or one used is not in CODES"

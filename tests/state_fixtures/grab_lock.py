@@ -13,8 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-from segcli import state
 from segcli.errors import StateError
+from segcli.state import store as state
 
 alive = state._alive
 

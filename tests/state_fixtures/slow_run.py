@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from segcli import cli, state
+from segcli import cli
+from segcli.state import store as state
 
 ready, go = Path(sys.argv[1]), Path(sys.argv[2])
 commit = state.StateDir.commit

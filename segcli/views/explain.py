@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from segcli import graph
-from segcli import model as m
+from segcli.spec import graph
+from segcli.spec import model as m
 
 _OP_WORDS = {
     "eq": "is",

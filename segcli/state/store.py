@@ -34,7 +34,7 @@ from typing import Any
 import polars as pl
 
 from segcli.errors import StateError
-from segcli.output import atomic_write_bytes
+from segcli.fs import atomic_write_bytes
 
 SCHEMA_VERSION = 1
 SNAPSHOT_COLUMNS = ("joined_at", "source", "member", "base")

@@ -9,9 +9,9 @@ from typing import Any
 
 import polars as pl
 
-from segcli import model as m
 from segcli.errors import DataError
-from segcli.state import Manifest
+from segcli.spec import model as m
+from segcli.state.store import Manifest
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """A JSON Schema of segments.yaml, generated from the validator's own declarations.
 
-The key lists, operators, kinds, periods and aggregate names come from `segcli.validate` and
-`segcli.model`, so the schema cannot drift from what `segcli validate` accepts. The schema is
+The key lists, operators, kinds, periods and aggregate names come from `segcli.spec.validate` and
+`segcli.spec.model`, so the schema cannot drift from what `segcli validate` accepts. The schema is
 looser than the validator in one way: it cannot know a file's columns or types.
 """
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from segcli import model as m
-from segcli import validate as v
-from segcli.timeutil import PERIODS
+from segcli.spec import model as m
+from segcli.spec import validate as v
+from segcli.spec.timeutil import PERIODS
 
 DURATION = {"type": "string", "pattern": r"^\d+[hdw]$", "description": "e.g. 30d, 12h, 2w"}
 SCALAR = {"type": ["string", "number", "boolean"]}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 from datetime import UTC, datetime
 
-from segcli.report import Histogram, Report
+from segcli.views.report import Histogram, Report
 
 BAR = "#4C78A8"
 ENTERED = "#54A24B"

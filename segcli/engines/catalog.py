@@ -16,7 +16,7 @@ from pathlib import Path
 import polars as pl
 
 from segcli.errors import DataError
-from segcli.model import Source, Spec
+from segcli.spec.model import Source, Spec
 
 
 def catalog_for(spec: Spec) -> Catalog:

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import polars as pl
 
-from segcli import graph
-from segcli import model as m
-from segcli.compile import Context, compile_condition, event_agg_key, segment_col
+from segcli.engines.catalog import Catalog, display_path, file_format
 from segcli.errors import DataError
-from segcli.plan import Planner, combine_exprs, pooled_query, source_queries
-from segcli.scoring import model_score, rule_points, score_col
-from segcli.sources import Catalog, display_path, file_format
+from segcli.plan.compile import Context, compile_condition, event_agg_key, segment_col
+from segcli.plan.planner import Planner, combine_exprs, pooled_query, source_queries
+from segcli.plan.scoring import model_score, rule_points, score_col
+from segcli.spec import graph
+from segcli.spec import model as m
 
 
 def rule_col(name: str) -> str:

@@ -6,7 +6,7 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from segcli.model import Duration, Period
+from segcli.spec.model import Duration, Period
 
 PERIODS = (
     "today",

@@ -15,11 +15,11 @@ from typing import Any
 
 import polars as pl
 
-from segcli import model as m
 from segcli.errors import DataError, Diagnostic
-from segcli.timeutil import PERIODS, parse_duration
-from segcli.typecheck import category, op_problem, type_name
-from segcli.yamlnodes import YNode
+from segcli.spec import model as m
+from segcli.spec.load import YNode
+from segcli.spec.timeutil import PERIODS, parse_duration
+from segcli.spec.typecheck import category, op_problem, type_name
 
 
 def hint(word: str, choices: tuple[str, ...] | list[str]) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from segcli import model as m
+from segcli.spec import model as m
 
 
 def children(cond: m.Condition) -> tuple[m.Condition, ...]:

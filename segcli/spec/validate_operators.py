@@ -13,10 +13,10 @@ from typing import Any
 
 import polars as pl
 
-from segcli import model as m
-from segcli.timeutil import parse_duration
-from segcli.validate_base import ValidatorBase, _tname, hint
-from segcli.yamlnodes import YNode
+from segcli.spec import model as m
+from segcli.spec.load import YNode
+from segcli.spec.timeutil import parse_duration
+from segcli.spec.validate_base import ValidatorBase, _tname, hint
 
 _REL = re.compile(r"^-(\d+)([hdw])$")
 # Operator names users bring from SQL, HubSpot or Mautic; difflib cannot guess these.

@@ -17,8 +17,8 @@ from typing import Any
 
 import polars as pl
 
-from segcli import model as m
-from segcli.timeutil import period_bounds, to_utc
+from segcli.spec import model as m
+from segcli.spec.timeutil import period_bounds, to_utc
 
 UTC_DT = pl.Datetime("us", "UTC")
 

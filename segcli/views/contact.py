@@ -5,11 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from segcli import graph
-from segcli import model as m
-from segcli.compile import segment_col
-from segcli.engine import Evaluation, agg_value_col, base_col, node_col, points_col, rule_col
-from segcli.explain import node_text
+from segcli.engines.polars import (
+    Evaluation,
+    agg_value_col,
+    base_col,
+    node_col,
+    points_col,
+    rule_col,
+)
+from segcli.plan.compile import segment_col
+from segcli.spec import graph
+from segcli.spec import model as m
+from segcli.views.explain import node_text
 
 
 def _fmt(v: Any) -> str:

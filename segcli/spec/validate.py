@@ -12,15 +12,15 @@ import re
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from segcli import model as m
-from segcli.checks import arg_problem
 from segcli.errors import DataError, Diagnostic
-from segcli.graph import find_cycle
-from segcli.validate_base import ValidatorBase, _tname, hint, known
-from segcli.validate_conditions import COND_KEYS, EVENT_KEYS, LEAF_SWITCHES, ConditionParser
-from segcli.validate_operators import OP_ALIASES, OperatorParser, op_hint
-from segcli.validate_scoring import MODEL_KEYS, RULE_KEYS, ScoringParser
-from segcli.yamlnodes import YNode
+from segcli.spec import model as m
+from segcli.spec.checkargs import arg_problem
+from segcli.spec.graph import find_cycle
+from segcli.spec.load import YNode
+from segcli.spec.validate_base import ValidatorBase, _tname, hint, known
+from segcli.spec.validate_conditions import COND_KEYS, EVENT_KEYS, LEAF_SWITCHES, ConditionParser
+from segcli.spec.validate_operators import OP_ALIASES, OperatorParser, op_hint
+from segcli.spec.validate_scoring import MODEL_KEYS, RULE_KEYS, ScoringParser
 
 __all__ = [
     "CHECK_KINDS",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import time
+from datetime import datetime
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,10 +12,12 @@ from typing import Any
 import polars as pl
 
 from segcli import api
-from segcli import explain as ex
 from segcli.errors import DataError, StateError, UsageError
-from segcli.state import Manifest, StateDir
-from segcli.why import explain_contact
+from segcli.state.store import Manifest, StateDir
+from segcli.views import explain as ex
+from segcli.views.checks import Outcome, expectations, run_check
+from segcli.views.contact import explain_contact
+from segcli.views.report import Report, build_report
 
 
 @dataclass
@@ -106,8 +110,8 @@ def explain(
 
 
 def sample(out: Path, **kwargs: Any) -> dict[str, Any]:
-    """Generate synthetic exports (see segcli.sample.generate)."""
-    from segcli import sample as gen
+    """Generate synthetic exports (see segcli.demo.sample.generate)."""
+    from segcli.demo import sample as gen
 
     fmt = kwargs.pop("fmt", "parquet")
     if fmt not in ("csv", "parquet"):
@@ -218,3 +222,50 @@ def history(
                     }
                 )
     return rows
+
+
+@dataclass
+class CheckResult:
+    outcomes: list[Outcome]
+    seconds: float
+
+    @property
+    def failed(self) -> int:
+        return sum(not o.passed for o in self.outcomes)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.failed == 0,
+            "failed": self.failed,
+            "total": len(self.outcomes),
+            "outcomes": [o.to_json() for o in self.outcomes],
+        }
+
+
+def check(
+    project: api.Project,
+    *,
+    as_of: str | datetime | None = None,
+    state_dir: str | Path | None = None,
+) -> CheckResult:
+    """Data checks of the spec, then each segment's `expect` against the last committed run."""
+    t0 = time.perf_counter()
+    spec = project.spec
+    at = api.resolve_as_of(project, as_of)
+    outcomes = [run_check(spec, project.catalog, c, at) for c in spec.checks]
+    state = project.state(state_dir)
+    outcomes += expectations(spec, state.read_manifest().runs)
+    return CheckResult(outcomes, time.perf_counter() - t0)
+
+
+def report(
+    project: api.Project,
+    *,
+    out_dir: str | Path | None = None,
+    state_dir: str | Path | None = None,
+) -> Report:
+    """Sizes, history, overlaps and score distributions from the last run and the state."""
+    spec = project.spec
+    out = project.out_dir(out_dir)
+    state = project.state(state_dir)
+    return build_report(spec, out, state.read_manifest())

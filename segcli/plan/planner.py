@@ -14,7 +14,7 @@ from datetime import datetime
 
 import polars as pl
 
-from segcli.compile import (
+from segcli.plan.compile import (
     UTC_DT,
     AggKey,
     decay_weight,
@@ -22,7 +22,7 @@ from segcli.compile import (
     row_filter,
     window_start,
 )
-from segcli.model import Spec
+from segcli.spec.model import Spec
 
 ZERO_FILLED = ("count", "sum", "distinct", "active_days", "decay")
 DECOMPOSABLE = ("count", "sum", "avg", "min", "max", "last", "first", "decay")

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from segcli import model as m
-from segcli.typecheck import category, op_problem, type_name
-from segcli.validate_base import _tname, hint, known
-from segcli.validate_operators import OperatorParser, op_hint
-from segcli.yamlnodes import YNode
+from segcli.spec import model as m
+from segcli.spec.load import YNode
+from segcli.spec.typecheck import category, op_problem, type_name
+from segcli.spec.validate_base import _tname, hint, known
+from segcli.spec.validate_operators import OperatorParser, op_hint
 
 COND_KEYS = ("all", "any", "not", "field", "event", "segment", "score", "score_change", "bucket")
 LEAF_SWITCHES = ("ignore_case", "include_missing")

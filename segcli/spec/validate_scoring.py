@@ -10,12 +10,12 @@ import csv
 import re
 from dataclasses import replace
 
-from segcli import model as m
 from segcli.errors import Diagnostic
-from segcli.graph import walk
-from segcli.validate_base import _tname
-from segcli.validate_conditions import ConditionParser
-from segcli.yamlnodes import YNode
+from segcli.spec import model as m
+from segcli.spec.graph import walk
+from segcli.spec.load import YNode
+from segcli.spec.validate_base import _tname
+from segcli.spec.validate_conditions import ConditionParser
 
 MODEL_KEYS = ("sales_ready", "rules", "rules_file", "decay", "min", "max")
 RULE_KEYS = ("name", "stage", "ready", "points", "each", "max", "when")

@@ -6,8 +6,8 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from segcli import model as m
-from segcli.compile import Context, compile_condition, decay_weight, event_agg_key
+from segcli.plan.compile import Context, compile_condition, decay_weight, event_agg_key
+from segcli.spec import model as m
 
 
 def rule_points(rule: m.Rule, sm: m.ScoreModel, ctx: Context) -> pl.Expr:

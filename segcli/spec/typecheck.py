@@ -6,7 +6,7 @@ from datetime import date, datetime
 
 import polars as pl
 
-from segcli import model as m
+from segcli.spec import model as m
 
 
 def category(dtype: pl.DataType | None) -> str:

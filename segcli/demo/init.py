@@ -23,7 +23,7 @@ Replace sample_data/ with your own exports and edit segments.yaml.
 
 def init_project(directory: Path) -> list[Path]:
     """Create a new project in `directory` (created if needed); refuses to overwrite a spec."""
-    from segcli.sample import write_demo
+    from segcli.demo.sample import write_demo
 
     directory.mkdir(parents=True, exist_ok=True)
     spec = directory / "segments.yaml"
