@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 import time
-from datetime import datetime
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
