@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import polars as pl
 
-from segcli.engines.catalog import Catalog, display_path, file_format
+from segcli.engines.catalog import Catalog
+from segcli.engines.contacts import field_columns, load_contacts, read_list
 from segcli.errors import DataError
 from segcli.plan.compile import Context, compile_condition, event_agg_key, segment_col
 from segcli.plan.planner import Planner, combine_exprs, pooled_query, source_queries
@@ -132,117 +132,6 @@ def top_filter(matches: pl.Expr, value: pl.Expr, key: pl.Expr, top: m.Top) -> pl
     )
     rank = order.arg_sort()
     return matches & (rank < limit)
-
-
-def read_list(spec: m.Spec, rel: str, key_dtype: pl.DataType) -> pl.Series:
-    """A list file's keys (one column named like the contacts key), cast to the key's type."""
-    path = Path(spec.base_dir) / rel
-    key = spec.contacts.key
-    try:
-        df = pl.read_csv(path, infer_schema=False)
-    except (OSError, pl.exceptions.PolarsError) as exc:
-        raise DataError(f"list file {rel}: cannot read: {exc}") from exc
-    if key not in df.columns:
-        raise DataError(
-            f"list file {rel}: needs a column named '{key}' (has: {', '.join(df.columns)})"
-        )
-    raw = df[key].drop_nulls().str.strip_chars()
-    cast = raw.cast(key_dtype, strict=False)
-    bad = raw.filter(cast.is_null())
-    if len(bad):
-        raise DataError(
-            f"list file {rel}:{int(cast.is_null().arg_true()[0]) + 2}: column "
-            f"'{key}': cannot parse {bad[0]!r} as {key_dtype}"
-        )
-    return cast.unique()
-
-
-def row_ref(catalog: Catalog, source: str, index: int, short: bool = False) -> str:
-    """Where row `index` (0-based, of the source's rows) is: `file.csv:LINE` for one CSV file,
-    `file.parquet: row N` for Parquet, `source 'x' row N` for several files."""
-    files = catalog.files(source)
-    if len(files) > 1:
-        return f"source '{source}' row {index + 1}"
-    shown = display_path(files[0])
-    if file_format(files[0]) == "csv":
-        return f"line {index + 2}" if short else f"{shown}:{index + 2}"
-    return f"row {index + 1}" if short else f"{shown}: row {index + 1}"
-
-
-def field_columns(spec: m.Spec) -> set[str]:
-    """Every per-contact column a condition or `top` reads (`col` or `SOURCE.col`)."""
-    roots: list[m.Condition | None] = []
-    for seg in spec.segments.values():
-        roots += [seg.where, seg.exclude]
-    for sm in spec.scoring.values():
-        roots += [r.when for r in sm.rules]
-    out: set[str] = set()
-    for root in roots:
-        for c in graph.walk(root):
-            if isinstance(c, m.FieldCond):
-                out.add(c.column if c.source is None else f"{c.source}.{c.column}")
-    out |= {s.top.by.field for s in spec.segments.values() if s.top and s.top.by.field}
-    return out
-
-
-def load_contacts(spec: m.Spec, catalog: Catalog, columns: set[str] | None = None) -> pl.DataFrame:
-    """Contacts with relation-one sources joined as SOURCE.COL; keys checked unique, non-null.
-
-    `columns`: only these columns (plus the key) are read; None reads them all.
-    """
-    key = spec.contacts.key
-    lf = catalog.frame("contacts")
-    if columns is not None:
-        own = [c for c in lf.collect_schema() if c == key or c in columns]
-        lf = lf.select(own)
-    df = lf.collect()
-    nulls = df[key].is_null()
-    if nulls.any():
-        row = int(nulls.arg_true()[0])
-        n = int(nulls.sum())
-        raise DataError(
-            f"{row_ref(catalog, 'contacts', row)}: contact key '{key}' is empty"
-            + (f" ({n} rows have no key)" if n > 1 else "")
-        )
-    # One hash pass in the common case; the row-level detail only when something repeats.
-    unique = df[key].n_unique() == df.height
-    again = None if unique else df[key].is_duplicated() & ~df[key].is_first_distinct()
-    if again is not None and again.any():
-        row = int(again.arg_true()[0])
-        value = df[key][row]
-        first = int((df[key] == value).arg_true()[0])
-        n = int(again.sum())
-        raise DataError(
-            f"{row_ref(catalog, 'contacts', row)}: duplicate contact key {key}={value!r} "
-            f"(first at {row_ref(catalog, 'contacts', first, short=True)})"
-            + (f"; {n} rows repeat an earlier key" if n > 1 else "")
-        )
-    for name, src in spec.sources.items():
-        if name == "contacts" or src.relation != "one":
-            continue
-        one_lf = catalog.frame(name)
-        if columns is not None:
-            wanted = [
-                c for c in one_lf.collect_schema() if c == src.key or f"{name}.{c}" in columns
-            ]
-            one_lf = one_lf.select(wanted)
-        one = one_lf.collect()
-        one = one.with_columns(pl.col(src.key).cast(df[key].dtype, strict=False))
-        dup = (
-            one[src.key].is_duplicated()
-            & ~one[src.key].is_first_distinct()
-            & one[src.key].is_not_null()
-        )
-        if dup.any():
-            row = int(dup.arg_true()[0])
-            raise DataError(
-                f"{row_ref(catalog, name, row)}: source '{name}' is relation: one but key "
-                f"{src.key}={one[src.key][row]!r} has several rows"
-            )
-        renamed = {c: f"{name}.{c}" for c in one.columns if c != src.key}
-        one = one.rename(renamed).rename({src.key: key})
-        df = df.join(one, on=key, how="left", coalesce=True, maintain_order="left")
-    return df if df[key].is_sorted() else df.sort(key)
 
 
 def evaluate(
