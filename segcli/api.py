@@ -317,14 +317,17 @@ def run(
         )
         result.total_seconds = time.perf_counter() - t0
         if not dry_run:
-            body = run_manifest(project, result)
+            where = output_record(out, fmt, [*files, out / "run.json"])
+            body = {**run_manifest(project, result), **where}
             write_json(out / "run.json", body)
+            result.files.append(out / "run.json")
             say("committing state")
             record = {
                 "run_id": result.run_id,
                 "as_of": at.isoformat(),
                 "committed_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "spec_fingerprint": project.fingerprint,
+                **where,
                 "segments": {
                     s.name: s.summary(fingerprint=segment_fingerprint(spec.segments[s.name]))
                     for s in results
@@ -336,6 +339,14 @@ def run(
     finally:
         if lock is not None:
             lock.release()
+
+
+def output_record(out: Path, fmt: str, files: list[Path]) -> dict[str, Any]:
+    """Where a run's outputs are, as its manifest record and run.json keep it: `out_dir`
+    (absolute), `format`, and `files` (the files it wrote, relative to out_dir, sorted)."""
+    root = out.resolve()
+    rel = sorted(str(f.resolve().relative_to(root)) for f in files)
+    return {"out_dir": str(root), "format": fmt, "files": rel}
 
 
 def scores_frame(project: Project, ev: Evaluation) -> pl.DataFrame:

@@ -811,6 +811,12 @@ CORRUPTIONS: dict[str, tuple[str, Any]] = {
         "manifest.json", _edit_manifest(lambda d: d["current"]["vp_semi"].pop("snapshot"))
     ),
     "current is a list": ("manifest.json", _edit_manifest(lambda d: d.update(current=[]))),
+    "run files outside out_dir": (
+        "manifest.json", _edit_manifest(lambda d: d["runs"][0].update(files=["../../x"]))
+    ),
+    "relative out_dir": (
+        "manifest.json", _edit_manifest(lambda d: d["runs"][0].update(out_dir="out"))
+    ),
     "missing snapshot": ("snapshot", lambda p: p.unlink()),
     "truncated snapshot": ("snapshot", _truncate),
     "snapshot without columns": (

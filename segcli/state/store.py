@@ -219,6 +219,9 @@ def _manifest_problem(data: dict[str, Any]) -> str | None:
             return f"run {r['run_id']} has no valid as_of"
         if at.tzinfo is None:
             return f"run {r['run_id']} has an as_of without a time zone"
+        problem = _outputs_problem(r)
+        if problem:
+            return problem
         segs = r.get("segments")
         if not isinstance(segs, dict) or not all(
             isinstance(v, dict) and "kind" in v and all(c in v for c in counts)
@@ -232,6 +235,22 @@ def _manifest_problem(data: dict[str, Any]) -> str | None:
         expected = f"runs/{cur.get('run_id')}/{name}.parquet"
         if cur.get("run_id") not in ids or cur["snapshot"] != expected:
             return f"current['{name}'] names a snapshot of no committed run"
+    return None
+
+
+def _outputs_problem(run: dict[str, Any]) -> str | None:
+    """What is wrong with where a run record says its outputs are (older records have none)."""
+    rid = run["run_id"]
+    if "out_dir" in run and not (
+        isinstance(run["out_dir"], str) and Path(run["out_dir"]).is_absolute()
+    ):
+        return f"run {rid} has an out_dir that is not an absolute path"
+    files = run.get("files", [])
+    if not isinstance(files, list) or not all(
+        isinstance(f, str) and f and not Path(f).is_absolute() and ".." not in Path(f).parts
+        for f in files
+    ):
+        return f"run {rid} has 'files' that are not paths inside its out_dir"
     return None
 
 
