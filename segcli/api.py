@@ -13,17 +13,19 @@ from typing import Any
 import polars as pl
 
 from segcli import __version__
+from segcli.engines import polars as polars_engine
 from segcli.engines.catalog import Catalog, catalog_for
-from segcli.engines.polars import Carry, Evaluation, base_col, evaluate, rule_col
+from segcli.engines.polars import Evaluation
 from segcli.errors import SpecError, StateError, UsageError
 from segcli.outputs.files import remove_stray_temps, write_frames, write_json
-from segcli.plan.compile import segment_col
+from segcli.plan.planner import Plan, build_plan
 from segcli.spec import graph
 from segcli.spec import load as yamlnodes
 from segcli.spec import model as m
 from segcli.spec.timeutil import parse_as_of
 from segcli.spec.validate import Validator
-from segcli.state.store import Manifest, StateDir, acquire_lock, transition
+from segcli.state import kinds
+from segcli.state.store import StateDir, acquire_lock
 
 
 @dataclass
@@ -162,7 +164,33 @@ def compute(
     from state, so every segment is evaluated as on a first run."""
     check_segment_names(project, segments)
     at = resolve_as_of(project, as_of)
-    return evaluate(project.spec, project.catalog, at, segments, detail=detail), at
+    plan = make_plan(project, at, segments, detail=detail)
+    return execute(project, plan), at
+
+
+def make_plan(
+    project: Project,
+    as_of: datetime,
+    segments: list[str] | None = None,
+    modes: dict[str, str] | None = None,
+    detail: bool = False,
+) -> Plan:
+    """The run's plan at `as_of` (reads the sources' schemas, never their rows)."""
+    names = list(project.spec.sources)
+    schemas = polars_engine.schemas(project.catalog, names)
+    return build_plan(project.spec, schemas, as_of, segments, modes, detail)
+
+
+def execute(
+    project: Project, plan: Plan, previous: dict[str, pl.Series | None] | None = None
+) -> Evaluation:
+    """Run a plan on the engine (Polars)."""
+    return polars_engine.execute(plan, project.catalog, previous)
+
+
+def fingerprints(project: Project, names: list[str]) -> dict[str, str]:
+    """Each segment's definition fingerprint."""
+    return {n: segment_fingerprint(project.spec.segments[n]) for n in names}
 
 
 def segment_fingerprint(seg: m.Segment) -> str:
@@ -170,39 +198,6 @@ def segment_fingerprint(seg: m.Segment) -> str:
     description, tags and expect do not count)."""
     core = replace(seg, description=None, tags=(), expect=None)
     return hashlib.sha256(repr(core).encode()).hexdigest()[:16]
-
-
-def _carry(
-    project: Project, names: list[str], manifest: Manifest, state: StateDir, refresh: set[str]
-) -> tuple[dict[str, Carry], dict[str, pl.DataFrame | None], list[str]]:
-    """Each segment's mode and previous snapshot, plus notes on changed definitions."""
-    spec = project.spec
-    key = spec.contacts.key
-    carry: dict[str, Carry] = {}
-    prevs: dict[str, pl.DataFrame | None] = {}
-    notes: list[str] = []
-    for n in names:
-        seg = spec.segments[n]
-        cur = manifest.current.get(n)
-        prev = state.read_snapshot(cur["snapshot"], key) if cur else None
-        prevs[n] = prev
-        if cur and cur.get("fingerprint") != segment_fingerprint(seg):
-            keep = seg.kind != "dynamic" and n not in refresh
-            notes.append(
-                f"the definition of segment '{n}' changed since the last run"
-                + (f"; its members are kept (--refresh {n} recomputes it)" if keep else "")
-            )
-        if cur and cur.get("kind") != seg.kind:
-            notes.append(f"segment '{n}' changed kind: {cur.get('kind')} -> {seg.kind}")
-        if seg.kind == "dynamic":
-            mode = "dynamic"
-        elif prev is None or n in refresh:
-            mode = "compute"
-        else:
-            mode = "accumulate" if seg.kind == "semi_dynamic" else "frozen"
-        base = prev.filter(pl.col("base"))[key] if prev is not None else None
-        carry[n] = Carry(mode, base)
-    return carry, prevs, notes
 
 
 def preview(
@@ -217,8 +212,9 @@ def preview(
     state = project.state(state_dir)
     manifest = state.read_manifest()
     names = graph.order(spec.segments)
-    carry, _, _ = _carry(project, names, manifest, state, set())
-    return evaluate(spec, project.catalog, at, None, carry, detail=detail), at
+    carry, _ = kinds.carry(spec, names, manifest, state, set(), fingerprints(project, names))
+    plan = make_plan(project, at, None, {n: c.mode for n, c in carry.items()}, detail)
+    return execute(project, plan, {n: c.previous for n, c in carry.items()}), at
 
 
 def run(
@@ -267,24 +263,23 @@ def run(
         names = graph.order(spec.segments, segments)
         refresh_set = set(refresh or [])
         say("reading state")
-        carry, prevs, changed = _carry(project, names, manifest, state, refresh_set)
+        carry, changed = kinds.carry(
+            spec, names, manifest, state, refresh_set, fingerprints(project, names)
+        )
         notes += changed
         say("evaluating the plan")
-        ev = evaluate(spec, project.catalog, at, segments, carry)
+        plan = make_plan(project, at, segments, {n: c.mode for n, c in carry.items()})
+        ev = execute(project, plan, {n: c.previous for n, c in carry.items()})
         out = project.out_dir(out_dir)
         results: list[SegmentResult] = []
         writes: list[tuple[pl.DataFrame, Path]] = []
         snapshots: dict[str, pl.DataFrame] = {}
         for name in ev.segments:
             t = time.perf_counter()
-            cur = ev.frame.select(
-                pl.col(key),
-                pl.col(rule_col(name)).alias("rule"),
-                pl.col(base_col(name)).alias("base"),
-                pl.col(segment_col(name)).alias("member"),
-            )
-            refreshed = name in refresh_set and prevs[name] is not None
-            snap, changes = transition(prevs[name], cur, key, at, refreshed)
+            cur = ev.membership(name)
+            prev = carry[name].snapshot
+            refreshed = name in refresh_set and prev is not None
+            snap, changes = kinds.transition(prev, cur, key, at, refreshed)
             snapshots[name] = snap
             members = snap.filter(pl.col("member")).select(key, "joined_at", "source")
             if not dry_run:
@@ -352,12 +347,12 @@ def output_record(out: Path, fmt: str, files: list[Path]) -> dict[str, Any]:
 def scores_frame(project: Project, ev: Evaluation) -> pl.DataFrame:
     """key, then for each model M: M (score) and M_pct (readiness percent)."""
     key = project.spec.contacts.key
-    cols: list[pl.Expr] = [pl.col(key)]
+    cols: dict[str, pl.Series] = {key: ev.contact_keys()}
     for name, sm in project.spec.scoring.items():
-        s = pl.col(f"__score__{name}")
-        cols += [s.alias(name), (s / sm.sales_ready * 100).alias(f"{name}_pct")]
-    out = ev.frame.select(cols)
-    return out if out[key].is_sorted() else out.sort(key)
+        s = ev.score(name)
+        cols[name] = s.alias(name)
+        cols[f"{name}_pct"] = (s / sm.sales_ready * 100).alias(f"{name}_pct")
+    return pl.DataFrame(cols)
 
 
 def run_manifest(project: Project, result: RunResult) -> dict[str, Any]:

@@ -97,17 +97,15 @@ def compute(
 ) -> Computed:
     """Evaluate through the library facade and turn the frame into sets and dicts."""
     ev, _ = api.compute(project, as_of, segments)
-    key = project.spec.contacts.key
-    frame = ev.frame
-    keys = frame[key].to_list()
+    keys = ev.contact_keys().to_list()
 
-    def true_keys(col: str) -> set[Any]:
-        return {k for k, v in zip(keys, frame[col].to_list(), strict=True) if v}
+    def true_keys(flags: Any) -> set[Any]:
+        return {k for k, v in zip(keys, flags.to_list(), strict=True) if v}
 
-    members = {n: true_keys(f"__seg__{n}") for n in ev.segments}
-    rules = {n: true_keys(f"__rule__{n}") for n in ev.segments}
+    members = {n: true_keys(ev.member(n)) for n in ev.segments}
+    rules = {n: true_keys(ev.matches(n)) for n in ev.segments}
     scores = {
-        model: dict(zip(keys, frame[f"__score__{model}"].to_list(), strict=True))
+        model: dict(zip(keys, ev.score(model).to_list(), strict=True))
         for model in project.spec.scoring
     }
     return Computed(members, rules, scores)

@@ -21,7 +21,6 @@ from typer.testing import CliRunner
 from segcli import api
 from segcli.cli import app
 from segcli.errors import Diagnostic, SpecError
-from segcli.plan.scoring import score_col
 from segcli.spec import model as m
 
 AS_OF = datetime(2026, 3, 31, tzinfo=UTC)
@@ -88,17 +87,14 @@ def make(tmp_path: Path) -> Make:
 
 def scores(project: api.Project, model: str = "m", as_of: datetime = AS_OF) -> dict[int, float]:
     ev, _ = api.compute(project, as_of)
-    key = project.spec.contacts.key
-    return dict(zip(ev.frame[key].to_list(), ev.frame[f"__score__{model}"].to_list(), strict=True))
+    return dict(zip(ev.contact_keys().to_list(), ev.score(model).to_list(), strict=True))
 
 
 def members(project: api.Project, as_of: datetime = AS_OF) -> dict[str, set[int]]:
     ev, _ = api.compute(project, as_of)
-    key = project.spec.contacts.key
-    keys = ev.frame[key].to_list()
+    keys = ev.contact_keys().to_list()
     return {
-        n: {k for k, v in zip(keys, ev.frame[f"__seg__{n}"].to_list(), strict=True) if v}
-        for n in ev.segments
+        n: {k for k, v in zip(keys, ev.member(n).to_list(), strict=True) if v} for n in ev.segments
     }
 
 
@@ -671,8 +667,8 @@ def test_score_change_is_now_minus_a_separate_run_at_as_of_minus_over(
     assert got["at_least_11"] == {3, 4}
     # The earlier score the run computed for score_change is the separate run's score.
     ev, _ = api.compute(change_project, AS_OF)
-    earlier = ev.frame[score_col("m", then, AS_OF)].to_list()
-    assert earlier == pytest.approx([then_scores[k] for k in ev.frame["contact_id"]], abs=TOL)
+    earlier = ev.score("m", at=then).to_list()
+    assert earlier == pytest.approx([then_scores[k] for k in ev.contact_keys()], abs=TOL)
 
 
 def test_top_percent_by_score_change_breaks_ties_by_key(change_project: api.Project) -> None:

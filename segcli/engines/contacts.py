@@ -9,7 +9,6 @@ import polars as pl
 
 from segcli.engines.catalog import Catalog, display_path, file_format
 from segcli.errors import DataError
-from segcli.spec import graph
 from segcli.spec import model as m
 
 
@@ -46,22 +45,6 @@ def row_ref(catalog: Catalog, source: str, index: int, short: bool = False) -> s
     if file_format(files[0]) == "csv":
         return f"line {index + 2}" if short else f"{shown}:{index + 2}"
     return f"row {index + 1}" if short else f"{shown}: row {index + 1}"
-
-
-def field_columns(spec: m.Spec) -> set[str]:
-    """Every per-contact column a condition or `top` reads (`col` or `SOURCE.col`)."""
-    roots: list[m.Condition | None] = []
-    for seg in spec.segments.values():
-        roots += [seg.where, seg.exclude]
-    for sm in spec.scoring.values():
-        roots += [r.when for r in sm.rules]
-    out: set[str] = set()
-    for root in roots:
-        for c in graph.walk(root):
-            if isinstance(c, m.FieldCond):
-                out.add(c.column if c.source is None else f"{c.source}.{c.column}")
-    out |= {s.top.by.field for s in spec.segments.values() if s.top and s.top.by.field}
-    return out
 
 
 def load_contacts(spec: m.Spec, catalog: Catalog, columns: set[str] | None = None) -> pl.DataFrame:

@@ -1,132 +1,228 @@
-"""Execute one run's plan: contacts + aggregates + scores + segments, collected once."""
+"""The Polars engine: turn a Plan's IR into one lazy query and collect it once (streaming).
+
+contacts (+ relation-one columns) ─ left join ─ per scan: source → prepare → type and window
+filters → row flags → matching rows → one group_by ─ then aggregates, scores and segments as
+per-contact columns, in dependency order.
+"""
 
 from __future__ import annotations
 
+import math
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
+from typing import Any
 
 import polars as pl
 
 from segcli.engines.catalog import Catalog
-from segcli.engines.contacts import field_columns, load_contacts, read_list
+from segcli.engines.contacts import load_contacts, read_list
 from segcli.errors import DataError
-from segcli.plan.compile import Context, compile_condition, event_agg_key, segment_col
-from segcli.plan.planner import Planner, combine_exprs, pooled_query, source_queries
-from segcli.plan.scoring import model_score, rule_points, score_col
-from segcli.spec import graph
-from segcli.spec import model as m
+from segcli.plan import ir
+from segcli.plan.compile import bucket_of
+from segcli.plan.planner import (
+    Aggregate,
+    Plan,
+    PooledScan,
+    Scan,
+    SourceRead,
+    base_col,
+    rule_col,
+    segment_col,
+)
+from segcli.plan.scoring import score_col
+
+UTC_DT = pl.Datetime("us", "UTC")
 
 
-def rule_col(name: str) -> str:
-    """The per-contact column: does the contact match segment NAME's rule (before overrides)."""
-    return f"__rule__{name}"
-
-
-def base_col(name: str) -> str:
-    """The per-contact column: is the contact in NAME's rule-made set after its kind's rule.
-
-    dynamic: matches now; semi_dynamic: previous base or matches now; static: the frozen
-    base (or matches now on its first run and on --refresh). Overrides apply on top.
-    """
-    return f"__base__{name}"
-
-
-@dataclass(frozen=True)
-class Carry:
-    """What a segment brings from the last committed run: its mode and previous base keys."""
-
-    mode: str  # "dynamic" | "accumulate" | "frozen" | "compute"
-    previous: pl.Series | None = None
-
-
-@dataclass
-class Evaluation:
-    """A run's computed result, before state and outputs."""
-
-    frame: pl.DataFrame  # key, __seg__*, __rule__*, __score__* columns, sorted by key
-    contacts: pl.DataFrame  # the contacts table (with SOURCE.COL of relation-one sources)
-    segments: list[str]  # evaluated, in dependency order
-    planner: Planner
-    warnings: list[str] = field(default_factory=list)
-    seconds: float = 0.0
+def type_name(dtype: pl.DataType) -> str:
+    """segcli's type name of a Polars dtype (what the planner needs to know of a column)."""
+    if dtype == pl.Date:
+        return "date"
+    if isinstance(dtype, pl.Datetime):
+        return "datetime"
+    if dtype.is_integer():
+        return "int"
+    if dtype.is_float() or dtype.is_decimal():
+        return "float"
+    if dtype == pl.Boolean:
+        return "bool"
+    if dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum | pl.Categorical):
+        return "str"
+    return "other"
 
 
 @dataclass
-class Builder:
-    """Compiles segments and scores against one planner and tracks requested score columns."""
+class Env:
+    """What the IR refers to besides columns: list files' keys and the previous sets."""
 
-    spec: m.Spec
-    as_of: datetime
-    dtypes: dict[str, pl.DataType]
-    planner: Planner
-    scores: dict[tuple[str, datetime], str] = field(default_factory=dict)
-
-    def ctx(self, as_of: datetime) -> Context:
-        return Context(
-            as_of=as_of,
-            tz=self.spec.timezone,
-            key=self.spec.contacts.key,
-            dtypes=self.dtypes,
-            register_agg=self.planner.register,
-            segment_column=segment_col,
-            score_column=self.score_column,
-        )
-
-    def score_column(self, model: str, as_of: datetime) -> str:
-        name = score_col(model, as_of, self.as_of)
-        self.scores[(model, as_of)] = name
-        return name
-
-    def top_value(self, by: m.TopBy) -> pl.Expr:
-        if by.field is not None:
-            return pl.col(by.field)
-        if by.score is not None:
-            return pl.col(self.score_column(by.score, self.as_of))
-        assert by.change_model is not None and by.change_over is not None
-        then = self.as_of - timedelta(seconds=by.change_over.seconds)
-        return pl.col(self.score_column(by.change_model, self.as_of)) - pl.col(
-            self.score_column(by.change_model, then)
-        )
-
-    def rule_expr(self, seg: m.Segment, lists: dict[str, pl.Series]) -> pl.Expr:
-        key = pl.col(self.spec.contacts.key)
-        ctx = self.ctx(self.as_of)
-        if seg.from_file is not None:
-            expr = key.is_in(lists[seg.from_file].implode())
-        else:
-            assert seg.where is not None
-            expr = compile_condition(seg.where, ctx)
-        if seg.exclude is not None:
-            expr = expr & ~compile_condition(seg.exclude, ctx)
-        if seg.top is not None:
-            expr = top_filter(expr, self.top_value(seg.top.by), key, seg.top)
-        return expr
-
-    def base_expr(self, seg: m.Segment, carry: Carry | None) -> pl.Expr:
-        key = pl.col(self.spec.contacts.key)
-        rule = pl.col(rule_col(seg.name))
-        if carry is None or carry.mode in ("dynamic", "compute"):
-            return rule
-        prev = key.is_in(carry.previous.implode()) if carry.previous is not None else pl.lit(False)
-        return prev if carry.mode == "frozen" else rule | prev
-
-    def member_expr(self, seg: m.Segment, lists: dict[str, pl.Series]) -> pl.Expr:
-        key = pl.col(self.spec.contacts.key)
-        expr = pl.col(base_col(seg.name))
-        if seg.include_file:
-            expr = expr | key.is_in(lists[seg.include_file].implode())
-        if seg.exclude_file:
-            expr = expr & ~key.is_in(lists[seg.exclude_file].implode())
-        return expr
+    lists: dict[str, pl.Series] = field(default_factory=dict)
+    previous: dict[str, pl.Series | None] = field(default_factory=dict)
 
 
-def top_filter(matches: pl.Expr, value: pl.Expr, key: pl.Expr, top: m.Top) -> pl.Expr:
+def to_polars(e: ir.Expr, env: Env) -> pl.Expr:
+    """One IR expression as a Polars expression."""
+    fn = _TRANSLATE.get(type(e).__name__)
+    if fn is None:  # pragma: no cover - every node has a translation
+        raise NotImplementedError(f"the polars engine cannot run {type(e).__name__}")
+    return fn(e, env)
+
+
+def _col(e: ir.Col, env: Env) -> pl.Expr:
+    return pl.col(e.name)
+
+
+def _lit(e: ir.Lit, env: Env) -> pl.Expr:
+    if isinstance(e.value, datetime):
+        return pl.lit(e.value, dtype=UTC_DT)
+    return pl.lit(e.value)
+
+
+def _const(e: ir.Const, env: Env) -> pl.Expr:
+    # One value per contact, not a scalar literal: `top: {percent: P}` sums the matches
+    # column, and the sum of a scalar `lit(True)` is 1 whatever the number of contacts.
+    return pl.repeat(e.value, pl.len())
+
+
+def _not(e: ir.Not, env: Env) -> pl.Expr:
+    return ~to_polars(e.item, env)
+
+
+def _and(e: ir.And, env: Env) -> pl.Expr:
+    items = [to_polars(i, env) for i in e.items]
+    return items[0] if len(items) == 1 else pl.all_horizontal(items)
+
+
+def _or(e: ir.Or, env: Env) -> pl.Expr:
+    items = [to_polars(i, env) for i in e.items]
+    return items[0] if len(items) == 1 else pl.any_horizontal(items)
+
+
+def _is_null(e: ir.IsNull, env: Env) -> pl.Expr:
+    return to_polars(e.item, env).is_null()
+
+
+def _fill_null(e: ir.FillNull, env: Env) -> pl.Expr:
+    return to_polars(e.item, env).fill_null(to_polars(e.value, env))
+
+
+def _if_else(e: ir.IfElse, env: Env) -> pl.Expr:
+    out = pl.when(to_polars(e.cond, env)).then(to_polars(e.then, env))
+    return out if e.otherwise is None else out.otherwise(to_polars(e.otherwise, env))
+
+
+def _cmp(e: ir.Cmp, env: Env) -> pl.Expr:
+    left, right = to_polars(e.left, env), to_polars(e.right, env)
+    return {"eq": left.eq, "gt": left.gt, "ge": left.ge, "lt": left.lt, "le": left.le}[e.op](right)
+
+
+def _is_in(e: ir.IsIn, env: Env) -> pl.Expr:
+    v = to_polars(e.item, env)
+    if e.as_text:
+        v = v.cast(pl.String)
+        values = list(e.values)
+        # One type: a plain comparison is faster than a membership test.
+        return v == values[0] if len(values) == 1 else v.is_in(values)
+    return v.is_in(pl.Series(list(e.values), dtype=pl.String).implode())
+
+
+def _str_test(e: ir.StrTest, env: Env) -> pl.Expr:
+    s = to_polars(e.item, env).cast(pl.String)
+    val: Any = e.value
+    if e.ignore_case and e.op != "matches":
+        s = s.str.to_lowercase()
+        val = tuple(x.lower() for x in val) if isinstance(val, tuple) else val.lower()
+    if e.op == "eq":
+        return s == pl.lit(val)
+    if e.op == "in":
+        return s.is_in(pl.Series(list(val), dtype=pl.String).implode())
+    if e.op == "contains":
+        return s.str.contains(str(val), literal=True)
+    if e.op == "starts_with":
+        return s.str.starts_with(str(val))
+    if e.op == "ends_with":
+        return s.str.ends_with(str(val))
+    if e.op == "matches":
+        return s.str.contains(("(?i)" if e.ignore_case else "") + str(val))
+    raise NotImplementedError(e.op)  # pragma: no cover
+
+
+_CASTS: dict[str, pl.DataType] = {"int": pl.Int64(), "float": pl.Float64(), "str": pl.String()}
+
+
+def _cast(e: ir.Cast, env: Env) -> pl.Expr:
+    return to_polars(e.item, env).cast(_CASTS[e.to])
+
+
+def _arith(e: ir.Arith, env: Env) -> pl.Expr:
+    a, b = to_polars(e.left, env), to_polars(e.right, env)
+    return {"add": a + b, "sub": a - b, "mul": a * b, "div": a / b}[e.op]
+
+
+def _horizontal(e: ir.Horizontal, env: Env) -> pl.Expr:
+    items = [to_polars(i, env) for i in e.items]
+    fn = {"sum": pl.sum_horizontal, "min": pl.min_horizontal, "max": pl.max_horizontal}[e.fn]
+    return fn(items)
+
+
+def _clip(e: ir.Clip, env: Env) -> pl.Expr:
+    return to_polars(e.item, env).clip(lower_bound=e.lower, upper_bound=e.upper)
+
+
+def local_midnight(value: pl.Expr, tz: str) -> pl.Expr:
+    """A Date as the UTC instant of its midnight in `tz`: dates compare like naive literals."""
+    return (
+        value.cast(pl.Datetime("us"))
+        .dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
+        .dt.convert_time_zone("UTC")
+    )
+
+
+def _local_midnight(e: ir.LocalMidnight, env: Env) -> pl.Expr:
+    return local_midnight(to_polars(e.item, env), e.tz)
+
+
+def _local_date(e: ir.LocalDate, env: Env) -> pl.Expr:
+    return to_polars(e.item, env).dt.convert_time_zone(e.tz).dt.date()
+
+
+def _decay(e: ir.DecayWeight, env: Env) -> pl.Expr:
+    # exp(-ln 2 * age / half_life) on integer microseconds; undated rows count fully.
+    as_of_us = int(e.as_of.timestamp() * 1_000_000)
+    age_us = pl.lit(as_of_us, dtype=pl.Int64) - to_polars(e.item, env).dt.epoch("us")
+    rate = -math.log(2) / (e.half_life_s * 1e6)
+    return (age_us.cast(pl.Float64) * rate).exp().fill_null(1.0)
+
+
+def _bucket(e: ir.Bucket, env: Env) -> pl.Expr:
+    salt = e.salt
+
+    def hashes(s: pl.Series) -> pl.Series:
+        return pl.Series([bucket_of(salt, k) for k in s.cast(pl.String).to_list()], dtype=pl.Int64)
+
+    return to_polars(e.item, env).map_batches(hashes, return_dtype=pl.Int64)
+
+
+def _in_list(e: ir.InList, env: Env) -> pl.Expr:
+    return to_polars(e.item, env).is_in(env.lists[e.path].implode())
+
+
+def _in_previous(e: ir.InPrevious, env: Env) -> pl.Expr:
+    prev = env.previous.get(e.segment)
+    if prev is None:
+        return pl.lit(False)
+    return to_polars(e.item, env).is_in(prev.implode())
+
+
+def _top(e: ir.Top, env: Env) -> pl.Expr:
     """Keep the highest `n` (or `percent` of matches, rounded up) by value; ties by key."""
-    if top.n is not None:
-        limit: pl.Expr = pl.lit(top.n)
+    matches, value, key = (to_polars(x, env) for x in (e.matches, e.value, e.key))
+    if e.n is not None:
+        limit: pl.Expr = pl.lit(e.n)
     else:
-        assert top.percent is not None
-        limit = (matches.sum().cast(pl.Float64) * (top.percent / 100.0)).ceil()
+        assert e.percent is not None
+        limit = (matches.sum().cast(pl.Float64) * (e.percent / 100.0)).ceil()
     order = pl.int_range(pl.len()).sort_by(
         [~matches, value, key], descending=[False, True, False], nulls_last=True
     )
@@ -134,110 +230,228 @@ def top_filter(matches: pl.Expr, value: pl.Expr, key: pl.Expr, top: m.Top) -> pl
     return matches & (rank < limit)
 
 
-def evaluate(
-    spec: m.Spec,
-    catalog: Catalog,
-    as_of: datetime,
-    wanted: list[str] | None = None,
-    carry: dict[str, Carry] | None = None,
-    detail: bool = False,
-) -> Evaluation:
-    """Compile and execute every wanted segment (and its dependencies) and every model."""
-    import time
+_TRANSLATE: dict[str, Callable[[Any, Env], pl.Expr]] = {
+    "Col": _col,
+    "Lit": _lit,
+    "Const": _const,
+    "Not": _not,
+    "And": _and,
+    "Or": _or,
+    "IsNull": _is_null,
+    "FillNull": _fill_null,
+    "IfElse": _if_else,
+    "Cmp": _cmp,
+    "IsIn": _is_in,
+    "StrTest": _str_test,
+    "Cast": _cast,
+    "Arith": _arith,
+    "Horizontal": _horizontal,
+    "Clip": _clip,
+    "LocalMidnight": _local_midnight,
+    "LocalDate": _local_date,
+    "DecayWeight": _decay,
+    "Bucket": _bucket,
+    "InList": _in_list,
+    "InPrevious": _in_previous,
+    "Top": _top,
+}
 
+# ---------------------------------------------------------------- scans
+
+
+def _prepare(
+    read: SourceRead, lf: pl.LazyFrame, key_dtype: pl.DataType, plan: Plan
+) -> pl.LazyFrame:
+    lf = lf.with_columns(pl.col(read.key).cast(key_dtype, strict=False))
+    if read.dedupe:
+        lf = lf.unique(subset=list(read.dedupe), keep="first", maintain_order=True)
+    if read.time is not None:
+        if read.time_is_date:
+            # A date-only time column: each row happened at its day's local midnight.
+            lf = lf.with_columns(local_midnight(pl.col(read.time), plan.timezone))
+        # Rows after as_of have not happened yet: invisible to every condition.
+        t = pl.col(read.time)
+        lf = lf.filter(t.is_null() | (t <= pl.lit(plan.as_of, dtype=UTC_DT)))
+    return lf
+
+
+def _reductions(a: Aggregate) -> list[pl.Expr]:
+    v = pl.col(f"{a.name}@v")
+    if a.reduce == "count":
+        return [pl.col(f"{a.name}@f").sum().alias(a.name)]
+    if a.reduce == "sum":
+        return [v.sum().alias(a.name)]
+    if a.reduce == "avg":
+        return [v.sum().alias(f"{a.name}@sum"), v.count().alias(f"{a.name}@cnt")]
+    if a.reduce == "min":
+        return [v.min().alias(a.name)]
+    if a.reduce == "max":
+        return [v.max().alias(a.name)]
+    return [v.drop_nulls().n_unique().alias(a.name)]  # n_unique
+
+
+def _scan_query(
+    scan: Scan, read: SourceRead, base: pl.LazyFrame, key: str, env: Env
+) -> pl.LazyFrame:
+    """One scan: type filter, widest-window filter, flags, matching rows only, one group_by."""
+    sub = base
+    if scan.types is not None and read.type is not None:
+        tcol = pl.col(read.type).cast(pl.String)
+        types = list(scan.types)
+        sub = sub.filter(tcol == types[0] if len(types) == 1 else tcol.is_in(types))
+    if scan.since is not None and read.time is not None:
+        sub = sub.filter(pl.col(read.time) >= pl.lit(scan.since, dtype=UTC_DT))
+    sub = sub.with_columns([to_polars(a.flag, env).alias(f"{a.name}@f") for a in scan.aggregates])
+    sub = sub.filter(pl.any_horizontal([pl.col(f"{a.name}@f") for a in scan.aggregates]))
+    values = [
+        to_polars(a.value, env).alias(f"{a.name}@v") for a in scan.aggregates if a.value is not None
+    ]
+    if values:
+        sub = sub.with_columns(values)
+    agg = sub.group_by(read.key).agg([e for a in scan.aggregates for e in _reductions(a)])
+    return agg.rename({read.key: key}) if read.key != key else agg
+
+
+def _pooled_query(
+    pooled: PooledScan,
+    reads: dict[str, SourceRead],
+    frames: dict[str, pl.LazyFrame],
+    key: str,
+    env: Env,
+) -> pl.LazyFrame:
+    """distinct / active_days over several sources: matching values pooled, then counted."""
+    pieces = []
+    for source, aggregates in pooled.parts:
+        lf = frames[source]
+        cols = [pl.col(reads[source].key).alias(key)]
+        for a in aggregates:
+            lf = lf.with_columns(to_polars(a.flag, env).alias(f"{a.name}@f"))
+            assert a.value is not None
+            # No cast to text: the relaxed concat below finds the common type, so 1 (int)
+            # in one source and 1.0 (float) in another are one distinct value, not two.
+            cols.append(to_polars(a.value, env).alias(f"{a.name}@v"))
+        pieces.append(lf.select(cols))
+    first = pooled.parts[0][1]
+    together = pl.concat(pieces, how="vertical_relaxed")
+    return together.group_by(key).agg([e for a in first for e in _reductions(a)])
+
+
+# ---------------------------------------------------------------- execution
+
+
+@dataclass
+class Evaluation:
+    """A run's computed result, before state and outputs. Read it through the accessors."""
+
+    frame: pl.DataFrame  # internal: key and per-contact result columns, sorted by key
+    plan: Plan
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def key(self) -> str:
+        return self.plan.key
+
+    @property
+    def segments(self) -> list[str]:
+        """The evaluated segments, in dependency order."""
+        return self.plan.order
+
+    def contact_keys(self) -> pl.Series:
+        """Every contact key, sorted."""
+        return self.frame[self.plan.key]
+
+    def matches(self, name: str) -> pl.Series:
+        """Per contact: does it match segment NAME's rule (before the kind and overrides)."""
+        return self.frame[rule_col(name)]
+
+    def base(self, name: str) -> pl.Series:
+        """Per contact: is it in NAME's rule-made set after its kind's rule."""
+        return self.frame[base_col(name)]
+
+    def member(self, name: str) -> pl.Series:
+        """Per contact: is it a member of NAME in this run (overrides applied)."""
+        return self.frame[segment_col(name)]
+
+    def membership(self, name: str) -> pl.DataFrame:
+        """key, rule, base, member for segment NAME (what the state's transition takes)."""
+        return pl.DataFrame(
+            {
+                self.plan.key: self.contact_keys(),
+                "rule": self.matches(name),
+                "base": self.base(name),
+                "member": self.member(name),
+            }
+        )
+
+    def score(self, model: str, at: datetime | None = None) -> pl.Series:
+        """Per contact: the model's score at the run's as_of (or at `at`, an earlier instant
+        the plan computed for `score_change`)."""
+        return self.frame[score_col(model, at or self.plan.as_of, self.plan.as_of)]
+
+    def row(self, key_value: Any) -> dict[str, Any] | None:
+        """Every computed column of one contact (for explain --contact), or None."""
+        rows = self.frame.filter(pl.col(self.plan.key) == key_value).to_dicts()
+        return rows[0] if rows else None
+
+
+def execute(
+    plan: Plan,
+    catalog: Catalog,
+    previous: dict[str, pl.Series | None] | None = None,
+) -> Evaluation:
+    """Run a plan on Polars: one lazy query, collected once with the streaming engine.
+
+    `previous`: the rule-made sets of the last committed run, for the segments whose mode
+    needs them (semi_dynamic, static).
+    """
     t0 = time.perf_counter()
-    key = spec.contacts.key
-    contacts = load_contacts(spec, catalog, field_columns(spec))
+    assert plan.spec is not None
+    spec = plan.spec
+    key = plan.key
+    contacts = load_contacts(spec, catalog, set(plan.contact_columns))
     key_dtype = contacts[key].dtype
-    names = graph.order(spec.segments, wanted)
-    planner = Planner(spec)
-    b = Builder(spec, as_of, dict(contacts.schema), planner)
     warnings: list[str] = []
-    lists: dict[str, pl.Series] = {}
+    env = Env(previous=dict(previous or {}))
     known = contacts[key]
-    for name in names:
-        seg = spec.segments[name]
-        for rel in (seg.from_file, seg.include_file, seg.exclude_file):
-            if rel and rel not in lists:
-                lists[rel] = read_list(spec, rel, key_dtype)
-                unknown = lists[rel].filter(~lists[rel].is_in(known.implode()))
-                if len(unknown):
-                    shown = ", ".join(str(v) for v in unknown.head(5).to_list())
-                    warnings.append(
-                        f"{rel}: {len(unknown)} key(s) not in contacts, ignored: {shown}"
-                    )
-    rules = {n: b.rule_expr(spec.segments[n], lists) for n in names}
-    members = {n: b.member_expr(spec.segments[n], lists) for n in names}
-    for model in spec.scoring:
-        b.score_column(model, as_of)
-    score_exprs: dict[str, pl.Expr] = {}
-    pending = list(b.scores.items())
-    for (model, at), col in pending:
-        score_exprs[col] = model_score(spec.scoring[model], b.ctx(at))
-    detail_exprs = detail_columns(spec, b, names) if detail else {}
+    for rel in plan.lists:
+        env.lists[rel] = read_list(spec, rel, key_dtype)
+        unknown = env.lists[rel].filter(~env.lists[rel].is_in(known.implode()))
+        if len(unknown):
+            shown = ", ".join(str(v) for v in unknown.head(5).to_list())
+            warnings.append(f"{rel}: {len(unknown)} key(s) not in contacts, ignored: {shown}")
 
     lf = contacts.lazy()
-    frames = {s: catalog.frame(s) for s in spec.sources if s != "contacts"}
-    for src_name, parts in planner.per_source().items():
-        if "+" in src_name:
-            queries = [pooled_query(spec, frames, src_name.split("+"), parts, key_dtype, as_of)]
-        else:
-            queries = source_queries(spec, frames[src_name], src_name, parts, key_dtype, as_of)
-        for q in queries:
-            lf = lf.join(q, on=key, how="left", coalesce=True)
-    if planner.aggs:
-        lf = lf.with_columns(combine_exprs(planner))
-    if score_exprs:
-        lf = lf.with_columns([e.alias(c) for c, e in score_exprs.items()])
-    for n in names:
-        lf = lf.with_columns(rules[n].alias(rule_col(n)))
-        base = b.base_expr(spec.segments[n], (carry or {}).get(n))
-        lf = lf.with_columns(base.alias(base_col(n)))
-        lf = lf.with_columns(members[n].alias(segment_col(n)))
-    seg_cols = [c for n in names for c in (rule_col(n), base_col(n), segment_col(n))]
-    if detail_exprs:
-        lf = lf.with_columns([e.alias(c) for c, e in detail_exprs.items()])
-    keep = [key, *seg_cols, *score_exprs, *detail_exprs]
+    reads = {r.name: r for r in plan.sources}
+    frames = {r.name: _prepare(r, catalog.frame(r.name), key_dtype, plan) for r in plan.sources}
+    queries = [_scan_query(s, reads[s.source], frames[s.source], key, env) for s in plan.scans]
+    queries += [_pooled_query(p, reads, frames, key, env) for p in plan.pooled]
+    for q in queries:
+        lf = lf.join(q, on=key, how="left", coalesce=True)
+    if plan.aggregates:
+        lf = lf.with_columns([to_polars(e, env).alias(n) for n, e in plan.aggregates])
+    if plan.scores:
+        lf = lf.with_columns([to_polars(e, env).alias(n) for n, e in plan.scores])
+    for s in plan.segments:
+        lf = lf.with_columns(to_polars(s.rule, env).alias(rule_col(s.name)))
+        lf = lf.with_columns(to_polars(s.base, env).alias(base_col(s.name)))
+        lf = lf.with_columns(to_polars(s.member, env).alias(segment_col(s.name)))
+    seg_cols = [c for n in plan.order for c in (rule_col(n), base_col(n), segment_col(n))]
+    if plan.details:
+        lf = lf.with_columns([to_polars(e, env).alias(n) for n, e in plan.details])
+    keep = [key, *seg_cols, *(n for n, _ in plan.scores), *(n for n, _ in plan.details)]
     try:
         # Common-subplan elimination would cache each source's whole scan in memory to share
-        # it between row groups: faster by ~10% but 2.5x the peak memory (docs/performance.md).
+        # it between scans: faster by ~10% but 2.5x the peak memory (docs/performance.md).
         opts = pl.QueryOptFlags(comm_subplan_elim=False)
         frame = lf.select(keep).collect(engine="streaming", optimizations=opts)
     except pl.exceptions.PolarsError as exc:
         raise DataError(f"evaluating the plan failed: {exc}") from exc
     if not frame[key].is_sorted():
         frame = frame.sort(key)
-    return Evaluation(frame, contacts, names, planner, warnings, time.perf_counter() - t0)
+    return Evaluation(frame, plan, warnings, time.perf_counter() - t0)
 
 
-def node_col(segment: str, part: str, index: int) -> str:
-    """Column of one condition node of a segment's where/exclude tree (for explain)."""
-    return f"__node__{segment}#{part}#{index}"
-
-
-def agg_value_col(segment: str, part: str, index: int) -> str:
-    """Column of the aggregate value an event node tests (for explain)."""
-    return f"__aggv__{segment}#{part}#{index}"
-
-
-def points_col(model: str, index: int) -> str:
-    """Column of the points rule `index` of a model gives (for explain)."""
-    return f"__pts__{model}#{index}"
-
-
-def detail_columns(spec: m.Spec, b: Builder, names: list[str]) -> dict[str, pl.Expr]:
-    """Every condition node's truth, event aggregate values and per-rule points (explain)."""
-    ctx = b.ctx(b.as_of)
-    out: dict[str, pl.Expr] = {}
-    for n in names:
-        seg = spec.segments[n]
-        for part, root in (("where", seg.where), ("exclude", seg.exclude)):
-            for i, node in enumerate(graph.walk(root)):
-                out[node_col(n, part, i)] = compile_condition(node, ctx)
-                if isinstance(node, m.EventCond):
-                    col = b.planner.register(event_agg_key(node, b.as_of))
-                    out[agg_value_col(n, part, i)] = pl.col(col)
-    for model, sm in spec.scoring.items():
-        for j, rule in enumerate(sm.rules):
-            out[points_col(model, j)] = rule_points(rule, sm, ctx)
-    return out
+def schemas(catalog: Catalog, names: list[str]) -> dict[str, dict[str, str]]:
+    """Each source's column types as segcli type names (schemas only, no rows)."""
+    return {n: {c: type_name(t) for c, t in catalog.schema(n).items()} for n in names}

@@ -1,90 +1,197 @@
-"""The planner: every event aggregate of a run, grouped so each source is read in one pass.
+"""The planner: a run's whole computation as one frozen, printable, engine-neutral `Plan`.
 
-Compiling registers aggregates here (`register`); identical aggregates share one column.
-`source_queries` then builds, per source, one lazy query: scan -> visibility and dedupe ->
-row flags -> drop rows no aggregate wants -> one group_by with every aggregate of that source.
-Aggregates over pooled sources are split into per-source partials and recombined, except
-`distinct` and `active_days`, which need the pooled rows and get their own pooled query.
+`build_plan` compiles every wanted segment (with what it depends on) and every scoring model
+into the IR, registering each event aggregate once. Aggregates are then grouped so each
+source is read in few narrow scans: per scan, a type filter and the widest window are pushed
+down, every aggregate gets a row flag, and one group-by reduces them all. Aggregates over
+pooled sources are split into per-source partials and recombined, except `distinct` and
+`active_days`, which need the pooled rows and get their own pooled scan.
+
+Building a plan reads schemas (column types), never rows.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
-import polars as pl
-
+from segcli.plan import ir
 from segcli.plan.compile import (
-    UTC_DT,
     AggKey,
-    decay_weight,
-    local_midnight,
+    Context,
+    compile_condition,
+    event_agg_key,
     row_filter,
     window_start,
 )
-from segcli.spec.model import Spec
+from segcli.plan.scoring import model_score, rule_points, score_col
+from segcli.spec import graph
+from segcli.spec import model as m
 
 ZERO_FILLED = ("count", "sum", "distinct", "active_days", "decay")
 DECOMPOSABLE = ("count", "sum", "avg", "min", "max", "last", "first", "decay")
+# How the segment kinds carry members from the last committed run (decided by
+# segcli.state.kinds): recompute, recompute on a first run or refresh, add only, keep.
+MODES = ("dynamic", "compute", "accumulate", "frozen")
+
+# ---------------------------------------------------------------- column names
 
 
-@dataclass
-class Partial:
-    """One aggregate over one source (or over the pooled rows of several, for `pooled`)."""
+def segment_col(name: str) -> str:
+    """The per-contact column that holds segment NAME's membership in this run."""
+    return f"__seg__{name}"
 
-    key: AggKey
+
+def rule_col(name: str) -> str:
+    """The per-contact column: does the contact match segment NAME's rule (before overrides)."""
+    return f"__rule__{name}"
+
+
+def base_col(name: str) -> str:
+    """The per-contact column: is the contact in NAME's rule-made set after its kind's rule."""
+    return f"__base__{name}"
+
+
+def node_col(segment: str, part: str, index: int) -> str:
+    """Column of one condition node of a segment's where/exclude tree (for explain)."""
+    return f"__node__{segment}#{part}#{index}"
+
+
+def agg_value_col(segment: str, part: str, index: int) -> str:
+    """Column of the aggregate value an event node tests (for explain)."""
+    return f"__aggv__{segment}#{part}#{index}"
+
+
+def points_col(model: str, index: int) -> str:
+    """Column of the points rule `index` of a model gives (for explain)."""
+    return f"__pts__{model}#{index}"
+
+
+# ---------------------------------------------------------------- the plan value
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """One aggregate (or one source's partial of a pooled one) computed in a scan.
+
+    `flag` is the row filter (as column `name@f`), `value` the per-row value reduced (as
+    column `name@v`; None for a count of flags), `reduce` one of count, sum, avg, min, max,
+    n_unique (`avg` yields `name@sum` and `name@cnt`).
+    """
+
     name: str
+    key: AggKey
+    flag: ir.Expr
+    value: ir.Expr | None
+    reduce: str
 
 
-@dataclass
-class Planner:
-    """Registry of aggregates and builder of the per-source queries."""
+@dataclass(frozen=True)
+class Scan:
+    """One pass over a source: rows of `types` only (None: every row), rows at or after
+    `since` only (None: all of history), then one group-by of `aggregates`."""
 
-    spec: Spec
-    aggs: dict[AggKey, str] = field(default_factory=dict)
+    source: str
+    types: tuple[str, ...] | None
+    since: datetime | None
+    aggregates: tuple[Aggregate, ...]
 
-    def register(self, key: AggKey) -> str:
-        """The column holding aggregate `key` (registered once, shared by every user)."""
-        if key not in self.aggs:
-            self.aggs[key] = f"__agg{len(self.aggs)}"
-        return self.aggs[key]
 
-    def per_source(self) -> dict[str, list[Partial]]:
-        """Partials grouped by source; pooled non-decomposable ones under the `+`-joined name."""
-        out: dict[str, list[Partial]] = {}
-        for key, name in self.aggs.items():
-            if len(key.sources) == 1:
-                out.setdefault(key.sources[0], []).append(Partial(key, name))
-            elif key.agg in DECOMPOSABLE:
-                for s in key.sources:
-                    out.setdefault(s, []).append(Partial(key, f"{name}#{s}"))
-            else:
-                out.setdefault("+".join(key.sources), []).append(Partial(key, name))
-        return out
+@dataclass(frozen=True)
+class PooledScan:
+    """distinct / active_days over several sources: each source's matching values
+    concatenated, then counted per contact. `parts[i]` is (source, aggregates on it)."""
+
+    sources: tuple[str, ...]
+    parts: tuple[tuple[str, tuple[Aggregate, ...]], ...]
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SourceRead:
+    """How a relation-many source is prepared before its scans: key cast to the contacts
+    key's type, `dedupe`, a date-only time read as local midnight, future rows dropped."""
+
+    name: str
+    key: str
+    time: str | None
+    type: str | None
+    dedupe: tuple[str, ...]
+    time_is_date: bool
+
+
+@dataclass(frozen=True)
+class SegmentPlan:
+    """A segment's three per-contact expressions: the rule, the kind's rule-made set, and
+    membership after the overrides (include_file / exclude_file)."""
+
+    name: str
+    kind: str
+    mode: str
+    rule: ir.Expr
+    base: ir.Expr
+    member: ir.Expr
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything a run computes, in dependency order, engine-neutral."""
+
+    as_of: datetime
+    timezone: str
+    key: str
+    contact_columns: tuple[str, ...]
+    sources: tuple[SourceRead, ...]
+    scans: tuple[Scan, ...]
+    pooled: tuple[PooledScan, ...]
+    aggregates: tuple[tuple[str, ir.Expr], ...]
+    scores: tuple[tuple[str, ir.Expr], ...]
+    segments: tuple[SegmentPlan, ...]
+    details: tuple[tuple[str, ir.Expr], ...]
+    lists: tuple[str, ...]
+    models: tuple[str, ...] = ()
+    # The order in which aggregates' sources were first needed: one source, or a pool.
+    reads: tuple[tuple[str, ...], ...] = ()
+    spec: m.Spec | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def order(self) -> list[str]:
+        """The evaluated segments in dependency order."""
+        return [s.name for s in self.segments]
+
+    def segment(self, name: str) -> SegmentPlan:
+        for s in self.segments:
+            if s.name == name:
+                return s
+        raise KeyError(name)
 
     def describe(self) -> list[str]:
         """The plan in segcli's words (for `explain`): each source's scans and aggregates."""
-        lines = []
-        for src, parts in self.per_source().items():
-            if "+" in src:
-                lines.append(
-                    f"pooled {src.replace('+', ' + ')}: matching values of the sources "
-                    f"concatenated, {len(parts)} aggregate(s) in one group_by"
-                )
-                lines += [f"    {p.name}: {_describe_key(p.key)}" for p in parts]
+        lines: list[str] = []
+        for unit in self.reads:
+            if len(unit) == 1:
+                scans = [s for s in self.scans if s.source == unit[0]]
+                n = sum(len(s.aggregates) for s in scans)
+                lines.append(f"source {unit[0]}: {len(scans)} scan(s), {n} aggregate(s)")
+                for s in scans:
+                    rows = "every row" if s.types is None else f"rows with type in {list(s.types)}"
+                    lines.append(f"  scan {rows}: one group_by of {len(s.aggregates)} aggregate(s)")
+                    lines += [f"    {a.name}: {describe_key(a.key)}" for a in s.aggregates]
                 continue
-            groups = row_groups(parts)
-            lines.append(f"source {src}: {len(groups)} scan(s), {len(parts)} aggregate(s)")
-            for g in groups:
-                rows = "every row" if g.types is None else f"rows with type in {list(g.types)}"
-                lines.append(f"  scan {rows}: one group_by of {len(g.parts)} aggregate(s)")
-                lines += [f"    {p.name}: {_describe_key(p.key)}" for p in g.parts]
+            p = next(x for x in self.pooled if x.sources == unit)
+            lines.append(
+                f"pooled {' + '.join(p.sources)}: matching values of the sources "
+                f"concatenated, {len(p.names)} aggregate(s) in one group_by"
+            )
+            first = p.parts[0][1]
+            lines += [f"    {a.name}: {describe_key(a.key)}" for a in first]
         if not lines:
             lines.append("no event aggregates: contacts only")
         return lines
 
 
-def _describe_key(k: AggKey) -> str:
+def describe_key(k: AggKey) -> str:
+    """An aggregate in words: `count; type in ['click']; within 30d; as of ...`."""
     bits = [k.agg + (f"({k.column})" if k.column else "")]
     if k.types:
         bits.append(f"type in {list(k.types)}")
@@ -99,76 +206,289 @@ def _describe_key(k: AggKey) -> str:
     return "; ".join(bits)
 
 
-def _prepare(
-    spec: Spec, lf: pl.LazyFrame, source: str, key_dtype: pl.DataType, as_of: datetime
-) -> pl.LazyFrame:
-    src = spec.sources[source]
-    lf = lf.with_columns(pl.col(src.key).cast(key_dtype, strict=False))
-    if src.dedupe:
-        lf = lf.unique(subset=list(src.dedupe), keep="first", maintain_order=True)
-    if src.time is not None:
-        if lf.collect_schema().get(src.time) == pl.Date:
-            # A date-only time column: each row happened at its day's local midnight.
-            lf = lf.with_columns(local_midnight(pl.col(src.time), spec.timezone))
-        # Rows after as_of have not happened yet: invisible to every condition.
-        lf = lf.filter(
-            pl.col(src.time).is_null() | (pl.col(src.time) <= pl.lit(as_of, dtype=UTC_DT))
+# ---------------------------------------------------------------- building
+
+
+@dataclass
+class _Builder:
+    spec: m.Spec
+    as_of: datetime
+    types: dict[str, str]
+    aggs: dict[AggKey, str] = field(default_factory=dict)
+    scores: dict[tuple[str, datetime], str] = field(default_factory=dict)
+
+    def register(self, key: AggKey) -> str:
+        if key not in self.aggs:
+            self.aggs[key] = f"__agg{len(self.aggs)}"
+        return self.aggs[key]
+
+    def score_column(self, model: str, as_of: datetime) -> str:
+        name = score_col(model, as_of, self.as_of)
+        self.scores[(model, as_of)] = name
+        return name
+
+    def ctx(self, as_of: datetime) -> Context:
+        return Context(
+            as_of=as_of,
+            tz=self.spec.timezone,
+            key=self.spec.contacts.key,
+            types=self.types,
+            register_agg=self.register,
+            segment_column=segment_col,
+            score_column=self.score_column,
         )
-    return lf
+
+    def top_value(self, by: m.TopBy) -> ir.Expr:
+        if by.field is not None:
+            return ir.Col(by.field)
+        if by.score is not None:
+            return ir.Col(self.score_column(by.score, self.as_of))
+        assert by.change_model is not None and by.change_over is not None
+        then = self.as_of - timedelta(seconds=by.change_over.seconds)
+        return ir.Arith(
+            "sub",
+            ir.Col(self.score_column(by.change_model, self.as_of)),
+            ir.Col(self.score_column(by.change_model, then)),
+        )
+
+    def rule(self, seg: m.Segment) -> ir.Expr:
+        key = ir.Col(self.spec.contacts.key)
+        ctx = self.ctx(self.as_of)
+        expr: ir.Expr
+        if seg.from_file is not None:
+            expr = ir.InList(key, seg.from_file)
+        else:
+            assert seg.where is not None
+            expr = compile_condition(seg.where, ctx)
+        if seg.exclude is not None:
+            expr = ir.And((expr, ir.Not(compile_condition(seg.exclude, ctx))))
+        if seg.top is not None:
+            t = seg.top
+            expr = ir.Top(expr, self.top_value(t.by), key, t.n, t.percent)
+        return expr
 
 
-def _value_expr(p: Partial, source: str, spec: Spec) -> pl.Expr | None:
+def kind_rule(name: str, mode: str, key: str) -> ir.Expr:
+    """A segment's rule-made set under its kind's mode: the rule (dynamic, or a first run or
+    refresh), the rule or the previous set (semi_dynamic: add only), the previous set
+    (static: frozen)."""
+    rule = ir.Col(rule_col(name))
+    if mode in ("dynamic", "compute"):
+        return rule
+    prev = ir.InPrevious(ir.Col(key), name)
+    return prev if mode == "frozen" else ir.Or((rule, prev))
+
+
+def overrides(seg: m.Segment, key: str) -> ir.Expr:
+    """Membership: the rule-made set plus include_file, minus exclude_file (which wins)."""
+    expr: ir.Expr = ir.Col(base_col(seg.name))
+    if seg.include_file:
+        expr = ir.Or((expr, ir.InList(ir.Col(key), seg.include_file)))
+    if seg.exclude_file:
+        expr = ir.And((expr, ir.Not(ir.InList(ir.Col(key), seg.exclude_file))))
+    return expr
+
+
+def build_plan(
+    spec: m.Spec,
+    schemas: dict[str, dict[str, str]],
+    as_of: datetime,
+    wanted: list[str] | None = None,
+    modes: dict[str, str] | None = None,
+    detail: bool = False,
+) -> Plan:
+    """The plan of a run at `as_of`: every wanted segment (and its dependencies) and model.
+
+    `schemas`: each source's column types (segcli type names). `modes`: each segment's kind
+    mode from the state (default: dynamic). `detail`: also every condition node's truth,
+    the aggregate values and per-rule points (for `explain --contact`).
+    """
+    key = spec.contacts.key
+    types = contact_types(spec, schemas)
+    names = graph.order(spec.segments, wanted)
+    b = _Builder(spec, as_of, types)
+    rules = {n: b.rule(spec.segments[n]) for n in names}
+    for model in spec.scoring:
+        b.score_column(model, as_of)
+    scores: list[tuple[str, ir.Expr]] = []
+    for (model, at), col in list(b.scores.items()):
+        scores.append((col, model_score(spec.scoring[model], b.ctx(at))))
+    details = _details(spec, b, names) if detail else []
+    segments = []
+    for n in names:
+        seg = spec.segments[n]
+        mode = (modes or {}).get(n, "dynamic")
+        assert mode in MODES, mode
+        segments.append(
+            SegmentPlan(n, seg.kind, mode, rules[n], kind_rule(n, mode, key), overrides(seg, key))
+        )
+    lists = []
+    for n in names:
+        seg = spec.segments[n]
+        for rel in (seg.from_file, seg.include_file, seg.exclude_file):
+            if rel and rel not in lists:
+                lists.append(rel)
+    reads, scans, pooled = _scans(spec, schemas, b.aggs, as_of)
+    units = tuple(_per_source(b.aggs))
+    return Plan(
+        as_of=as_of,
+        timezone=spec.timezone,
+        key=key,
+        contact_columns=tuple(sorted(field_columns(spec))),
+        sources=tuple(reads),
+        scans=tuple(scans),
+        pooled=tuple(pooled),
+        aggregates=tuple(combine(b.aggs)),
+        scores=tuple(scores),
+        segments=tuple(segments),
+        details=tuple(details),
+        lists=tuple(lists),
+        models=tuple(spec.scoring),
+        reads=units,
+        spec=spec,
+    )
+
+
+def contact_types(spec: m.Spec, schemas: dict[str, dict[str, str]]) -> dict[str, str]:
+    """The per-contact frame's column types: contacts' own, and SOURCE.COL of relation-one
+    sources (their key excepted)."""
+    out = dict(schemas.get("contacts", {}))
+    for name, src in spec.sources.items():
+        if name == "contacts" or src.relation != "one":
+            continue
+        for col, typ in schemas.get(name, {}).items():
+            if col != src.key:
+                out[f"{name}.{col}"] = typ
+    return out
+
+
+def field_columns(spec: m.Spec) -> set[str]:
+    """Every per-contact column a condition or `top` reads (`col` or `SOURCE.col`)."""
+    roots: list[m.Condition | None] = []
+    for seg in spec.segments.values():
+        roots += [seg.where, seg.exclude]
+    for sm in spec.scoring.values():
+        roots += [r.when for r in sm.rules]
+    out: set[str] = set()
+    for root in roots:
+        for c in graph.walk(root):
+            if isinstance(c, m.FieldCond):
+                out.add(c.column if c.source is None else f"{c.source}.{c.column}")
+    out |= {s.top.by.field for s in spec.segments.values() if s.top and s.top.by.field}
+    return out
+
+
+def _details(spec: m.Spec, b: _Builder, names: list[str]) -> list[tuple[str, ir.Expr]]:
+    ctx = b.ctx(b.as_of)
+    out: list[tuple[str, ir.Expr]] = []
+    for n in names:
+        seg = spec.segments[n]
+        for part, root in (("where", seg.where), ("exclude", seg.exclude)):
+            for i, node in enumerate(graph.walk(root)):
+                out.append((node_col(n, part, i), compile_condition(node, ctx)))
+                if isinstance(node, m.EventCond):
+                    col = b.register(event_agg_key(node, b.as_of))
+                    out.append((agg_value_col(n, part, i), ir.Col(col)))
+    for model, sm in spec.scoring.items():
+        for j, rule in enumerate(sm.rules):
+            out.append((points_col(model, j), rule_points(rule, sm, ctx)))
+    return out
+
+
+# ---------------------------------------------------------------- scans
+
+
+@dataclass
+class _Partial:
+    key: AggKey
+    name: str
+
+
+def _per_source(aggs: dict[AggKey, str]) -> dict[tuple[str, ...], list[_Partial]]:
+    """Partials grouped by source; pooled non-decomposable ones under the tuple of sources."""
+    out: dict[tuple[str, ...], list[_Partial]] = {}
+    for key, name in aggs.items():
+        if len(key.sources) == 1:
+            out.setdefault(key.sources, []).append(_Partial(key, name))
+        elif key.agg in DECOMPOSABLE:
+            for s in key.sources:
+                out.setdefault((s,), []).append(_Partial(key, f"{name}#{s}"))
+        else:
+            out.setdefault(key.sources, []).append(_Partial(key, name))
+    return out
+
+
+def _read(spec: m.Spec, schemas: dict[str, dict[str, str]], source: str) -> SourceRead:
+    src = spec.sources[source]
+    is_date = src.time is not None and schemas.get(source, {}).get(src.time) == "date"
+    return SourceRead(source, src.key, src.time, src.type, src.dedupe, is_date)
+
+
+def _value(p: _Partial, src: m.Source, tz: str) -> ir.Expr | None:
     """The per-row value an aggregate reduces (null where the row does not match)."""
     k = p.key
-    src = spec.sources[source]
-    flag = pl.col(f"{p.name}@f")
+    flag = ir.Col(f"{p.name}@f")
     if k.agg == "count":
         return None
     if k.agg in ("sum", "avg", "min", "max", "distinct"):
         assert k.column is not None
-        return pl.when(flag).then(pl.col(k.column))
-    assert src.time is not None or k.agg not in ("last", "first", "active_days", "decay")
-    t = pl.col(src.time) if src.time else pl.lit(None, dtype=UTC_DT)
+        return ir.IfElse(flag, ir.Col(k.column))
+    t: ir.Expr = ir.Col(src.time) if src.time else ir.Lit(None)
     if k.agg in ("last", "first"):
-        return pl.when(flag).then(t)
+        return ir.IfElse(flag, t)
     if k.agg == "active_days":
-        return pl.when(flag).then(t.dt.convert_time_zone(spec.timezone).dt.date())
+        return ir.IfElse(flag, ir.LocalDate(t, tz))
     if k.agg == "decay":
         assert k.half_life_s is not None
-        weight = decay_weight(t, k.as_of, k.half_life_s)
-        return pl.when(flag).then(weight)
+        return ir.IfElse(flag, ir.DecayWeight(t, k.as_of, k.half_life_s))
     raise NotImplementedError(k.agg)  # pragma: no cover
 
 
-def _reductions(p: Partial) -> list[pl.Expr]:
-    k, v = p.key, pl.col(f"{p.name}@v")
-    if k.agg == "count":
-        return [pl.col(f"{p.name}@f").sum().alias(p.name)]
-    if k.agg in ("sum", "decay"):
-        return [v.sum().alias(p.name)]
-    if k.agg == "avg":
-        return [v.sum().alias(f"{p.name}@sum"), v.count().alias(f"{p.name}@cnt")]
-    if k.agg in ("min", "first"):
-        return [v.min().alias(p.name)]
-    if k.agg in ("max", "last"):
-        return [v.max().alias(p.name)]
-    return [v.drop_nulls().n_unique().alias(p.name)]  # distinct, active_days
+_REDUCE = {
+    "count": "count",
+    "sum": "sum",
+    "decay": "sum",
+    "avg": "avg",
+    "min": "min",
+    "first": "min",
+    "max": "max",
+    "last": "max",
+    "distinct": "n_unique",
+    "active_days": "n_unique",
+}
+
+
+def _aggregate(
+    p: _Partial,
+    spec: m.Spec,
+    source: str,
+    types: dict[str, str],
+    as_of: datetime,
+    *,
+    visible_at: datetime | None,
+    types_done: bool,
+) -> Aggregate:
+    src = spec.sources[source]
+    flag = row_filter(
+        p.key,
+        src.type,
+        src.time,
+        types,
+        spec.timezone,
+        visible_at=visible_at,
+        types_done=types_done,
+    )
+    return Aggregate(p.name, p.key, flag, _value(p, src, spec.timezone), _REDUCE[p.key.agg])
 
 
 @dataclass
-class RowGroup:
-    """Partials computed together in one scan of a source.
-
-    `types`: the scan keeps only rows of these event types (None: every row). `exact`: every
-    partial's own type filter equals `types`, so the flags need no type test of their own.
-    """
-
+class _Group:
     types: tuple[str, ...] | None
     exact: bool
-    parts: list[Partial]
+    parts: list[_Partial]
 
 
-def row_groups(parts: list[Partial]) -> list[RowGroup]:
+def _groups(parts: list[_Partial]) -> list[_Group]:
     """Group a source's partials into scans.
 
     Each scan costs a pass over the source's columns, and each flag costs a pass over the
@@ -178,19 +498,19 @@ def row_groups(parts: list[Partial]) -> list[RowGroup]:
     share the scan of every row. (Merging wide multi-type filters into the every-row scan was
     measured slower: it serialises the longest pipeline; see docs/performance.md.)
     """
-    by_types: dict[tuple[str, ...] | None, list[Partial]] = {}
+    by_types: dict[tuple[str, ...] | None, list[_Partial]] = {}
     for p in parts:
         by_types.setdefault(p.key.types, []).append(p)
-    groups: list[RowGroup] = []
-    singles: list[Partial] = []
-    everything: list[Partial] = []
+    groups: list[_Group] = []
+    singles: list[_Partial] = []
+    everything: list[_Partial] = []
     for types, group in by_types.items():
         if types is None:
             everything += group
         elif len(group) == 1:
             singles += group
         else:
-            groups.append(RowGroup(types, True, group))
+            groups.append(_Group(types, True, group))
     # Windowed singles share a scan that first drops rows older than their widest window;
     # mixing them with whole-history ones would make that scan read all of history.
     # Whole-history singles join the every-row scan when there is one: one hash
@@ -202,122 +522,81 @@ def row_groups(parts: list[Partial]) -> list[RowGroup]:
         whole = []
     for bunch in (windowed, whole):
         if len(bunch) == 1:
-            groups.append(RowGroup(bunch[0].key.types, True, bunch))
+            groups.append(_Group(bunch[0].key.types, True, bunch))
         elif bunch:
             union = tuple(sorted({t for p in bunch for t in p.key.types or ()}))
-            groups.append(RowGroup(union, False, bunch))
+            groups.append(_Group(union, False, bunch))
     if everything:
-        groups.append(RowGroup(None, False, everything))
+        groups.append(_Group(None, False, everything))
     return groups
 
 
-def group_query(
-    spec: Spec, base: pl.LazyFrame, source: str, group: RowGroup, as_of: datetime
-) -> pl.LazyFrame:
-    """One scan: type filter, widest-window filter, flags, matching rows only, one group_by."""
-    src = spec.sources[source]
-    dtypes = dict(base.collect_schema())
-    sub = base
-    if group.types is not None and src.type is not None:
-        tcol = pl.col(src.type).cast(pl.String)
-        types = list(group.types)
-        sub = sub.filter(tcol == types[0] if len(types) == 1 else tcol.is_in(types))
-    starts = [window_start(p.key, spec.timezone) for p in group.parts]
-    if src.time is not None and all(s is not None for s in starts):
-        earliest = min(s for s in starts if s is not None)
-        sub = sub.filter(pl.col(src.time) >= pl.lit(earliest, dtype=UTC_DT))
-    flags = [
-        row_filter(
-            p.key,
-            source,
-            src.type,
-            src.time,
-            dtypes,
-            spec.timezone,
-            visible_at=as_of,
-            types_done=group.exact,
-        ).alias(f"{p.name}@f")
-        for p in group.parts
-    ]
-    sub = sub.with_columns(flags)
-    sub = sub.filter(pl.any_horizontal([pl.col(f"{p.name}@f") for p in group.parts]))
-    values = []
-    for p in group.parts:
-        ve = _value_expr(p, source, spec)
-        if ve is not None:
-            values.append(ve.alias(f"{p.name}@v"))
-    if values:
-        sub = sub.with_columns(values)
-    agg = sub.group_by(src.key).agg([e for p in group.parts for e in _reductions(p)])
-    key = spec.contacts.key
-    return agg.rename({src.key: key}) if src.key != key else agg
-
-
-def source_queries(
-    spec: Spec,
-    lf: pl.LazyFrame,
-    source: str,
-    parts: list[Partial],
-    key_dtype: pl.DataType,
+def _scans(
+    spec: m.Spec,
+    schemas: dict[str, dict[str, str]],
+    aggs: dict[AggKey, str],
     as_of: datetime,
-) -> list[pl.LazyFrame]:
-    """Per-contact aggregates of one source: one narrow scan per row group (see row_groups).
+) -> tuple[list[SourceRead], list[Scan], list[PooledScan]]:
+    reads: dict[str, SourceRead] = {}
+    scans: list[Scan] = []
+    pooled: list[PooledScan] = []
+    for sources, parts in _per_source(aggs).items():
+        for s in sources:
+            reads.setdefault(s, _read(spec, schemas, s))
+        types = {s: schemas.get(s, {}) for s in sources}
+        if len(sources) > 1:
+            per = tuple(
+                (
+                    s,
+                    tuple(
+                        _aggregate(p, spec, s, types[s], as_of, visible_at=None, types_done=False)
+                        for p in parts
+                    ),
+                )
+                for s in sources
+            )
+            pooled.append(PooledScan(sources, per, tuple(p.name for p in parts)))
+            continue
+        source = sources[0]
+        src = spec.sources[source]
+        for g in _groups(parts):
+            starts = [window_start(p.key, spec.timezone) for p in g.parts]
+            since = None
+            if src.time is not None and all(s is not None for s in starts):
+                since = min(s for s in starts if s is not None)
+            aggregates = tuple(
+                _aggregate(
+                    p, spec, source, types[source], as_of, visible_at=as_of, types_done=g.exact
+                )
+                for p in g.parts
+            )
+            scan_types = g.types if src.type is not None else None
+            scans.append(Scan(source, scan_types, since, aggregates))
+    return list(reads.values()), scans, pooled
 
-    Each query reads the source with only the columns it needs; each result is one row per
-    contact with activity and is left-joined to contacts by the engine.
-    """
-    base = _prepare(spec, lf, source, key_dtype, as_of)
-    return [group_query(spec, base, source, g, as_of) for g in row_groups(parts)]
 
-
-def pooled_query(
-    spec: Spec,
-    frames: dict[str, pl.LazyFrame],
-    sources: list[str],
-    parts: list[Partial],
-    key_dtype: pl.DataType,
-    as_of: datetime,
-) -> pl.LazyFrame:
-    """distinct / active_days over several sources: their matching values pooled, then counted."""
-    key = spec.contacts.key
-    pieces = []
-    for s in sources:
-        src = spec.sources[s]
-        lf = _prepare(spec, frames[s], s, key_dtype, as_of)
-        dtypes = dict(lf.collect_schema())
-        cols = [pl.col(src.key).alias(key)]
-        for p in parts:
-            f = row_filter(p.key, s, src.type, src.time, dtypes, spec.timezone).alias(f"{p.name}@f")
-            lf = lf.with_columns(f)
-            ve = _value_expr(p, s, spec)
-            assert ve is not None
-            # No cast to text: the relaxed concat below finds the common type, so 1 (int)
-            # in one source and 1.0 (float) in another are one distinct value, not two.
-            cols.append(ve.alias(f"{p.name}@v"))
-        pieces.append(lf.select(cols))
-    pooled = pl.concat(pieces, how="vertical_relaxed")
-    return pooled.group_by(key).agg([e for p in parts for e in _reductions(p)])
-
-
-def combine_exprs(planner: Planner) -> list[pl.Expr]:
+def combine(aggs: dict[AggKey, str]) -> list[tuple[str, ir.Expr]]:
     """Final aggregate columns from partials, with the zero-row values of SPEC §2.2."""
-    out = []
-    for key, name in planner.aggs.items():
+    out: list[tuple[str, ir.Expr]] = []
+    for key, name in aggs.items():
         multi = len(key.sources) > 1 and key.agg in DECOMPOSABLE
         names = [f"{name}#{s}" for s in key.sources] if multi else [name]
+        e: ir.Expr
         if key.agg == "avg":
-            total = pl.sum_horizontal([pl.col(f"{n}@sum") for n in names])
-            cnt = pl.sum_horizontal([pl.col(f"{n}@cnt").fill_null(0) for n in names])
-            e: pl.Expr = pl.when(cnt > 0).then(total / cnt)
+            total = ir.Horizontal("sum", tuple(ir.Col(f"{n}@sum") for n in names))
+            cnt = ir.Horizontal(
+                "sum", tuple(ir.FillNull(ir.Col(f"{n}@cnt"), ir.Lit(0)) for n in names)
+            )
+            e = ir.IfElse(ir.Cmp("gt", cnt, ir.Lit(0)), ir.Arith("div", total, cnt))
         elif key.agg in ZERO_FILLED:
-            e = pl.sum_horizontal([pl.col(n).fill_null(0) for n in names])
+            e = ir.Horizontal("sum", tuple(ir.FillNull(ir.Col(n), ir.Lit(0)) for n in names))
         elif key.agg in ("min", "first"):
-            e = pl.min_horizontal([pl.col(n) for n in names])
+            e = ir.Horizontal("min", tuple(ir.Col(n) for n in names))
         else:
-            e = pl.max_horizontal([pl.col(n) for n in names])
+            e = ir.Horizontal("max", tuple(ir.Col(n) for n in names))
         if key.agg in ("count", "distinct", "active_days"):
-            e = e.cast(pl.Int64)
+            e = ir.Cast(e, "int")
         elif key.agg not in ("last", "first"):
-            e = e.cast(pl.Float64)
-        out.append(e.alias(name))
+            e = ir.Cast(e, "float")
+        out.append((name, e))
     return out

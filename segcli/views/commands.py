@@ -84,28 +84,29 @@ def explain(
     spec = project.spec
     if name is not None:
         api.check_segment_names(project, [name])
-        ev, at = api.compute(project, as_of, [name])
+        at = api.resolve_as_of(project, as_of)
+        plan = api.make_plan(project, at, [name])
         lines = ex.describe_segment(spec, name)
         lines.append("")
         lines.append(f"plan (as of {at.isoformat()}):")
-        lines += ["  " + ln for ln in ev.planner.describe()]
-        deps = ev.segments
+        lines += ["  " + ln for ln in plan.describe()]
+        deps = plan.order
         lines.append(f"  then segments in order: {', '.join(deps)}")
         lines.append("  all collected in one query")
         return lines
     assert contact is not None
     ev, at = api.preview(project, as_of, detail=True)
     key = spec.contacts.key
-    dtype = ev.frame[key].dtype
+    dtype = ev.contact_keys().dtype
     try:
         value = pl.Series([contact]).cast(dtype, strict=True)[0]
     except pl.exceptions.PolarsError as exc:
         raise UsageError(f"contact key {contact!r} is not a valid {dtype}") from exc
-    rows = ev.frame.filter(pl.col(key) == value).to_dicts()
-    if not rows:
+    row = ev.row(value)
+    if row is None:
         raise UsageError(f"contact {key}={contact} is not in the contacts export")
     lines = [f"contact {key}={contact} as of {at.isoformat()}"]
-    lines += explain_contact(spec, ev, rows[0])
+    lines += explain_contact(spec, ev, row)
     return lines
 
 

@@ -5,15 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from segcli.engines.polars import (
-    Evaluation,
+from segcli.engines.polars import Evaluation
+from segcli.plan.planner import (
     agg_value_col,
     base_col,
     node_col,
     points_col,
     rule_col,
+    segment_col,
 )
-from segcli.plan.compile import segment_col
+from segcli.plan.scoring import score_col
 from segcli.spec import graph
 from segcli.spec import model as m
 from segcli.views.explain import node_text
@@ -53,7 +54,8 @@ def explain_contact(spec: m.Spec, ev: Evaluation, row: dict[str, Any]) -> list[s
     """Lines: each model's points rule by rule, then each segment in/out with its tree."""
     lines: list[str] = []
     for model, sm in spec.scoring.items():
-        total = row.get(f"__score__{model}") or 0.0
+        at = ev.plan.as_of
+        total = row.get(score_col(model, at, at)) or 0.0
         pct = total / sm.sales_ready * 100
         lines.append(f"score {model}: {total:g} ({pct:g}% of sales-ready {sm.sales_ready:g})")
         for j, rule in enumerate(sm.rules):

@@ -1,0 +1,152 @@
+"""The segment kinds in one place (SPEC §2.3, §3): how each kind carries members from the last
+committed run, and what changed.
+
+- dynamic: recomputed every run; members are whoever matches now.
+- semi_dynamic: add only; the rule-made set is the previous one plus whoever matches now.
+- static: computed on its first run (and on `--refresh NAME`), then frozen.
+- overrides: `include_file` adds and `exclude_file` removes (and wins) on top of any kind.
+
+`carry` decides each segment's mode (the planner turns the mode into the kind's rule over the
+rule-made set, `segcli.plan.planner.kind_rule`); `transition` turns a run's per-contact
+rule/base/member flags into the new snapshot and the entered/left changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import polars as pl
+
+from segcli.spec import model as m
+from segcli.state.store import Manifest, StateDir
+
+
+@dataclass(frozen=True)
+class Carry:
+    """What a segment brings from the last committed run: its mode, its previous rule-made
+    set (keys) and its previous snapshot."""
+
+    mode: str  # "dynamic" | "compute" | "accumulate" | "frozen"
+    previous: pl.Series | None = None
+    snapshot: pl.DataFrame | None = None
+
+
+def mode_of(kind: str, has_previous: bool, refresh: bool) -> str:
+    """dynamic: recompute; compute: a first run or a refresh; accumulate: semi_dynamic;
+    frozen: static."""
+    if kind == "dynamic":
+        return "dynamic"
+    if not has_previous or refresh:
+        return "compute"
+    return "accumulate" if kind == "semi_dynamic" else "frozen"
+
+
+def carry(
+    spec: m.Spec,
+    names: list[str],
+    manifest: Manifest,
+    state: StateDir,
+    refresh: set[str],
+    fingerprints: dict[str, str],
+) -> tuple[dict[str, Carry], list[str]]:
+    """Each segment's mode and previous set, plus notes on changed definitions and kinds."""
+    key = spec.contacts.key
+    out: dict[str, Carry] = {}
+    notes: list[str] = []
+    for n in names:
+        seg = spec.segments[n]
+        cur = manifest.current.get(n)
+        prev = state.read_snapshot(cur["snapshot"], key) if cur else None
+        if cur and cur.get("fingerprint") != fingerprints[n]:
+            keep = seg.kind != "dynamic" and n not in refresh
+            notes.append(
+                f"the definition of segment '{n}' changed since the last run"
+                + (f"; its members are kept (--refresh {n} recomputes it)" if keep else "")
+            )
+        if cur and cur.get("kind") != seg.kind:
+            notes.append(f"segment '{n}' changed kind: {cur.get('kind')} -> {seg.kind}")
+        mode = mode_of(seg.kind, prev is not None, n in refresh)
+        base = prev.filter(pl.col("base"))[key] if prev is not None else None
+        out[n] = Carry(mode, base, prev)
+    return out, notes
+
+
+def transition(
+    prev: pl.DataFrame | None,
+    cur: pl.DataFrame,
+    key: str,
+    as_of: datetime,
+    refreshed: bool,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A segment's new snapshot and this run's changes.
+
+    `cur` has, for every current contact: key, rule, base, member (booleans). `prev` is the
+    last snapshot (key, joined_at, source, member, base) or None on a first run.
+    """
+    ts = pl.Datetime("us", "UTC")
+    at = pl.lit(as_of).cast(ts)
+    if prev is None:
+        prev = pl.DataFrame(
+            {
+                key: pl.Series([], dtype=cur[key].dtype),
+                "joined_at": pl.Series([], dtype=ts),
+                "source": pl.Series([], dtype=pl.String),
+                "member": pl.Series([], dtype=pl.Boolean),
+                "base": pl.Series([], dtype=pl.Boolean),
+            }
+        )
+    prev = prev.with_columns(pl.col(key).cast(cur[key].dtype))
+    was = prev.filter(pl.col("member")).select(key, pl.col("joined_at").alias("prev_joined"))
+    now = cur.filter(pl.col("member") | pl.col("base"))
+    # `cur` comes sorted by key; keeping the left order saves a sort per segment.
+    snap = (
+        now.join(was, on=key, how="left", maintain_order="left")
+        .with_columns(
+            pl.when(pl.col("member"))
+            .then(pl.coalesce(pl.col("prev_joined"), at))
+            .otherwise(None)
+            .cast(ts)
+            .alias("joined_at"),
+            # A frozen static segment's rule may match someone outside its base: such a
+            # member is there only by include_file, so it is `manual`, not `rule`.
+            pl.when(pl.col("rule") & pl.col("base"))
+            .then(pl.lit("rule"))
+            .when(pl.col("base"))
+            .then(pl.lit("kept"))
+            .otherwise(pl.lit("manual"))
+            .alias("source"),
+        )
+        .select(key, "joined_at", "source", "member", "base")
+    )
+    if not snap[key].is_sorted():
+        snap = snap.sort(key)
+    members = snap.filter(pl.col("member")).select(key)
+    if was.height == 0:  # a first run: everyone entered, nobody left
+        entered, left = members, was.select(key)
+    else:
+        entered = members.join(was.select(key), on=key, how="anti", maintain_order="left")
+        left = was.select(key).join(members, on=key, how="anti", maintain_order="left")
+    reason_in = "refreshed" if refreshed and prev.height else "matched"
+    if left.height:
+        still_there = left.join(cur.select(key), on=key, how="semi")[key]
+        left = left.with_columns(
+            pl.when(pl.col(key).is_in(still_there.implode()))
+            .then(pl.lit("refreshed" if refreshed else "unmatched"))
+            .otherwise(pl.lit("deleted"))
+            .alias("reason")
+        )
+    else:
+        left = left.with_columns(pl.lit(None, dtype=pl.String).alias("reason"))
+    changes = pl.concat(
+        [
+            entered.with_columns(
+                pl.lit("entered").alias("change"), pl.lit(reason_in).alias("reason")
+            ),
+            left.with_columns(pl.lit("left").alias("change")),
+        ],
+        how="diagonal",
+    ).select(key, "change", "reason", at.alias("at"))
+    if entered.height and left.height:
+        changes = changes.sort(key)
+    return snap, changes
