@@ -424,6 +424,16 @@ def _read(spec: m.Spec, schemas: dict[str, dict[str, str]], source: str) -> Sour
     return SourceRead(source, src.key, src.time, src.type, src.dedupe, is_date)
 
 
+def _row_types(spec: m.Spec, schemas: dict[str, dict[str, str]], source: str) -> dict[str, str]:
+    """A source's column types as its rows reach the flags: a date-only time column has
+    become the instant of its local midnight."""
+    out = dict(schemas.get(source, {}))
+    time_col = spec.sources[source].time
+    if time_col is not None and out.get(time_col) == "date":
+        out[time_col] = "datetime"
+    return out
+
+
 def _value(p: _Partial, src: m.Source, tz: str) -> ir.Expr | None:
     """The per-row value an aggregate reduces (null where the row does not match)."""
     k = p.key
@@ -543,7 +553,7 @@ def _scans(
     for sources, parts in _per_source(aggs).items():
         for s in sources:
             reads.setdefault(s, _read(spec, schemas, s))
-        types = {s: schemas.get(s, {}) for s in sources}
+        types = {s: _row_types(spec, schemas, s) for s in sources}
         if len(sources) > 1:
             per = tuple(
                 (
