@@ -24,6 +24,7 @@ from segcli.spec import load as yamlnodes
 from segcli.spec import model as m
 from segcli.spec.timeutil import parse_as_of
 from segcli.spec.validate import Validator
+from segcli.spec.validate_base import file_problem
 from segcli.state import kinds
 from segcli.state.store import StateDir, acquire_lock
 
@@ -55,10 +56,15 @@ def load(config: str | Path, *, with_data: bool = True) -> Project:
     Raises SpecError with every diagnostic of the file, or DataError for unreadable sources.
     """
     path = Path(config)
+    problem = file_problem(path)  # stat first: a directory or a FIFO is never opened
+    if problem == "not found":
+        raise UsageError(f"spec file not found: {path}")
+    if problem:
+        raise UsageError(f"spec file {path} {problem}")
     try:
         text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise UsageError(f"spec file not found: {path}") from exc
+    except OSError as exc:
+        raise UsageError(f"spec file {path} cannot be read: {exc.strerror}") from exc
     except UnicodeDecodeError as exc:
         raise UsageError(f"spec file {path} is not UTF-8 text: {exc}") from exc
     file = str(path)

@@ -14,6 +14,7 @@ import pytest
 
 from segcli import api
 from segcli.errors import DataError, Diagnostic, SpecError
+from segcli.spec import codes
 from segcli.spec import load as yamlnodes
 from segcli.spec.diagnostics import CODES, render
 from segcli.spec.validate import hint, known, op_hint
@@ -36,6 +37,8 @@ def spec_dir(tmp_path: Path) -> Path:
     """A directory holding the small data files the specs below refer to."""
     for f in DATA.glob("*.csv"):
         shutil.copy(f, tmp_path / f.name)
+    (tmp_path / "lists").mkdir()
+    (tmp_path / "lists" / "trade_show.csv").write_text("contact_id\n1\n", encoding="utf-8")
     return tmp_path
 
 
@@ -71,18 +74,35 @@ def _doc_sections() -> dict[str, str]:
 def test_every_code_is_documented_with_its_title() -> None:
     text = (REPO / "docs" / "diagnostics.md").read_text(encoding="utf-8")
     headings = dict(re.findall(r"^## (S\d{3}) — (.*)$", text, flags=re.M))
-    assert headings == CODES
+    assert headings == {c.code: c.title for c in codes.TABLE} == CODES
 
 
-def test_every_code_used_in_the_source_is_in_codes() -> None:
+def test_codes_are_unique_and_named_once() -> None:
+    named = {n: c for n, c in vars(codes).items() if isinstance(c, codes.Code)}
+    assert sorted(named.values(), key=lambda c: c.code) == list(codes.TABLE)
+    assert len({c.code for c in codes.TABLE}) == len(codes.TABLE)
+
+
+def test_no_bare_code_strings_outside_the_table() -> None:
+    """Checks name their codes (codes.UNKNOWN_COLUMN); only codes.py spells "S0xx"."""
+    for f in (REPO / "segcli").rglob("*.py"):
+        if f.name == "codes.py":
+            continue
+        assert not re.findall(r"[\"'](S\d{3})[\"']", f.read_text(encoding="utf-8")), f
+
+
+def test_every_code_in_the_table_is_used() -> None:
     used: set[str] = set()
     for f in (REPO / "segcli").rglob("*.py"):
-        used |= set(re.findall(r"\"(S\d{3})\"", f.read_text(encoding="utf-8")))
-    validate_codes = set(
-        re.findall(r"\"(S\d{3})\"", (REPO / "segcli" / "spec" / "validate.py").read_text("utf-8"))
-    )
-    assert validate_codes <= set(CODES)
-    assert used == set(CODES), "a code in CODES is never used, or one used is not in CODES"
+        used |= set(re.findall(r"codes\.([A-Z_]+)\b", f.read_text(encoding="utf-8")))
+    named = {n for n, c in vars(codes).items() if isinstance(c, codes.Code)}
+    assert named <= used, f"never used: {named - used}"
+
+
+@pytest.mark.parametrize("code", sorted(CODES))
+def test_the_tables_example_is_in_the_documented_bad_spec(code: str) -> None:
+    bad = re.findall(r"```yaml\n(.*?)```", _doc_sections()[code], flags=re.S)[0]
+    assert codes.BY_CODE[code].example in bad
 
 
 @pytest.mark.parametrize("code", sorted(CODES))

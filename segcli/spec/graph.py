@@ -35,33 +35,36 @@ def segment_refs(seg: m.Segment) -> list[str]:
     return out
 
 
-def find_cycle(segments: dict[str, m.Segment]) -> list[str] | None:
-    """A reference cycle as a list of names (first repeated at the end), or None."""
+def find_cycles(segments: dict[str, m.Segment]) -> list[list[str]]:
+    """Every reference cycle found by a depth-first walk, one per edge that closes a loop,
+    each as a list of names (first repeated at the end); [] when the graph has none."""
     state: dict[str, int] = {}
     stack: list[str] = []
+    found: list[list[str]] = []
 
-    def visit(name: str) -> list[str] | None:
+    def visit(name: str) -> None:
         state[name] = 1
         stack.append(name)
         for dep in segment_refs(segments[name]):
             if dep not in segments:
                 continue
             if state.get(dep) == 1:
-                return [*stack[stack.index(dep) :], dep]
-            if dep not in state:
-                found = visit(dep)
-                if found:
-                    return found
+                found.append([*stack[stack.index(dep) :], dep])
+            elif dep not in state:
+                visit(dep)
         stack.pop()
         state[name] = 2
-        return None
 
     for name in segments:
         if name not in state:
-            found = visit(name)
-            if found:
-                return found
-    return None
+            visit(name)
+    return found
+
+
+def find_cycle(segments: dict[str, m.Segment]) -> list[str] | None:
+    """The first reference cycle (see `find_cycles`), or None."""
+    cycles = find_cycles(segments)
+    return cycles[0] if cycles else None
 
 
 def order(segments: dict[str, m.Segment], wanted: list[str] | None = None) -> list[str]:

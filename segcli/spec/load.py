@@ -1,4 +1,9 @@
-"""Load YAML safely, keeping the line and column of every node (for diagnostics)."""
+"""Load YAML safely, keeping the line and column of every node (for diagnostics).
+
+Only what a spec needs is read: the standard tags, anchors, aliases and merge keys (`<<: *t`).
+Anything that could hang or crash the reader is refused with a located diagnostic: unknown
+tags, nesting deeper than `MAX_DEPTH`, and aliases that expand past `MAX_NODES` values.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from typing import Any
 import yaml
 
 from segcli.errors import Diagnostic
+from segcli.spec import codes
 
 
 @dataclass
@@ -22,6 +28,8 @@ class YNode:
     # Where the node's text ends (1-based, exclusive); 0 when unknown. Used for carets.
     end_line: int = 0
     end_col: int = 0
+    # True when the loader already reported this value (a bad date): later checks stay quiet.
+    reported: bool = False
 
     @property
     def is_map(self) -> bool:
@@ -40,22 +48,35 @@ class YNode:
         return self.value
 
 
+MAX_DEPTH = 64  # nested mappings/lists; a real spec stays under 20
+MAX_NODES = 100_000  # values after expanding aliases; a billion-laughs bomb has 10**9
+_STD = "tag:yaml.org,2002:"
+_TAGS = {_STD + t for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp")}
+_MERGE = _STD + "merge"
+_TOO_DEEP = f"the file nests mappings and lists more than {MAX_DEPTH} levels deep"
+_DEEP_HELP = "flatten it: not: {not: c} is c, and all: [all: [...]] is one all: [...]"
+
+
 def load(text: str, file: str) -> tuple[YNode | None, list[Diagnostic]]:
-    """Parse `text` into a YNode tree; YAML syntax errors become diagnostics."""
+    """Parse `text` into a YNode tree; YAML problems become diagnostics."""
     try:
+        deep = _too_deep(text)
+        if deep is not None:
+            return None, [Diagnostic(codes.YAML_LIMIT.code, _TOO_DEEP, file, *deep, "", _DEEP_HELP)]
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
         msg = f"invalid YAML: {exc.problem or exc}"
         end = col + 1 if mark else None
-        return None, [Diagnostic("S001", msg, file, line, col, "", _syntax_help(exc), end)]
+        code = codes.INVALID_YAML.code
+        return None, [Diagnostic(code, msg, file, line, col, "", _syntax_help(exc), end)]
     except yaml.YAMLError as exc:
-        return None, [Diagnostic("S001", f"invalid YAML: {exc}", file)]
+        return None, [Diagnostic(codes.INVALID_YAML.code, f"invalid YAML: {exc}", file)]
     if root is None:
         return None, [
             Diagnostic(
-                "S002",
+                codes.EMPTY_FILE.code,
                 "the spec file is empty",
                 file,
                 1,
@@ -63,9 +84,191 @@ def load(text: str, file: str) -> tuple[YNode | None, list[Diagnostic]]:
                 help="start with `version: 1` and `sources: {contacts: {path: ..., key: ...}}`",
             )
         ]
-    diags: list[Diagnostic] = []
-    node = _convert(root, "", file, diags)
-    return node, diags
+    limit = _expansion_problem(root, file)
+    if limit is not None:
+        return None, [limit]
+    conv = _Converter(file)
+    node = conv.convert(root, "")
+    return node, conv.diags
+
+
+def _too_deep(text: str) -> tuple[int, int] | None:
+    """Where the nesting first passes MAX_DEPTH (from the event stream, which does not
+    recurse: PyYAML's composer does, and would crash on a few hundred levels)."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            mark = event.start_mark
+            if depth > MAX_DEPTH:
+                return (mark.line + 1, mark.column + 1) if mark else (0, 0)
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+    return None
+
+
+def _expansion_problem(root: yaml.Node, file: str) -> Diagnostic | None:
+    """Aliases share nodes: count the values and the depth the tree has once they are
+    expanded, without expanding them (an iterative walk over the shared nodes)."""
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        kids = _children(node)
+        if done:
+            size[id(node)] = 1 + sum(size[id(k)] for k in kids)
+            depth[id(node)] = 1 + max((depth[id(k)] for k in kids), default=0)
+            continue
+        if id(node) in size:
+            continue
+        stack.append((node, True))
+        stack.extend((k, False) for k in kids if id(k) not in size)
+    line, col = root.start_mark.line + 1, root.start_mark.column + 1
+    if size[id(root)] > MAX_NODES:
+        return Diagnostic(
+            codes.YAML_LIMIT.code,
+            f"the file's aliases expand to {size[id(root)]:,} values (at most {MAX_NODES:,})",
+            file,
+            line,
+            col,
+            "",
+            "an alias (*name) copies its anchor's whole value: do not nest them to multiply",
+        )
+    if depth[id(root)] > 2 * MAX_DEPTH:  # scalars count one level: collections are half
+        return Diagnostic(
+            codes.YAML_LIMIT.code,
+            _TOO_DEEP + " once aliases are expanded",
+            file,
+            line,
+            col,
+            "",
+            _DEEP_HELP,
+        )
+    return None
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+class _Converter:
+    """Turns PyYAML nodes into YNodes, reporting duplicate keys, unknown tags and bad dates."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.diags: list[Diagnostic] = []
+
+    def report(self, code: codes.Code, msg: str, node: yaml.Node, path: str, help: str) -> None:
+        mark = node.start_mark
+        self.diags.append(
+            Diagnostic(code.code, msg, self.file, mark.line + 1, mark.column + 1, path, help)
+        )
+
+    def convert(self, node: yaml.Node, path: str) -> YNode:
+        line, col = node.start_mark.line + 1, node.start_mark.column + 1
+        end = (node.end_mark.line + 1, node.end_mark.column + 1) if node.end_mark else (0, 0)
+        if node.tag not in _TAGS:
+            self.report(
+                codes.YAML_LIMIT,
+                f"unsupported YAML tag '{node.tag}'",
+                node,
+                path,
+                "segcli reads plain YAML values: drop the tag, or quote the value",
+            )
+        if isinstance(node, yaml.MappingNode):
+            out, key_pos = self.mapping(node, path)
+            return YNode(out, line, col, path, key_pos, *end)
+        if isinstance(node, yaml.SequenceNode):
+            items = [self.convert(v, f"{path}[{i}]") for i, v in enumerate(node.value)]
+            return YNode(items, line, col, path, {}, *end)
+        value, bad = self.scalar(node, path)
+        return YNode(value, line, col, path, {}, *end, reported=bad)
+
+    def mapping(
+        self, node: yaml.MappingNode, path: str
+    ) -> tuple[dict[str, YNode], dict[str, tuple[int, int]]]:
+        out: dict[str, YNode] = {}
+        key_pos: dict[str, tuple[int, int]] = {}
+        merged: list[YNode] = []
+        for knode, vnode in node.value:
+            if knode.tag == _MERGE:
+                merged.extend(self.merge_sources(vnode, path))
+                continue
+            key = self.scalar(knode, path)[0] if isinstance(knode, yaml.ScalarNode) else None
+            kline, kcol = knode.start_mark.line + 1, knode.start_mark.column + 1
+            skey = str(key) if key is not None else "null"
+            child_path = f"{path}.{skey}" if path else skey
+            if skey in out:
+                # YAML would silently keep the last one; say so rather than drop a definition.
+                first = key_pos[skey][0]
+                self.diags.append(
+                    Diagnostic(
+                        codes.UNKNOWN_KEY.code,
+                        f"duplicate key '{skey}' (first defined on line {first})",
+                        self.file,
+                        kline,
+                        kcol,
+                        child_path,
+                        "rename one of them or merge the two",
+                    )
+                )
+            else:
+                key_pos[skey] = (kline, kcol)
+            out[skey] = self.convert(vnode, child_path)
+        if not merged:
+            return out, key_pos
+        # `<<: *t` copies t's keys; keys written here win, and earlier sources win over later.
+        full: dict[str, YNode] = {}
+        full_pos: dict[str, tuple[int, int]] = {}
+        for src in merged:
+            for k, v in src.value.items():
+                if k not in out and k not in full:
+                    full[k] = v
+                    full_pos[k] = src.key_pos.get(k, (src.line, src.col))
+        full.update(out)
+        full_pos.update(key_pos)
+        return full, full_pos
+
+    def merge_sources(self, vnode: yaml.Node, path: str) -> list[YNode]:
+        items = vnode.value if isinstance(vnode, yaml.SequenceNode) else [vnode]
+        out = []
+        for item in items:
+            if not isinstance(item, yaml.MappingNode):
+                self.report(
+                    codes.WRONG_TYPE,
+                    "a merge key (<<) takes a mapping or a list of mappings",
+                    item,
+                    path,
+                    "write <<: *anchor where the anchor names a mapping",
+                )
+                continue
+            out.append(self.convert(item, path))
+        return out
+
+    def scalar(self, node: yaml.Node, path: str) -> tuple[Any, bool]:
+        """The scalar's Python value, and whether a problem with it was reported."""
+        if node.tag not in _TAGS:
+            return node.value, False  # reported as an unsupported tag: read it as text
+        loader = yaml.SafeLoader("")
+        try:
+            return loader.construct_object(node, deep=True), False
+        except (ValueError, OverflowError, yaml.YAMLError) as exc:
+            what = "date" if node.tag.endswith("timestamp") else "value"
+            self.report(
+                codes.BAD_VALUE,
+                f"bad {what} {node.value!r}: {exc}",
+                node,
+                path,
+                f"write a real {what}, or quote it if it is text",
+            )
+            return node.value, True
+        finally:
+            loader.dispose()
 
 
 def _syntax_help(exc: yaml.MarkedYAMLError) -> str | None:
@@ -84,48 +287,3 @@ def _syntax_help(exc: yaml.MarkedYAMLError) -> str | None:
         else ""
     )
     return f"inside {thing} that starts on line {cm.line + 1}, column {cm.column + 1}{check}"
-
-
-def _convert(node: yaml.Node, path: str, file: str, diags: list[Diagnostic]) -> YNode:
-    line, col = node.start_mark.line + 1, node.start_mark.column + 1
-    end = (node.end_mark.line + 1, node.end_mark.column + 1) if node.end_mark else (0, 0)
-    if isinstance(node, yaml.MappingNode):
-        out: dict[str, YNode] = {}
-        key_pos: dict[str, tuple[int, int]] = {}
-        for knode, vnode in node.value:
-            key = _scalar(knode)
-            kline, kcol = knode.start_mark.line + 1, knode.start_mark.column + 1
-            skey = str(key) if key is not None else "null"
-            child_path = f"{path}.{skey}" if path else skey
-            if skey in out:
-                # YAML would silently keep the last one; say so rather than drop a definition.
-                first = key_pos[skey][0]
-                diags.append(
-                    Diagnostic(
-                        "S003",
-                        f"duplicate key '{skey}' (first defined on line {first})",
-                        file,
-                        kline,
-                        kcol,
-                        child_path,
-                        "rename one of them or merge the two",
-                    )
-                )
-            else:
-                key_pos[skey] = (kline, kcol)
-            out[skey] = _convert(vnode, child_path, file, diags)
-        return YNode(out, line, col, path, key_pos, *end)
-    if isinstance(node, yaml.SequenceNode):
-        items = [_convert(v, f"{path}[{i}]", file, diags) for i, v in enumerate(node.value)]
-        return YNode(items, line, col, path, {}, *end)
-    return YNode(_scalar(node), line, col, path, {}, *end)
-
-
-def _scalar(node: yaml.Node) -> Any:
-    if not isinstance(node, yaml.ScalarNode):
-        return f"<{type(node).__name__}>"
-    loader = yaml.SafeLoader("")
-    try:
-        return loader.construct_object(node, deep=True)
-    finally:
-        loader.dispose()

@@ -22,17 +22,30 @@ PERIODS = (
 )
 _UNITS = {"h": 3600, "d": 86400, "w": 7 * 86400}
 _DUR = re.compile(r"^(\d+)([hdw])$")
+# as_of minus a duration must stay a date: 1000 years is far past any data and far from year 1.
+MAX_DURATION_SECONDS = 1000 * 366 * 86400
+MAX_DURATION_TEXT = "366000d (about 1000 years)"
 
 
 def parse_duration(text: str) -> Duration | None:
-    """`30d` -> Duration; None when the text is not `<int><unit>` with unit h, d or w.
+    """`30d` -> Duration; None when the text is not `<int><unit>` with unit h, d or w, or is
+    longer than MAX_DURATION_SECONDS (see `duration_too_long`).
 
     A day is exactly 24 hours: durations are lengths, calendar periods follow the timezone.
     """
     mt = _DUR.match(text.strip())
     if not mt:
         return None
-    return Duration(text.strip(), int(mt.group(1)) * _UNITS[mt.group(2)])
+    seconds = int(mt.group(1)) * _UNITS[mt.group(2)]
+    if seconds > MAX_DURATION_SECONDS:
+        return None
+    return Duration(text.strip(), seconds)
+
+
+def duration_too_long(text: str) -> bool:
+    """True for a well-formed duration longer than MAX_DURATION_SECONDS (`99999999999d`)."""
+    mt = _DUR.match(text.strip())
+    return mt is not None and int(mt.group(1)) * _UNITS[mt.group(2)] > MAX_DURATION_SECONDS
 
 
 def to_utc(value: date | datetime, tz: str) -> datetime:
@@ -58,6 +71,9 @@ def parse_as_of(text: str | None, tz: str = "UTC") -> datetime:
             f"bad --as-of {text!r}: use an ISO date or datetime, e.g. 2026-11-20 or "
             "2026-11-20T06:00:00+01:00"
         ) from exc
+    if value.year < 1900:
+        # Durations reach 1000 years back from as_of; earlier instants are not dates.
+        raise ValueError(f"bad --as-of {text!r}: before 1900")
     return to_utc(value, tz)
 
 

@@ -13,11 +13,12 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from segcli.errors import DataError, Diagnostic
+from segcli.spec import codes
 from segcli.spec import model as m
 from segcli.spec.checkargs import arg_problem
-from segcli.spec.graph import find_cycle
+from segcli.spec.graph import find_cycles
 from segcli.spec.load import YNode
-from segcli.spec.validate_base import ValidatorBase, _tname, hint, known
+from segcli.spec.validate_base import ValidatorBase, _tname, file_problem, hint, known
 from segcli.spec.validate_conditions import COND_KEYS, EVENT_KEYS, LEAF_SWITCHES, ConditionParser
 from segcli.spec.validate_operators import OP_ALIASES, OperatorParser, op_hint
 from segcli.spec.validate_scoring import MODEL_KEYS, RULE_KEYS, ScoringParser
@@ -74,7 +75,7 @@ class Validator(ScoringParser):
         if not root.is_map:
             self.diags.append(
                 Diagnostic(
-                    "S002",
+                    codes.EMPTY_FILE.code,
                     f"the spec's top level must be a mapping, got {_tname(root.value)}",
                     self.file,
                     root.line,
@@ -87,7 +88,7 @@ class Validator(ScoringParser):
         top = self.mapping(root, "the spec", TOP_KEYS) or {}
         if "version" in top and top["version"].value != 1:
             self.err(
-                "S006",
+                codes.BAD_VALUE,
                 f"unsupported version {top['version'].value!r}",
                 top["version"],
                 "this segcli reads version: 1",
@@ -101,7 +102,7 @@ class Validator(ScoringParser):
                     tz = tzs
                 except (ZoneInfoNotFoundError, ValueError):
                     self.err(
-                        "S006",
+                        codes.BAD_VALUE,
                         f"unknown IANA timezone {tzs!r}",
                         top["timezone"],
                         "e.g. Europe/Berlin, America/New_York, UTC",
@@ -135,10 +136,10 @@ class Validator(ScoringParser):
         scoring = self.scoring(score_node) if score_node is not None else {}
         segments = self.segments(seg_node) if seg_node is not None else {}
         checks = self.checks(top["checks"]) if "checks" in top else ()
-        cycle = find_cycle(segments)
-        if cycle and seg_node is not None:
+        for cycle in find_cycles(segments):
+            assert seg_node is not None  # segments came from it
             self.err_key(
-                "S011",
+                codes.CYCLE,
                 "segment reference cycle: " + " -> ".join(cycle),
                 seg_node,
                 cycle[0],
@@ -153,8 +154,11 @@ class Validator(ScoringParser):
             # In file order, as ruff does; diagnostics of other files (rules_file) come last.
             self.diags.sort(key=lambda d: (d.file != self.file, d.file, d.line, d.col))
             return None
-        if data_error is not None:
-            raise data_error
+        if self.schema_of is not None:
+            problems = [data_error.message] if data_error is not None else []
+            problems += self.list_file_problems(segments)
+            if problems:
+                raise DataError("\n".join(problems))
         return m.Spec(
             file=self.file,
             base_dir=str(self.base_dir),
@@ -166,28 +170,42 @@ class Validator(ScoringParser):
             keep_runs=keep_runs,
         )
 
+    def list_file_problems(self, segments: dict[str, m.Segment]) -> list[str]:
+        """Missing list files, and anything that is not a regular file (a FIFO would block)."""
+        out = []
+        for seg in segments.values():
+            for key in ("from_file", "include_file", "exclude_file"):
+                rel = getattr(seg, key)
+                if rel is None:
+                    continue
+                problem = file_problem(self.base_dir / rel)
+                if problem:
+                    out.append(f"segment '{seg.name}': {key} {rel} {problem}")
+        return out
+
     # ------------------------------------------------------------ sources
 
     def sources(self, node: YNode | None, root: YNode) -> dict[str, m.Source]:
         if node is None:
             self.err(
-                "S005",
+                codes.MISSING_KEY,
                 "missing required key 'sources'",
                 root,
                 "declare at least `sources: {contacts: {path: ..., key: ...}}`",
             )
             return {}
         if not node.is_map:
-            self.err("S004", f"sources must be a mapping, got {_tname(node.value)}", node)
+            self.err(codes.WRONG_TYPE, f"sources must be a mapping, got {_tname(node.value)}", node)
             return {}
         out: dict[str, m.Source] = {}
         for name, snode in node.value.items():
+            self.check_name(node, name, "source")
             src = self.source(name, snode)
             if src is not None:
                 out[name] = src
         if "contacts" not in node.value:
             self.err(
-                "S005",
+                codes.MISSING_KEY,
                 "missing required source 'contacts'",
                 node,
                 "contacts is the table of people being segmented, one row each",
@@ -201,7 +219,7 @@ class Validator(ScoringParser):
         ok = True
         for req in ("path", "key"):
             if req not in body:
-                self.err("S005", f"source '{name}' needs '{req}'", node)
+                self.err(codes.MISSING_KEY, f"source '{name}' needs '{req}'", node)
                 ok = False
         path = self.string(body["path"], "path") if "path" in body else None
         key = self.string(body["key"], "key") if "key" in body else None
@@ -211,9 +229,13 @@ class Validator(ScoringParser):
         if "relation" in body:
             rel = body["relation"].value
             if name == "contacts":
-                self.err("S006", "the contacts source has no relation", body["relation"])
+                self.err(codes.BAD_VALUE, "the contacts source has no relation", body["relation"])
             elif rel not in ("one", "many"):
-                self.err("S006", f"relation must be 'one' or 'many', got {rel!r}", body["relation"])
+                self.err(
+                    codes.BAD_VALUE,
+                    f"relation must be 'one' or 'many', got {rel!r}",
+                    body["relation"],
+                )
             else:
                 relation = rel
         dedupe: tuple[str, ...] = ()
@@ -223,12 +245,12 @@ class Validator(ScoringParser):
         if "columns" in body:
             cnode = body["columns"]
             if not cnode.is_map:
-                self.err("S004", "columns must be a mapping of column: type", cnode)
+                self.err(codes.WRONG_TYPE, "columns must be a mapping of column: type", cnode)
             else:
                 for col, tnode in cnode.value.items():
                     if tnode.value not in COLUMN_TYPES:
                         self.err(
-                            "S006",
+                            codes.BAD_VALUE,
                             f"unknown column type {tnode.value!r} for '{col}'",
                             tnode,
                             hint(str(tnode.value), COLUMN_TYPES)
@@ -254,10 +276,13 @@ class Validator(ScoringParser):
 
     def segments(self, node: YNode) -> dict[str, m.Segment]:
         if not node.is_map:
-            self.err("S004", f"segments must be a mapping, got {_tname(node.value)}", node)
+            self.err(
+                codes.WRONG_TYPE, f"segments must be a mapping, got {_tname(node.value)}", node
+            )
             return {}
         out = {}
         for name, snode in node.value.items():
+            self.check_name(node, name, "segment")
             seg = self.segment(name, snode)
             if seg is not None:
                 out[name] = seg
@@ -272,7 +297,7 @@ class Validator(ScoringParser):
             k = body["kind"].value
             if k not in KINDS:
                 self.err(
-                    "S006",
+                    codes.BAD_VALUE,
                     f"unknown kind {k!r}",
                     body["kind"],
                     hint(str(k), KINDS) or f"one of: {', '.join(KINDS)}",
@@ -287,19 +312,23 @@ class Validator(ScoringParser):
                 files[fk] = self.string(body[fk], fk)
         if "where" not in body and "from_file" not in body:
             self.err(
-                "S005", f"segment '{name}' needs 'where' (or 'from_file' for a static list)", node
+                codes.MISSING_KEY,
+                f"segment '{name}' needs 'where' (or 'from_file' for a static list)",
+                node,
             )
         if "from_file" in body:
             if kind != "static":
                 self.err(
-                    "S015",
+                    codes.CONFLICT,
                     "from_file is only for static segments",
                     body["from_file"],
                     "add `kind: static`",
                 )
             if "where" in body:
                 self.err(
-                    "S015", "a segment takes either where or from_file, not both", body["from_file"]
+                    codes.CONFLICT,
+                    "a segment takes either where or from_file, not both",
+                    body["from_file"],
                 )
         top = self.top(body["top"]) if "top" in body else None
         tags = self.str_list(body["tags"], "tag") or () if "tags" in body else ()
@@ -325,14 +354,16 @@ class Validator(ScoringParser):
         if body is None:
             return None
         if ("n" in body) == ("percent" in body):
-            self.err("S015", "top needs exactly one of 'n' or 'percent'", node)
+            self.err(codes.CONFLICT, "top needs exactly one of 'n' or 'percent'", node)
             return None
         n = self.integer(body["n"], "top.n", 1) if "n" in body else None
         pct = self.number(body["percent"], "top.percent") if "percent" in body else None
         if pct is not None and not 0 < pct <= 100:
-            self.err("S006", f"top.percent must be in (0, 100], got {pct}", body["percent"])
+            self.err(
+                codes.BAD_VALUE, f"top.percent must be in (0, 100], got {pct}", body["percent"]
+            )
         if "by" not in body:
-            self.err("S005", "top needs 'by'", node, "e.g. by: {field: created_at}")
+            self.err(codes.MISSING_KEY, "top needs 'by'", node, "e.g. by: {field: created_at}")
             return None
         by = self.top_by(body["by"])
         if by is None:
@@ -344,7 +375,7 @@ class Validator(ScoringParser):
         if body is None:
             return None
         if len(body) != 1:
-            self.err("S015", "top.by needs exactly one of field, score, score_change", node)
+            self.err(codes.CONFLICT, "top.by needs exactly one of field, score, score_change", node)
             return None
         if "field" in body:
             f = self.string(body["field"], "top.by.field")
@@ -356,7 +387,7 @@ class Validator(ScoringParser):
             s = self.string(body["score"], "top.by.score")
             if s and s not in self.model_names:
                 self.err(
-                    "S014",
+                    codes.UNKNOWN_MODEL,
                     f"unknown scoring model '{s}'",
                     body["score"],
                     known(s, self.model_names, "scoring models"),
@@ -366,11 +397,11 @@ class Validator(ScoringParser):
         model = self.string(sc["model"], "model") if "model" in sc else None
         over = self.duration(sc["over"], "over") if "over" in sc else None
         if model is None or over is None:
-            self.err("S005", "score_change needs model and over", body["score_change"])
+            self.err(codes.MISSING_KEY, "score_change needs model and over", body["score_change"])
             return None
         if model not in self.model_names:
             self.err(
-                "S014",
+                codes.UNKNOWN_MODEL,
                 f"unknown scoring model '{model}'",
                 sc["model"],
                 known(model, self.model_names, "scoring models"),
@@ -392,7 +423,7 @@ class Validator(ScoringParser):
                 mc = v
             else:
                 self.err(
-                    "S006",
+                    codes.BAD_VALUE,
                     f"max_change must be a count or a percent like 25%, got {v!r}",
                     body["max_change"],
                 )
@@ -402,7 +433,7 @@ class Validator(ScoringParser):
 
     def checks(self, node: YNode) -> tuple[m.Check, ...]:
         if not node.is_list:
-            self.err("S004", "checks must be a list", node)
+            self.err(codes.WRONG_TYPE, "checks must be a list", node)
             return ()
         out = []
         for cnode in node.value:
@@ -412,7 +443,7 @@ class Validator(ScoringParser):
             kinds = [k for k in CHECK_KINDS if k in body]
             if "source" not in body or len(kinds) != 1:
                 self.err(
-                    "S005",
+                    codes.MISSING_KEY,
                     f"a check needs source and exactly one of {', '.join(CHECK_KINDS)}",
                     cnode,
                 )
@@ -421,7 +452,7 @@ class Validator(ScoringParser):
             if src is not None and src not in self.source_names:
                 if src not in self.declared_sources:
                     self.err(
-                        "S008",
+                        codes.UNKNOWN_SOURCE,
                         f"unknown source '{src}'",
                         body["source"],
                         known(src, self.source_names, "sources"),
@@ -429,7 +460,7 @@ class Validator(ScoringParser):
                 continue
             problem = arg_problem(kinds[0], body[kinds[0]].plain())
             if problem:
-                self.err("S004", problem, body[kinds[0]])
+                self.err(codes.WRONG_TYPE, problem, body[kinds[0]])
                 continue
             out.append(m.Check(str(src), kinds[0], body[kinds[0]].plain(), cnode.line))
         return tuple(out)

@@ -9,6 +9,8 @@ build on it.
 from __future__ import annotations
 
 import difflib
+import re
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,9 +18,15 @@ from typing import Any
 import polars as pl
 
 from segcli.errors import DataError, Diagnostic
+from segcli.spec import codes
 from segcli.spec import model as m
 from segcli.spec.load import YNode
-from segcli.spec.timeutil import PERIODS, parse_duration
+from segcli.spec.timeutil import (
+    MAX_DURATION_TEXT,
+    PERIODS,
+    duration_too_long,
+    parse_duration,
+)
 from segcli.spec.typecheck import category, op_problem, type_name
 
 
@@ -105,7 +113,7 @@ class ValidatorBase:
         label = shown or column
         if column not in schema:
             self.err(
-                "S009",
+                codes.UNKNOWN_COLUMN,
                 f"unknown column '{label}' in source '{source}'",
                 node,
                 hint(column, list(schema)) or f"columns: {', '.join(list(schema)[:12])}",
@@ -119,7 +127,7 @@ class ValidatorBase:
             problem = op_problem(op, cat, tname, f"column '{label}'")
             if problem:
                 self.err(
-                    "S012",
+                    codes.TYPE_MISMATCH,
                     problem,
                     node,
                     f"if the file's type is wrong, declare it on source '{source}': "
@@ -128,55 +136,74 @@ class ValidatorBase:
 
     # ------------------------------------------------------------ reporting helpers
 
-    def err(self, code: str, msg: str, node: YNode, help: str | None = None) -> None:
+    def err(self, code: codes.Code, msg: str, node: YNode, help: str | None = None) -> None:
+        if node.reported:  # the loader reported this value already (a bad date)
+            return
         # Underline the whole node when it sits on one line (a block mapping does not).
         end = node.end_col if node.end_line == node.line and node.end_col > node.col else None
         self.diags.append(
-            Diagnostic(code, msg, self.file, node.line, node.col, node.path, help, end)
+            Diagnostic(code.code, msg, self.file, node.line, node.col, node.path, help, end)
         )
 
     def err_key(
-        self, code: str, msg: str, parent: YNode, key: str, help: str | None = None
+        self, code: codes.Code, msg: str, parent: YNode, key: str, help: str | None = None
     ) -> None:
         line, col = parent.key_pos.get(key, (parent.line, parent.col))
         path = f"{parent.path}.{key}" if parent.path else key
-        self.diags.append(Diagnostic(code, msg, self.file, line, col, path, help))
+        self.diags.append(Diagnostic(code.code, msg, self.file, line, col, path, help))
+
+    def check_name(self, parent: YNode, name: str, what: str) -> None:
+        """Segment, model and source names become file names: they must be identifiers."""
+        problem = name_problem(name)
+        if problem:
+            help = "use letters, digits and _ (then also . and -), at most 100 characters"
+            self.err_key(codes.BAD_NAME, f"{what} name {problem}", parent, name, help)
 
     def mapping(self, node: YNode, what: str, allowed: tuple[str, ...]) -> dict[str, YNode] | None:
         """Check `node` is a mapping with only `allowed` keys; report unknown keys."""
         if not node.is_map:
-            self.err("S004", f"{what} must be a mapping, got {_tname(node.value)}", node)
+            self.err(codes.WRONG_TYPE, f"{what} must be a mapping, got {_tname(node.value)}", node)
             return None
         for key in node.value:
             if key not in allowed:
                 self.err_key(
-                    "S003", f"unknown key '{key}' in {what}", node, key, hint(key, allowed)
+                    codes.UNKNOWN_KEY,
+                    f"unknown key '{key}' in {what}",
+                    node,
+                    key,
+                    hint(key, allowed),
                 )
         return {k: v for k, v in node.value.items() if k in allowed}
 
     def string(self, node: YNode, what: str) -> str | None:
         if not isinstance(node.value, str) or node.value == "":
-            self.err("S004", f"{what} must be a non-empty string, got {_tname(node.value)}", node)
+            self.err(
+                codes.WRONG_TYPE,
+                f"{what} must be a non-empty string, got {_tname(node.value)}",
+                node,
+            )
             return None
         return str(node.value)
 
     def boolean(self, node: YNode, what: str) -> bool | None:
         if not isinstance(node.value, bool):
-            self.err("S004", f"{what} must be true or false, got {_tname(node.value)}", node)
+            self.err(
+                codes.WRONG_TYPE, f"{what} must be true or false, got {_tname(node.value)}", node
+            )
             return None
         return node.value
 
     def number(self, node: YNode, what: str) -> float | None:
         v = node.value
         if isinstance(v, bool) or not isinstance(v, int | float):
-            self.err("S004", f"{what} must be a number, got {_tname(v)}", node)
+            self.err(codes.WRONG_TYPE, f"{what} must be a number, got {_tname(v)}", node)
             return None
         return float(v)
 
     def integer(self, node: YNode, what: str, minimum: int = 0) -> int | None:
         v = node.value
         if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
-            self.err("S004", f"{what} must be an integer >= {minimum}, got {v!r}", node)
+            self.err(codes.WRONG_TYPE, f"{what} must be an integer >= {minimum}, got {v!r}", node)
             return None
         return v
 
@@ -185,8 +212,16 @@ class ValidatorBase:
             d = parse_duration(node.value)
             if d is not None:
                 return d
+        if isinstance(node.value, str) and duration_too_long(node.value):
+            self.err(
+                codes.BAD_VALUE,
+                f"duration {node.value!r} for {what} is too long",
+                node,
+                f"at most {MAX_DURATION_TEXT}",
+            )
+            return None
         self.err(
-            "S006",
+            codes.BAD_VALUE,
             f"bad duration {node.value!r} for {what}",
             node,
             "write <int><unit> with unit h, d or w, e.g. 30d",
@@ -197,7 +232,7 @@ class ValidatorBase:
         if isinstance(node.value, str) and node.value in PERIODS:
             return m.Period(node.value)
         self.err(
-            "S006",
+            codes.BAD_VALUE,
             f"unknown calendar period {node.value!r}",
             node,
             hint(str(node.value), PERIODS) or f"one of: {', '.join(PERIODS)}",
@@ -213,6 +248,35 @@ class ValidatorBase:
                 return None
             out.append(s)
         return tuple(out)
+
+
+NAME_MAX = 100
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
+
+def name_problem(name: str) -> str | None:
+    """Why `name` is not an identifier (SPEC §3.2), or None when it is one."""
+    if len(name) > NAME_MAX:
+        return f"{name[:20]!r}... is {len(name)} characters long (at most {NAME_MAX})"
+    if not _NAME.fullmatch(name):
+        return f"{name!r} is not an identifier"
+    return None
+
+
+def file_problem(path: Path) -> str | None:
+    """Why `path` cannot be read as a file: missing, or not a regular file (a directory, a
+    FIFO, a device). Checked with stat, never by opening it: opening a FIFO blocks."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return "not found"
+    except OSError as exc:
+        return f"cannot be read: {exc.strerror}"
+    if stat.S_ISDIR(st.st_mode):
+        return "is a directory, not a file"
+    if not stat.S_ISREG(st.st_mode):
+        return "is not a regular file (a FIFO, socket or device)"
+    return None
 
 
 def _missing(source: str, what: str, col: str, schema: dict[str, pl.DataType]) -> str:

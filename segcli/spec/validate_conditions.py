@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from segcli.spec import codes
 from segcli.spec import model as m
 from segcli.spec.load import YNode
 from segcli.spec.typecheck import category, op_problem, type_name
@@ -27,7 +28,7 @@ class ConditionParser(OperatorParser):
         """Parse one condition; returns None (with diagnostics) when it is malformed."""
         if not node.is_map:
             self.err(
-                "S004",
+                codes.WRONG_TYPE,
                 f"a condition must be a mapping, got {_tname(node.value)}",
                 node,
                 f"start with one of: {', '.join(COND_KEYS)}",
@@ -35,7 +36,7 @@ class ConditionParser(OperatorParser):
             return None
         if not node.value:
             self.err(
-                "S005",
+                codes.MISSING_KEY,
                 "a condition cannot be empty",
                 node,
                 f"start with one of: {', '.join(COND_KEYS)}",
@@ -46,7 +47,7 @@ class ConditionParser(OperatorParser):
             if not kinds:
                 first = next(iter(node.value), "")
                 self.err_key(
-                    "S003",
+                    codes.UNKNOWN_KEY,
                     f"unknown condition '{first}'",
                     node,
                     first,
@@ -54,7 +55,7 @@ class ConditionParser(OperatorParser):
                 )
             else:
                 self.err(
-                    "S015",
+                    codes.CONFLICT,
                     f"a condition has exactly one kind, got {', '.join(kinds)}",
                     node,
                     "combine several with all: [...] or any: [...]",
@@ -68,7 +69,11 @@ class ConditionParser(OperatorParser):
         self.mapping(node, key, (key,))
         inner = node.value[key]
         if not inner.is_list:
-            self.err("S004", f"{key} takes a list of conditions, got {_tname(inner.value)}", inner)
+            self.err(
+                codes.WRONG_TYPE,
+                f"{key} takes a list of conditions, got {_tname(inner.value)}",
+                inner,
+            )
             return None
         items = [self.condition(c) for c in inner.value]
         if any(i is None for i in items):
@@ -95,7 +100,7 @@ class ConditionParser(OperatorParser):
             return None
         if name not in self.segment_names:
             self.err(
-                "S010",
+                codes.UNKNOWN_SEGMENT,
                 f"unknown segment '{name}'",
                 node.value["segment"],
                 known(name, self.segment_names, "segments"),
@@ -109,12 +114,14 @@ class ConditionParser(OperatorParser):
         if body is None:
             return None
         if "percent" not in body or "salt" not in body:
-            self.err("S005", "bucket needs percent and salt", node.value["bucket"])
+            self.err(codes.MISSING_KEY, "bucket needs percent and salt", node.value["bucket"])
             return None
         pct = self.number(body["percent"], "bucket.percent")
         salt = body["salt"].value
         if pct is not None and not 0 <= pct <= 100:
-            self.err("S006", f"bucket.percent must be in [0, 100], got {pct}", body["percent"])
+            self.err(
+                codes.BAD_VALUE, f"bucket.percent must be in [0, 100], got {pct}", body["percent"]
+            )
             return None
         if pct is None:
             return None
@@ -133,7 +140,7 @@ class ConditionParser(OperatorParser):
             if source not in self.source_names:
                 if source not in self.declared_sources:
                     self.err(
-                        "S008",
+                        codes.UNKNOWN_SOURCE,
                         f"unknown source '{source}' in field '{name}'",
                         node.value["field"],
                         known(source, self.source_names, "sources"),
@@ -142,7 +149,7 @@ class ConditionParser(OperatorParser):
             src = self.sources_by_name[source]
             if src.relation != "one" and source != "contacts":
                 self.err(
-                    "S013",
+                    codes.SOURCE_LACKS,
                     f"field '{name}' needs source '{source}' to be relation: one",
                     node.value["field"],
                     "use an event condition for relation: many sources",
@@ -161,7 +168,7 @@ class ConditionParser(OperatorParser):
         if body is None:
             return None
         if "source" not in body:
-            self.err("S005", "event needs 'source'", enode)
+            self.err(codes.MISSING_KEY, "event needs 'source'", enode)
             return None
         srcs = self.str_list(body["source"], "source")
         if srcs is None:
@@ -171,7 +178,7 @@ class ConditionParser(OperatorParser):
             if s not in self.source_names:
                 if s not in self.declared_sources:
                     self.err(
-                        "S008",
+                        codes.UNKNOWN_SOURCE,
                         f"unknown source '{s}'",
                         body["source"],
                         known(s, self.source_names, "sources"),
@@ -179,7 +186,7 @@ class ConditionParser(OperatorParser):
                 ok = False
             elif self.sources_by_name[s].relation != "many":
                 self.err(
-                    "S013",
+                    codes.SOURCE_LACKS,
                     f"event conditions need a relation: many source, '{s}' is "
                     f"{'the contacts table' if s == 'contacts' else 'relation: one'}",
                     body["source"],
@@ -192,7 +199,7 @@ class ConditionParser(OperatorParser):
             for s in srcs:
                 if s in self.sources_by_name and self.sources_by_name[s].type is None:
                     self.err(
-                        "S013",
+                        codes.SOURCE_LACKS,
                         f"event type filter needs source '{s}' to declare `type:`",
                         body["type"],
                         f"add `type: <column>` to source '{s}'",
@@ -200,7 +207,7 @@ class ConditionParser(OperatorParser):
                     ok = False
         window = None
         if "within" in body and "during" in body:
-            self.err("S015", "an event takes within or during, not both", enode)
+            self.err(codes.CONFLICT, "an event takes within or during, not both", enode)
             ok = False
         elif "within" in body or "during" in body:
             if "within" in body:
@@ -213,7 +220,7 @@ class ConditionParser(OperatorParser):
             for s in srcs:
                 if s in self.sources_by_name and self.sources_by_name[s].time is None:
                     self.err(
-                        "S013",
+                        codes.SOURCE_LACKS,
                         f"a time window needs source '{s}' to declare `time:`",
                         body.get("within") or body["during"],
                         f"add `time: <column>` to source '{s}'",
@@ -223,13 +230,13 @@ class ConditionParser(OperatorParser):
         if "where" in body:
             wnode = body["where"]
             if not wnode.is_map:
-                self.err("S004", "where takes a mapping of column: {operators}", wnode)
+                self.err(codes.WRONG_TYPE, "where takes a mapping of column: {operators}", wnode)
                 ok = False
             else:
                 for col, cnode in wnode.value.items():
                     if not cnode.is_map:
                         self.err(
-                            "S004",
+                            codes.WRONG_TYPE,
                             f"where.{col} takes a mapping of operators, e.g. {{eq: x}}",
                             cnode,
                         )
@@ -238,7 +245,7 @@ class ConditionParser(OperatorParser):
                     for k in cnode.value:
                         if k not in (*m.ALL_OPS, *LEAF_SWITCHES):
                             self.err_key(
-                                "S007",
+                                codes.UNKNOWN_OPERATOR,
                                 f"unknown operator '{k}'",
                                 cnode,
                                 k,
@@ -260,7 +267,7 @@ class ConditionParser(OperatorParser):
         aggs = [k for k in m.AGG_KINDS if k in body]
         agg, column, test = "count", None, m.Test((m.Op("gte", 1),))
         if len(aggs) > 1:
-            self.err("S015", f"an event takes one test, got {', '.join(aggs)}", enode)
+            self.err(codes.CONFLICT, f"an event takes one test, got {', '.join(aggs)}", enode)
             ok = False
         elif aggs:
             agg = aggs[0]
@@ -270,11 +277,13 @@ class ConditionParser(OperatorParser):
                 allowed = ("column", *allowed)
             tbody = self._leaf_body(tnode, "column", allowed) if tnode.is_map else None
             if tbody is None:
-                self.err("S004", f"{agg} takes a mapping of operators, e.g. {{gte: 3}}", tnode)
+                self.err(
+                    codes.WRONG_TYPE, f"{agg} takes a mapping of operators, e.g. {{gte: 3}}", tnode
+                )
                 return None
             if agg in m.AGG_WITH_COLUMN:
                 if "column" not in tnode.value:
-                    self.err("S005", f"{agg} needs 'column'", tnode)
+                    self.err(codes.MISSING_KEY, f"{agg} needs 'column'", tnode)
                     return None
                 column = self.string(tnode.value["column"], "column")
             t = self.test(tnode, tbody, agg, require_op=True)
@@ -287,7 +296,7 @@ class ConditionParser(OperatorParser):
                     dt = self.schemas.get(s, {}).get(column)
                     if agg != "distinct" and dt is not None and category(dt) != "number":
                         self.err(
-                            "S012",
+                            codes.TYPE_MISMATCH,
                             f"{agg} needs a numeric column, but column '{column}' of source "
                             f"'{s}' has type {type_name(dt)}",
                             tnode.value["column"],
@@ -297,7 +306,7 @@ class ConditionParser(OperatorParser):
                 tname = "datetime" if cat == "time" else "float"
                 problem = op_problem(op, cat, tname, f"an event's {agg}")
                 if problem:
-                    self.err("S012", problem, tnode)
+                    self.err(codes.TYPE_MISMATCH, problem, tnode)
         if not ok:
             return None
         return m.EventCond(srcs, types, tuple(where), window, agg, column, test, node.line)
@@ -307,7 +316,7 @@ class ConditionParser(OperatorParser):
         snode = node.value["score"]
         body = self._leaf_body(snode, "model", ("model", *m.ALL_OPS, *LEAF_SWITCHES))
         if body is None or "model" not in snode.value:
-            self.err("S005", "score needs model and operators", snode)
+            self.err(codes.MISSING_KEY, "score needs model and operators", snode)
             return None
         model = self._model_ref(snode.value["model"])
         test = self.test(snode, body, "score", require_op=True)
@@ -318,7 +327,7 @@ class ConditionParser(OperatorParser):
         snode = node.value["score_change"]
         body = self._leaf_body(snode, "model", ("model", "over", *m.ALL_OPS, *LEAF_SWITCHES))
         if body is None or "model" not in snode.value or "over" not in snode.value:
-            self.err("S005", "score_change needs model, over and operators", snode)
+            self.err(codes.MISSING_KEY, "score_change needs model, over and operators", snode)
             return None
         model = self._model_ref(snode.value["model"])
         over = self.duration(snode.value["over"], "over")
@@ -332,7 +341,7 @@ class ConditionParser(OperatorParser):
         name = self.string(node, "model")
         if name is not None and name not in self.model_names:
             self.err(
-                "S014",
+                codes.UNKNOWN_MODEL,
                 f"unknown scoring model '{name}'",
                 node,
                 known(name, self.model_names, "scoring models"),

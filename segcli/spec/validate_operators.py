@@ -8,14 +8,15 @@ Unknown operators get help from `OP_ALIASES`, the names users bring from other t
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
 import polars as pl
 
+from segcli.spec import codes
 from segcli.spec import model as m
 from segcli.spec.load import YNode
-from segcli.spec.timeutil import parse_duration
 from segcli.spec.validate_base import ValidatorBase, _tname, hint
 
 _REL = re.compile(r"^-(\d+)([hdw])$")
@@ -72,7 +73,7 @@ class OperatorParser(ValidatorBase):
             return None
         for k in node.value:
             if k not in allowed:
-                code = "S007" if k != key else "S003"
+                code = codes.UNKNOWN_OPERATOR if k != key else codes.UNKNOWN_KEY
                 self.err_key(code, f"unknown operator '{k}'", node, k, op_hint(str(k), allowed))
         return {k: v for k, v in node.value.items() if k in allowed and k != key}
 
@@ -104,7 +105,7 @@ class OperatorParser(ValidatorBase):
         )
         if require_op and not ops and ok and not unknown:
             self.err(
-                "S005",
+                codes.MISSING_KEY,
                 f"{what} needs an operator",
                 parent,
                 f"e.g. eq, in, gt, contains, within; all: {', '.join(m.ALL_OPS)}",
@@ -118,7 +119,7 @@ class OperatorParser(ValidatorBase):
             if _is_scalar(v):
                 return v
             self.err(
-                "S004",
+                codes.WRONG_TYPE,
                 f"{op} takes a single value, got {_tname(v)}",
                 node,
                 "use in: [...] for several values" if node.is_list else None,
@@ -128,19 +129,22 @@ class OperatorParser(ValidatorBase):
             if not node.is_list:
                 shown = v if isinstance(v, str | int | float) and not isinstance(v, bool) else "..."
                 self.err(
-                    "S004", f"{op} takes a list, got {_tname(v)}", node, f"write {op}: [{shown}]"
+                    codes.WRONG_TYPE,
+                    f"{op} takes a list, got {_tname(v)}",
+                    node,
+                    f"write {op}: [{shown}]",
                 )
                 return _BAD
             vals = [c.value for c in v]
             if not all(_is_scalar(x) and x is not None for x in vals):
-                self.err("S004", f"{op} takes a list of non-null values", node)
+                self.err(codes.WRONG_TYPE, f"{op} takes a list of non-null values", node)
                 return _BAD
             return tuple(vals)
         if op in ("gt", "gte", "lt", "lte"):
             return self.order_value(op, node)
         if op == "between":
             if not node.is_list or len(v) != 2:
-                self.err("S004", "between takes a list [low, high]", node)
+                self.err(codes.WRONG_TYPE, "between takes a list [low, high]", node)
                 return _BAD
             lo, hi = self.order_value(op, v[0]), self.order_value(op, v[1])
             if lo is _BAD or hi is _BAD:
@@ -148,13 +152,13 @@ class OperatorParser(ValidatorBase):
             return (lo, hi)
         if op in m.STRING_OPS:
             if not isinstance(v, str):
-                self.err("S004", f"{op} takes a string, got {_tname(v)}", node)
+                self.err(codes.WRONG_TYPE, f"{op} takes a string, got {_tname(v)}", node)
                 return _BAD
             if op == "matches":
                 problem = _regex_problem(v)
                 if problem:
                     self.err(
-                        "S006",
+                        codes.BAD_VALUE,
                         f"bad regular expression {v!r}: {problem}",
                         node,
                         "the syntax is Rust's regex (no look-around, no backreferences); "
@@ -164,7 +168,7 @@ class OperatorParser(ValidatorBase):
             return v
         if op == "is_null":
             if not isinstance(v, bool):
-                self.err("S004", f"is_null takes true or false, got {_tname(v)}", node)
+                self.err(codes.WRONG_TYPE, f"is_null takes true or false, got {_tname(v)}", node)
                 return _BAD
             return v
         if op in ("within", "older_than"):
@@ -178,22 +182,22 @@ class OperatorParser(ValidatorBase):
     def order_value(self, op: str, node: YNode) -> Any:
         v = node.value
         if isinstance(v, bool) or v is None:
-            self.err("S004", f"{op} takes a number, a date or a relative time, got {v!r}", node)
+            self.err(
+                codes.WRONG_TYPE, f"{op} takes a number, a date or a relative time, got {v!r}", node
+            )
             return _BAD
         if isinstance(v, int | float | date | datetime):
             return v
         if isinstance(v, str):
-            mt = _REL.match(v)
-            if mt:
-                d = parse_duration(v[1:])
-                assert d is not None
-                return m.Relative(d)
+            if _REL.match(v):
+                d = self.duration(replace(node, value=v[1:]), op)
+                return m.Relative(d) if d is not None else _BAD
             try:
                 return datetime.fromisoformat(v) if "T" in v or " " in v else date.fromisoformat(v)
             except ValueError:
                 pass
         self.err(
-            "S006",
+            codes.BAD_VALUE,
             f"bad value {v!r} for {op}",
             node,
             "a number, an ISO date/datetime (2026-01-31T09:00:00) or a relative time (-30d)",

@@ -11,10 +11,11 @@ import re
 from dataclasses import replace
 
 from segcli.errors import Diagnostic
+from segcli.spec import codes
 from segcli.spec import model as m
 from segcli.spec.graph import walk
 from segcli.spec.load import YNode
-from segcli.spec.validate_base import _tname
+from segcli.spec.validate_base import _tname, file_problem
 from segcli.spec.validate_conditions import ConditionParser
 
 MODEL_KEYS = ("sales_ready", "rules", "rules_file", "decay", "min", "max")
@@ -26,10 +27,11 @@ class ScoringParser(ConditionParser):
 
     def scoring(self, node: YNode) -> dict[str, m.ScoreModel]:
         if not node.is_map:
-            self.err("S004", f"scoring must be a mapping, got {_tname(node.value)}", node)
+            self.err(codes.WRONG_TYPE, f"scoring must be a mapping, got {_tname(node.value)}", node)
             return {}
         out = {}
         for name, mnode in node.value.items():
+            self.check_name(node, name, "scoring model")
             sm = self.score_model(name, mnode)
             if sm is not None:
                 out[name] = sm
@@ -44,14 +46,16 @@ class ScoringParser(ConditionParser):
             sr = self.number(body["sales_ready"], "sales_ready")
             if sr is not None and sr <= 0:
                 self.err(
-                    "S006", f"sales_ready must be greater than 0, got {sr:g}", body["sales_ready"]
+                    codes.BAD_VALUE,
+                    f"sales_ready must be greater than 0, got {sr:g}",
+                    body["sales_ready"],
                 )
             elif sr is not None:
                 sales_ready = sr
         rules: list[m.Rule] = []
         if "rules" in body:
             if not body["rules"].is_list:
-                self.err("S004", "rules must be a list", body["rules"])
+                self.err(codes.WRONG_TYPE, "rules must be a list", body["rules"])
             else:
                 for rnode in body["rules"].value:
                     r = self.rule(rnode, sales_ready)
@@ -60,21 +64,23 @@ class ScoringParser(ConditionParser):
         if "rules_file" in body:
             rules.extend(self.rules_file(body["rules_file"], sales_ready))
         if "rules" not in body and "rules_file" not in body:
-            self.err("S005", f"scoring model '{name}' needs rules or rules_file", node)
+            self.err(codes.MISSING_KEY, f"scoring model '{name}' needs rules or rules_file", node)
         half_life = None
         if "decay" in body:
             d = self.mapping(body["decay"], "decay", ("half_life",)) or {}
             if "half_life" in d:
                 half_life = self.duration(d["half_life"], "half_life")
             else:
-                self.err("S005", "decay needs half_life", body["decay"])
+                self.err(codes.MISSING_KEY, "decay needs half_life", body["decay"])
         if half_life is not None:
             self._check_decay_time(rules, body["decay"])
         lo = self.number(body["min"], "min") if "min" in body else None
         hi = self.number(body["max"], "max") if "max" in body else None
         if lo is not None and hi is not None and lo > hi:
             self.err(
-                "S006", f"the model's min ({lo:g}) is greater than its max ({hi:g})", body["min"]
+                codes.BAD_VALUE,
+                f"the model's min ({lo:g}) is greater than its max ({hi:g})",
+                body["min"],
             )
         return m.ScoreModel(name, tuple(rules), sales_ready, half_life, lo, hi)
 
@@ -88,7 +94,7 @@ class ScoringParser(ConditionParser):
                 src = self.sources_by_name.get(s)
                 if src is not None and src.time is None:
                     self.err(
-                        "S013",
+                        codes.SOURCE_LACKS,
                         f"decay needs row times: rule '{r.name}' reads source '{s}', "
                         "which declares no `time:`",
                         node,
@@ -102,11 +108,11 @@ class ScoringParser(ConditionParser):
             return None
         name = self.string(body["name"], "name") if "name" in body else None
         if name is None:
-            self.err("S005", "a rule needs a name", node)
+            self.err(codes.MISSING_KEY, "a rule needs a name", node)
         points = self._points(node, body, sales_ready)
         when = self.condition(body["when"]) if "when" in body else None
         if "when" not in body:
-            self.err("S005", "a rule needs 'when'", node)
+            self.err(codes.MISSING_KEY, "a rule needs 'when'", node)
         elif when is not None and not self._rule_when_ok(when, body["when"]):
             when = None
         each = bool(self.boolean(body["each"], "each")) if "each" in body else False
@@ -116,7 +122,7 @@ class ScoringParser(ConditionParser):
             and not (isinstance(when, m.EventCond) and when.is_default_test)
         ):
             self.err(
-                "S015",
+                codes.CONFLICT,
                 "each: true needs `when` to be one event condition with the default test",
                 body["each"],
                 "drop count/sum/... from the event",
@@ -135,7 +141,7 @@ class ScoringParser(ConditionParser):
             kind = kinds.get(type(c))
             if kind is not None:
                 self.err(
-                    "S015",
+                    codes.CONFLICT,
                     f"a scoring rule's `when` cannot use `{kind}:`",
                     node,
                     "scores are computed before segments; put this condition in a segment's "
@@ -151,7 +157,7 @@ class ScoringParser(ConditionParser):
         cap = self.number(body["max"], "max")
         if cap is not None and cap < 0:
             self.err(
-                "S006",
+                codes.BAD_VALUE,
                 f"a rule's max must be >= 0, got {cap:g}",
                 body["max"],
                 "max caps the size of the points: for points: -5 with max: 20 the rule gives "
@@ -162,7 +168,7 @@ class ScoringParser(ConditionParser):
 
     def _points(self, node: YNode, body: dict[str, YNode], sales_ready: float) -> float | None:
         if ("ready" in body) == ("points" in body):
-            self.err("S015", "a rule needs exactly one of 'points' or 'ready'", node)
+            self.err(codes.CONFLICT, "a rule needs exactly one of 'points' or 'ready'", node)
             return None
         if "points" in body:
             return self.number(body["points"], "points")
@@ -174,23 +180,27 @@ class ScoringParser(ConditionParser):
             return float(v.strip()[:-1]) / 100 * sales_ready
         if isinstance(v, int | float) and not isinstance(v, bool):
             return float(v) / 100 * sales_ready
-        self.err("S006", f"ready must be a percent like 30%, got {v!r}", node)
+        self.err(codes.BAD_VALUE, f"ready must be a percent like 30%, got {v!r}", node)
         return None
 
     def rules_file(self, node: YNode, sales_ready: float) -> list[m.Rule]:
         body = self.mapping(node, "rules_file", ("path", "when", "each", "max"))
         if body is None or "path" not in body or "when" not in body:
-            self.err("S005", "rules_file needs path and when", node)
+            self.err(codes.MISSING_KEY, "rules_file needs path and when", node)
             return []
         rel = self.string(body["path"], "path")
         if rel is None:
             return []
         path = self.base_dir / rel
+        problem = file_problem(path)
+        if problem and problem != "not found":  # not found: open's own message, below
+            self.err(codes.BAD_VALUE, f"rules_file {rel} {problem}", body["path"])
+            return []
         try:
             with path.open(newline="", encoding="utf-8") as fh:
                 rows = list(csv.DictReader(fh))
         except OSError as exc:
-            self.err("S006", f"cannot read rules_file {rel}: {exc.strerror}", body["path"])
+            self.err(codes.BAD_VALUE, f"cannot read rules_file {rel}: {exc.strerror}", body["path"])
             return []
         each = bool(self.boolean(body["each"], "each")) if "each" in body else False
         cap = self._rule_cap(body)
@@ -200,7 +210,9 @@ class ScoringParser(ConditionParser):
             where = f"{rel}:{i}"
             name = row.get("asset") or row.get("name")
             if not name:
-                self.diags.append(Diagnostic("S005", f"row {i} has no asset", str(path), i, 1))
+                self.diags.append(
+                    Diagnostic(codes.MISSING_KEY.code, f"row {i} has no asset", str(path), i, 1)
+                )
                 continue
             ready, pts = (row.get("ready") or "").strip(), (row.get("points") or "").strip()
             try:
@@ -208,7 +220,7 @@ class ScoringParser(ConditionParser):
             except ValueError:
                 self.diags.append(
                     Diagnostic(
-                        "S006",
+                        codes.BAD_VALUE.code,
                         f"{where}: bad ready/points value {ready or pts!r} for '{name}'",
                         str(path),
                         i,
@@ -222,7 +234,7 @@ class ScoringParser(ConditionParser):
                 continue
             if each and not (isinstance(when, m.EventCond) and when.is_default_test):
                 self.err(
-                    "S015",
+                    codes.CONFLICT,
                     "each: true needs `when` to be one event condition with the default test",
                     body["each"],
                     "drop count/sum/... from the event",
