@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 import time
 import uuid
 from dataclasses import dataclass, field, replace
@@ -17,7 +18,17 @@ from segcli.engines import polars as polars_engine
 from segcli.engines.catalog import Catalog, catalog_for
 from segcli.engines.polars import Evaluation
 from segcli.errors import SpecError, StateError, UsageError
-from segcli.outputs.files import remove_stray_temps, write_frames, write_json
+from segcli.fs import interrupts_deferred
+from segcli.outputs.files import (
+    claim_out,
+    discard_stages,
+    publish,
+    publish_pending,
+    remove_stray_temps,
+    stage_dir,
+    write_frames,
+    write_json,
+)
 from segcli.plan.planner import Plan, build_plan
 from segcli.spec import graph
 from segcli.spec import load as yamlnodes
@@ -26,7 +37,7 @@ from segcli.spec.timeutil import parse_as_of
 from segcli.spec.validate import Validator
 from segcli.spec.validate_base import file_problem
 from segcli.state import kinds
-from segcli.state.store import StateDir, acquire_lock
+from segcli.state.store import Manifest, StateDir
 
 
 @dataclass
@@ -255,9 +266,14 @@ def run(
         segments = [*segments, *(n for n in refresh if n not in segments)]
     at = resolve_as_of(project, as_of)
     state = project.state(state_dir)
-    lock = None if dry_run else acquire_lock(state.path)
+    out = project.out_dir(out_dir)
+    lock = None
     try:
+        with interrupts_deferred():  # Ctrl-C here must not leave a lock behind
+            lock = None if dry_run else state.lock()
         manifest = state.read_manifest()
+        if lock is not None:
+            prepare_out(out, manifest)
         last = manifest.last_as_of
         if last is not None and at < last and not dry_run:
             raise StateError(
@@ -276,7 +292,8 @@ def run(
         say("evaluating the plan")
         plan = make_plan(project, at, segments, {n: c.mode for n, c in carry.items()})
         ev = execute(project, plan, {n: c.previous for n, c in carry.items()})
-        out = project.out_dir(out_dir)
+        run_id = uuid.uuid4().hex[:12]
+        stage = stage_dir(out, run_id)
         results: list[SegmentResult] = []
         writes: list[tuple[pl.DataFrame, Path]] = []
         snapshots: dict[str, pl.DataFrame] = {}
@@ -289,8 +306,8 @@ def run(
             snapshots[name] = snap
             members = snap.filter(pl.col("member")).select(key, "joined_at", "source")
             if not dry_run:
-                writes.append((members, out / "segments" / name))
-                writes.append((changes, out / "changes" / name))
+                writes.append((members, stage / "segments" / name))
+                writes.append((changes, stage / "changes" / name))
             entered = int((changes["change"] == "entered").sum())
             results.append(
                 SegmentResult(
@@ -304,42 +321,89 @@ def run(
             )
             say(f"segment {name}: {members.height} members")
         if spec.scoring and not dry_run:
-            writes.append((scores_frame(project, ev), out / "scores"))
-        files = write_frames(writes, fmt)
+            writes.append((scores_frame(project, ev), stage / "scores"))
         result = RunResult(
-            uuid.uuid4().hex[:12],
+            run_id,
             at,
             None if dry_run else out,
             results,
             ev.seconds,
             0.0,
             [*notes, *ev.warnings],
-            files,
         )
-        result.total_seconds = time.perf_counter() - t0
         if not dry_run:
-            where = output_record(out, fmt, [*files, out / "run.json"])
-            body = {**run_manifest(project, result), **where}
-            write_json(out / "run.json", body)
-            result.files.append(out / "run.json")
-            say("committing state")
-            record = {
-                "run_id": result.run_id,
-                "as_of": at.isoformat(),
-                "committed_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "spec_fingerprint": project.fingerprint,
-                **where,
-                "segments": {
-                    s.name: s.summary(fingerprint=segment_fingerprint(spec.segments[s.name]))
-                    for s in results
-                },
-            }
-            state.commit(manifest, record, snapshots, keep_runs or spec.keep_runs)
-            remove_stray_temps(out)
+            say("writing outputs")
+            _write_and_commit(project, result, fmt, writes, manifest, state, snapshots, keep_runs)
+        result.total_seconds = time.perf_counter() - t0
         return result
     finally:
         if lock is not None:
-            lock.release()
+            with interrupts_deferred():
+                lock.release()
+
+
+def prepare_out(out: Path, manifest: Manifest) -> None:
+    """Before a run writes: refuse an output directory holding foreign files, finish moving
+    the last committed run's outputs into place if it was killed before it could, and remove
+    what runs that never committed left behind."""
+    claim_out(out, create=False)
+    if manifest.runs:
+        publish_pending(manifest.runs[-1])
+    discard_stages(out)
+    remove_stray_temps(out)
+
+
+def _write_and_commit(
+    project: Project,
+    result: RunResult,
+    fmt: str,
+    writes: list[tuple[pl.DataFrame, Path]],
+    manifest: Manifest,
+    state: StateDir,
+    snapshots: dict[str, pl.DataFrame],
+    keep_runs: int | None,
+) -> None:
+    """Write the outputs into the run's staging folder, commit the state (snapshots, then
+    the manifest), then move the outputs into place. Until the commit, a failure removes the
+    staging folder, so out/ stays exactly as the last committed run left it."""
+    assert result.out_dir is not None
+    out, spec = result.out_dir, project.spec
+    stage = stage_dir(out, result.run_id)
+    try:
+        claim_out(out)
+        staged = write_frames(writes, fmt)
+        result.files = [out / f.relative_to(stage) for f in staged] + [out / "run.json"]
+        where = output_record(out, fmt, result.files)
+        write_json(stage / "run.json", {**run_manifest(project, result), **where})
+        record = {
+            "run_id": result.run_id,
+            "as_of": result.as_of.isoformat(),
+            "committed_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "spec_fingerprint": project.fingerprint,
+            **where,
+            "segments": {
+                s.name: s.summary(fingerprint=segment_fingerprint(spec.segments[s.name]))
+                for s in result.segments
+            },
+        }
+        with interrupts_deferred():  # the commit and the move into place are not cut in half
+            try:
+                state.commit(manifest, record, snapshots, keep_runs or spec.keep_runs)
+            except BaseException:
+                shutil.rmtree(stage, ignore_errors=True)
+                raise
+            publish(out, result.run_id, where["files"])
+    except BaseException:
+        if not _committed(state, result.run_id):
+            shutil.rmtree(stage, ignore_errors=True)
+        raise
+
+
+def _committed(state: StateDir, run_id: str) -> bool:
+    try:
+        return any(r["run_id"] == run_id for r in state.read_manifest().runs)
+    except StateError:
+        return False
 
 
 def output_record(out: Path, fmt: str, files: list[Path]) -> dict[str, Any]:

@@ -82,3 +82,8 @@ class CheckFailedError(SegcliError):
     """A data check or a segment expectation failed (exit 1)."""
 
     exit_code = EXIT_CHECK
+
+
+class WriteError(StateError):
+    """A file of the state or the outputs could not be written (full disk, read-only, a file
+    where a directory should be): exit 4, naming the path; nothing was committed."""

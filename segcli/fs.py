@@ -1,26 +1,144 @@
-"""Atomic file writes, shared by the state and the outputs: readers never see half a file."""
+"""Atomic file writes, shared by the state and the outputs: readers never see half a file.
+
+Also the two things every writer needs: a failed write reported as a clear error naming the
+path (a full disk says "no space left"), and Ctrl-C held back during the few steps that must
+not be cut in half (taking or releasing the lock, the commit).
+"""
 
 from __future__ import annotations
 
+import errno
 import os
-from collections.abc import Iterator
+import re
+import signal
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
+
+from segcli.errors import StateError, WriteError
+
+# What the OS says, by errno, and the same found in the text of errors that carry no errno
+# (Polars reports "No space left on device (os error 28)" inside a ComputeError).
+_PROBLEMS = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "no space left (disk quota exceeded)",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.EROFS: "read-only file system",
+    errno.ENOTDIR: "a path component is a file, not a directory",
+    errno.EISDIR: "it is a directory",
+    errno.EEXIST: "it already exists",
+    errno.ENAMETOOLONG: "the name is too long",
+}
+_OS_ERROR = re.compile(r"os error (\d+)")
+
+
+def problem_of(exc: BaseException) -> str:
+    """A short, plain account of why a file operation failed."""
+    code = getattr(exc, "errno", None)
+    if not isinstance(code, int):
+        found = _OS_ERROR.search(str(exc))
+        code = int(found.group(1)) if found else None
+    if code in _PROBLEMS:
+        return _PROBLEMS[code]
+    if code is not None:
+        return os.strerror(code).lower()
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def write_error(exc: BaseException, doing: str, path: Path | str) -> WriteError:
+    """The error to raise when writing `path` failed: what, where, why (exit 4)."""
+    return WriteError(f"could not {doing} {path}: {problem_of(exc)}")
 
 
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; once written, fsync it and rename it into place,
-    so readers never see a half-written file (a failure leaves `path` as it was)."""
+    so readers never see a half-written file (a failure leaves `path` as it was, and removes
+    the temporary file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    yield tmp
-    with tmp.open("rb+") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        yield tmp
+        with tmp.open("rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write bytes to `path` atomically."""
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
+
+
+@contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Hold back Ctrl-C (SIGINT) for the duration: it is raised as KeyboardInterrupt when the
+    block ends. Used where being cut in half would leave a lock or a half-made commit behind.
+    Only the main thread can handle signals; elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+
+    def note(signum: int, frame: FrameType | None) -> None:
+        caught.append(signum)
+
+    previous = signal.signal(signal.SIGINT, note)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
+
+
+def claim_dir(
+    path: Path,
+    marker: str,
+    what: str,
+    legacy: Callable[[Path], bool] | None = None,
+    create: bool = True,
+) -> None:
+    """Make sure `path` is a directory segcli may write in, or refuse (exit 4).
+
+    It is segcli's when it does not exist yet, is empty, or holds the `marker` file that
+    segcli leaves in every directory it starts using (or passes the `legacy` test: what
+    older versions of segcli left there, before the marker). Anything else holds someone
+    else's files, which segcli must never overwrite or clean up. With `create` false it
+    only checks, and writes nothing.
+    """
+    if path.exists() and not path.is_dir():
+        raise StateError(f"the {what} {path} is a file, not a directory")
+    try:
+        entries = sorted(p.name for p in path.iterdir()) if path.exists() else []
+        if marker in entries or (entries and legacy is not None and legacy(path)):
+            if marker not in entries and create:
+                atomic_write_bytes(path / marker, _marker_text(what))
+            return
+        if entries:
+            shown = ", ".join(entries[:5]) + (
+                f" and {len(entries) - 5} more" if len(entries) > 5 else ""
+            )
+            raise StateError(
+                f"the {what} {path} holds files segcli did not create ({shown}); segcli writes "
+                f"only into an empty directory or one it made (marked by {marker}): give a "
+                "new or empty directory"
+            )
+        if create:
+            path.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(path / marker, _marker_text(what))
+    except OSError as exc:
+        raise write_error(exc, f"use the {what}", path) from exc
+
+
+def _marker_text(what: str) -> bytes:
+    return (
+        f"This directory is segcli's {what}. segcli writes and cleans up here; keep other "
+        "files elsewhere.\n"
+    ).encode()

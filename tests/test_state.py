@@ -965,7 +965,7 @@ def test_commit_interrupted_before_the_manifest_replace(
     r = run(cfg, "2026-03-02")
     manifest = json.loads((state / "manifest.json").read_text())
     assert {p.name for p in (state / "runs").iterdir()} == {x["run_id"] for x in manifest["runs"]}
-    assert sorted(p.name for p in state.iterdir()) == ["manifest.json", "runs"]
+    assert sorted(p.name for p in state.iterdir()) == [".segcli-state", "manifest.json", "runs"]
     assert not list(out.rglob(".*tmp*"))
     assert [x["run_id"] for x in manifest["runs"]][-1] == r.run_id and len(manifest["runs"]) == 2
     assert members(out, "vp_dyn") == {2: (D2, "rule")}

@@ -8,6 +8,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
+from segcli.outputs.files import committed_file
 from tests.test_state import cli, run, small_project
 
 
@@ -38,3 +41,35 @@ def test_run_record_names_out_dir_format_and_files(tmp_path: Path) -> None:
             k: rec[k] for k in ("out_dir", "format", "files")
         }
         assert all((out / f).is_file() for f in rec["files"])
+
+
+def test_killed_between_commit_and_move_is_finished_by_the_next_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = small_project(tmp_path)
+    out = tmp_path / "out"
+    first = run(cfg, "2026-03-01")
+    old = (out / "run.json").read_bytes()
+
+    def killed(*args: object) -> None:
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr("segcli.api.publish", killed)
+    with pytest.raises(RuntimeError):
+        run(cfg, "2026-03-02")
+    monkeypatch.undo()
+    manifest = json.loads((tmp_path / ".segcli" / "manifest.json").read_text())
+    rec = manifest["runs"][-1]
+    assert rec["run_id"] != first.run_id  # committed
+    assert (out / "run.json").read_bytes() == old  # not yet moved into place
+    staged = committed_file(out, rec["run_id"], "run.json")
+    assert json.loads(staged.read_text())["run_id"] == rec["run_id"]
+    semi = committed_file(out, rec["run_id"], "segments/vp_semi.parquet").read_bytes()
+    # A failed run does not undo that commit, and the next run finishes the move first.
+    third = run(cfg, "2026-03-03", segments=["vp_dyn"])
+    assert json.loads((out / "run.json").read_text())["run_id"] == third.run_id
+    assert committed_file(out, rec["run_id"], "segments/vp_semi.parquet") == (
+        out / "segments" / "vp_semi.parquet"
+    )
+    assert (out / "segments" / "vp_semi.parquet").read_bytes() == semi
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == [".segcli-out"]

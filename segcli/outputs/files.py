@@ -1,16 +1,89 @@
-"""Write a run's outputs: segment membership files, scores and run.json (each atomically)."""
+"""Write a run's outputs: segment membership files, scores and run.json.
+
+A run writes its outputs into a staging folder inside the output directory
+(`.segcli-stage-<run_id>/`), commits the state, and only then moves each staged file into
+place. A run that fails or is killed before its commit leaves the output directory exactly as
+the last committed run left it (its staging folder is removed by the next run); one killed
+between its commit and the move is finished by the next run (`publish_pending`).
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from segcli.fs import atomic_path, atomic_write_bytes
+from segcli.fs import atomic_path, atomic_write_bytes, claim_dir, write_error
+
+OUT_MARKER = ".segcli-out"
+STAGE_PREFIX = ".segcli-stage-"
+_STAGE = re.compile(re.escape(STAGE_PREFIX) + r"[0-9a-f]{12}")
+
+
+def claim_out(out_dir: Path, create: bool = True) -> None:
+    """Refuse (exit 4) an output directory holding files segcli did not write; mark a new or
+    empty one as segcli's (with `create` false: only check)."""
+    claim_dir(out_dir, OUT_MARKER, "output directory", _legacy_out, create)
+
+
+def _legacy_out(path: Path) -> bool:
+    """An output directory written before the marker: it holds a segcli run.json."""
+    try:
+        data = json.loads((path / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and "segcli_version" in data and "run_id" in data
+
+
+def stage_dir(out_dir: Path, run_id: str) -> Path:
+    """Where run `run_id` writes its outputs before they are moved into place."""
+    return out_dir / f"{STAGE_PREFIX}{run_id}"
+
+
+def committed_file(out_dir: Path, run_id: str, rel: str) -> Path:
+    """Where a committed run's output file is now: in place, or still in its staging folder
+    when the run was killed between its commit and moving its files (until the next run)."""
+    staged = stage_dir(out_dir, run_id) / rel
+    return staged if staged.is_file() else out_dir / rel
+
+
+def publish(out_dir: Path, run_id: str, files: list[str]) -> None:
+    """Move a committed run's staged files into place (run.json last), then remove the
+    staging folder. Each move is a rename, so a reader sees the old file or the new one."""
+    stage = stage_dir(out_dir, run_id)
+    if not stage.is_dir():
+        return
+    try:
+        for rel in sorted(files, key=lambda r: r == "run.json"):
+            src = stage / rel
+            if src.is_file():
+                (out_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+                os.replace(src, out_dir / rel)
+    except OSError as exc:
+        raise write_error(exc, "move the run's outputs into", out_dir) from exc
+    shutil.rmtree(stage, ignore_errors=True)
+
+
+def publish_pending(record: dict[str, Any]) -> None:
+    """Finish moving the last committed run's outputs when it was killed before it could."""
+    out_dir, files = record.get("out_dir"), record.get("files")
+    if isinstance(out_dir, str) and isinstance(files, list):
+        publish(Path(out_dir), record["run_id"], files)
+
+
+def discard_stages(out_dir: Path) -> None:
+    """Remove staging folders of runs that never committed (failed or killed)."""
+    if not out_dir.is_dir():
+        return
+    for child in out_dir.iterdir():
+        if _STAGE.fullmatch(child.name) and child.is_dir():
+            shutil.rmtree(child, ignore_errors=True)
 
 
 def remove_stray_temps(out_dir: Path) -> None:
@@ -30,14 +103,18 @@ def remove_stray_temps(out_dir: Path) -> None:
 
 
 def write_frame(df: pl.DataFrame, path: Path, fmt: str) -> Path:
-    """Write `df` as Parquet or CSV to `path` + the format's extension, atomically."""
+    """Write `df` as Parquet or CSV to `path` + the format's extension, atomically; a failure
+    is a WriteError naming the file (a full disk says "no space left")."""
     # Appended, not with_suffix: a segment named `v1.2` must not become `v1.parquet`.
     path = path.with_name(f"{path.name}.{'csv' if fmt == 'csv' else 'parquet'}")
-    with atomic_path(path) as tmp:
-        if fmt == "csv":
-            df.write_csv(tmp)
-        else:
-            df.write_parquet(tmp, compression="lz4")
+    try:
+        with atomic_path(path) as tmp:
+            if fmt == "csv":
+                df.write_csv(tmp)
+            else:
+                df.write_parquet(tmp, compression="lz4")
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise write_error(exc, "write", path) from exc
     return path
 
 
@@ -51,5 +128,8 @@ def write_frames(jobs: list[tuple[pl.DataFrame, Path]], fmt: str) -> list[Path]:
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write JSON atomically, pretty-printed."""
-    atomic_write_bytes(path, (json.dumps(data, indent=2, default=str) + "\n").encode())
+    """Write JSON atomically, pretty-printed; a failure is a WriteError naming the file."""
+    try:
+        atomic_write_bytes(path, (json.dumps(data, indent=2, default=str) + "\n").encode())
+    except OSError as exc:
+        raise write_error(exc, "write", path) from exc

@@ -9,18 +9,21 @@ Layout of the state directory (default `.segcli/` beside the spec):
                              the segment's snapshot after that run: key, joined_at, source,
                              member, base (rows that are members or in the kept base)
     lock                     while a run holds the state: pid, host, start time
+    .segcli-state            the marker that makes the directory segcli's (fs.claim_dir)
 
 A run writes its snapshot folder under a temporary name, fsyncs, renames it into place,
 then replaces the manifest. Killed before the manifest is replaced, the state is exactly
-the last committed one; the stray folder is removed by the next run.
+the last committed one; the stray folder's snapshot files are removed by the next run.
+Only files segcli wrote are ever removed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
-import shutil
+import re
 import socket
 import uuid
 from collections.abc import Iterator
@@ -34,9 +37,12 @@ from typing import Any
 import polars as pl
 
 from segcli.errors import StateError
-from segcli.fs import atomic_write_bytes
+from segcli.fs import atomic_write_bytes, claim_dir, write_error
 
 SCHEMA_VERSION = 1
+STATE_MARKER = ".segcli-state"
+# segcli's run ids are 12 hex digits; a run folder being written has `.tmp-` in front.
+_RUN_FOLDER = re.compile(r"(\.tmp-)?[0-9a-f]{12}")
 SNAPSHOT_COLUMNS = ("joined_at", "source", "member", "base")
 
 
@@ -290,6 +296,15 @@ class StateDir:
             raise _corrupt(p, problem)
         return Manifest(data["runs"], data["current"], data.get("pruned", []))
 
+    def lock(self) -> Lock:
+        """Claim the directory as segcli's state (refusing foreign content), then take the
+        lock (exit 4 when held)."""
+        claim_dir(self.path, STATE_MARKER, "state directory", _legacy_state)
+        try:
+            return acquire_lock(self.path)
+        except OSError as exc:
+            raise write_error(exc, "take the lock in", self.path) from exc
+
     def read_snapshot(self, rel: str, key: str) -> pl.DataFrame:
         """A snapshot file named by the manifest; StateError when missing or unreadable."""
         p = self.path / rel
@@ -303,9 +318,11 @@ class StateDir:
         return df
 
     def clean_strays(self, manifest: Manifest) -> None:
-        """Remove what killed runs left behind: run folders the manifest does not name
-        (`.tmp-*` ones included), half-written manifests, and lock files being made by
-        processes that are gone. Called while holding the lock, after the commit."""
+        """Remove what segcli itself left behind: snapshot folders of pruned runs and of runs
+        killed before their commit (named like segcli's run ids, `.tmp-*` ones included),
+        half-written manifests, and lock files being made by processes that are gone.
+        Nothing else is touched: in a run folder only its snapshot files are removed, and a
+        folder still holding anything else stays. Called while holding the lock."""
         for tmp in self.path.glob(f".{self.manifest_path.name}.tmp-*"):
             tmp.unlink(missing_ok=True)
         for tmp in self.path.glob(".lock.*"):
@@ -318,8 +335,12 @@ class StateDir:
         known = {r["run_id"] for r in manifest.runs}
         known |= {c["run_id"] for c in manifest.current.values()}
         for child in runs.iterdir():
-            if child.name not in known:
-                shutil.rmtree(child, ignore_errors=True)
+            if child.name not in known and _RUN_FOLDER.fullmatch(child.name) and child.is_dir():
+                _remove_snapshots(child)
+
+    def _commit_failed(self, tmp: Path) -> None:
+        if tmp.is_dir():
+            _remove_snapshots(tmp)
 
     def commit(
         self,
@@ -331,8 +352,24 @@ class StateDir:
         """Write the run's snapshots, then the manifest (the commit point), then prune."""
         run_id = run["run_id"]
         runs = self.path / "runs"
-        runs.mkdir(parents=True, exist_ok=True)
         tmp = runs / f".tmp-{run_id}"
+        try:
+            return self._commit(manifest, run, snapshots, keep_runs, tmp)
+        except (OSError, pl.exceptions.PolarsError) as exc:
+            self._commit_failed(tmp)
+            raise write_error(exc, "commit the run to the state directory", self.path) from exc
+
+    def _commit(
+        self,
+        manifest: Manifest,
+        run: dict[str, Any],
+        snapshots: dict[str, pl.DataFrame],
+        keep_runs: int | None,
+        tmp: Path,
+    ) -> Manifest:
+        run_id = run["run_id"]
+        runs = tmp.parent
+        runs.mkdir(parents=True, exist_ok=True)
         tmp.mkdir()
 
         def write(item: tuple[str, pl.DataFrame]) -> None:
@@ -357,9 +394,19 @@ class StateDir:
         if keep_runs is not None:
             new = self._prune(new, keep_runs)
         data = json.dumps(new.to_json(), indent=2).encode()
-        atomic_write_bytes(self.manifest_path, data)
-        _fsync_dir(self.path)
-        self.clean_strays(new)
+        try:
+            atomic_write_bytes(self.manifest_path, data)
+        except BaseException:
+            # Not committed: the run's folder goes too (no reader could name it).
+            os.replace(runs / run_id, tmp)
+            raise
+        # Committed. Tidying up is best effort: a failure there must not report the run
+        # as failed (the next run tidies again).
+        try:
+            _fsync_dir(self.path)
+            self.clean_strays(new)
+        except OSError:
+            pass
         return new
 
     def _prune(self, manifest: Manifest, keep_runs: int) -> Manifest:
@@ -378,6 +425,38 @@ class StateDir:
         ids = {r["run_id"] for r in kept}
         gone = [r["run_id"] for r in runs if r["run_id"] not in ids]
         return Manifest(kept, manifest.current, [*manifest.pruned, *gone])
+
+
+def _legacy_state(path: Path) -> bool:
+    """A state directory made before the marker: everything in it is named as segcli names
+    its files (a lock, a manifest that is segcli's, run folders named like run ids)."""
+    for entry in path.iterdir():
+        name = entry.name
+        if name == "manifest.json":
+            try:
+                data = json.loads(entry.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                return False
+            if not (isinstance(data, dict) and "schema_version" in data and "runs" in data):
+                return False
+        elif name == "runs":
+            if not entry.is_dir() or not all(
+                _RUN_FOLDER.fullmatch(c.name) for c in entry.iterdir()
+            ):
+                return False
+        elif name != "lock" and not name.startswith((".lock.", ".manifest.json.tmp-")):
+            return False
+    return True
+
+
+def _remove_snapshots(folder: Path) -> None:
+    """Remove a run folder's snapshot files (`NAME.parquet`, the only files segcli writes
+    there) and the folder if that empties it; anything else in it stays."""
+    for f in folder.iterdir():
+        if f.is_file() and f.suffix == ".parquet":
+            f.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # it holds something segcli did not write: leave it
+        folder.rmdir()
 
 
 def _fsync_dir(path: Path) -> None:
