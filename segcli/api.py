@@ -333,7 +333,9 @@ def run(
         )
         if not dry_run:
             say("writing outputs")
-            _write_and_commit(project, result, fmt, writes, manifest, state, snapshots, keep_runs)
+            _write_and_commit(
+                project, result, fmt, writes, manifest, state, snapshots, keep_runs, say
+            )
         result.total_seconds = time.perf_counter() - t0
         return result
     finally:
@@ -362,6 +364,7 @@ def _write_and_commit(
     state: StateDir,
     snapshots: dict[str, pl.DataFrame],
     keep_runs: int | None,
+    say: Any,
 ) -> None:
     """Write the outputs into the run's staging folder, commit the state (snapshots, then
     the manifest), then move the outputs into place. Until the commit, a failure removes the
@@ -386,6 +389,7 @@ def _write_and_commit(
                 for s in result.segments
             },
         }
+        say("committing state")
         with interrupts_deferred():  # the commit and the move into place are not cut in half
             try:
                 state.commit(manifest, record, snapshots, keep_runs or spec.keep_runs)

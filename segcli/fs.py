@@ -107,11 +107,11 @@ def claim_dir(
 ) -> None:
     """Make sure `path` is a directory segcli may write in, or refuse (exit 4).
 
-    It is segcli's when it does not exist yet, is empty, or holds the `marker` file that
-    segcli leaves in every directory it starts using (or passes the `legacy` test: what
-    older versions of segcli left there, before the marker). Anything else holds someone
-    else's files, which segcli must never overwrite or clean up. With `create` false it
-    only checks, and writes nothing.
+    It is segcli's when it does not exist yet, holds no files (empty folders do not count),
+    or holds the `marker` file that segcli leaves in every directory it starts using (or
+    passes the `legacy` test: what older versions of segcli left there, before the marker).
+    Anything else holds someone else's files, which segcli must never overwrite or clean
+    up. With `create` false it only checks, and writes nothing.
     """
     if path.exists() and not path.is_dir():
         raise StateError(f"the {what} {path} is a file, not a directory")
@@ -121,7 +121,7 @@ def claim_dir(
             if marker not in entries and create:
                 atomic_write_bytes(path / marker, _marker_text(what))
             return
-        if entries:
+        if entries and _holds_files(path):
             shown = ", ".join(entries[:5]) + (
                 f" and {len(entries) - 5} more" if len(entries) > 5 else ""
             )
@@ -135,6 +135,11 @@ def claim_dir(
             atomic_write_bytes(path / marker, _marker_text(what))
     except OSError as exc:
         raise write_error(exc, f"use the {what}", path) from exc
+
+
+def _holds_files(path: Path) -> bool:
+    """Whether anything but (nested) empty folders is under `path`; stops at the first."""
+    return any(files for _, _, files in os.walk(path))
 
 
 def _marker_text(what: str) -> bytes:

@@ -140,8 +140,13 @@ def outputs(out: Path, kind: str) -> dict[str, pl.DataFrame]:
 
 
 def files_state(out: Path) -> dict[str, int]:
+    """Every output file's mtime, leaving out a run's staging folder."""
     return (
-        {str(p): p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+        {
+            str(p): p.stat().st_mtime_ns
+            for p in out.rglob("*")
+            if p.is_file() and not p.relative_to(out).parts[0].startswith(".segcli-stage-")
+        }
         if out.exists()
         else {}
     )
@@ -172,7 +177,6 @@ def phase_of(
     state: Path,
     prev_manifest: bytes,
     out: Path,
-    out_before: dict[str, int],
     at: datetime,
     pid: int,
 ) -> str:
@@ -189,10 +193,10 @@ def phase_of(
         return "7 snapshots in place, manifest not yet replaced"
     if any(d.startswith(".tmp-") for d in dirs):
         return "6 writing snapshots"
-    run_json = json.loads((out / "run.json").read_text())
-    if datetime.fromisoformat(run_json["as_of"]) == at:
+    stages = list(out.glob(".segcli-stage-*"))
+    if stages and (stages[0] / "run.json").exists():
         return "5 outputs written, state not yet committed"
-    if files_state(out) != out_before:
+    if stages:
         return "4 writing outputs"
     if held:
         return "3 holding the lock: reading state, evaluating"
@@ -287,9 +291,11 @@ def test_kill_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         if rc is None:
             proc.send_signal(signal.SIGKILL)
         proc.communicate()
-        phases[phase_of(rc, state, prev_bytes, out, out_before, at, proc.pid)] += 1
+        phases[phase_of(rc, state, prev_bytes, out, at, proc.pid)] += 1
 
         committed = check_manifest(state, prev, prev_bytes, at)
+        if not committed:  # out/ is exactly as the last committed run left it
+            assert files_state(out) == out_before, night
         committed_by_killed += committed
         lock_left = (state / "lock").exists()
         if lock_left:
@@ -305,7 +311,12 @@ def test_kill_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         manifest = json.loads((state / "manifest.json").read_text())
         ids = {r["run_id"] for r in manifest["runs"]}
         assert {p.name for p in (state / "runs").iterdir()} == ids
-        assert sorted(p.name for p in state.iterdir()) == ["manifest.json", "runs"]
+        assert sorted(p.name for p in state.iterdir()) == [".segcli-state", "manifest.json", "runs"]
+        assert not list(out.glob(".segcli-stage-*"))
+        # out/ holds exactly the files the last committed run names, nothing half-moved.
+        assert (
+            json.loads((out / "run.json").read_text())["run_id"] == manifest["runs"][-1]["run_id"]
+        )
         assert len(manifest["runs"]) <= 4 + 1  # keep_runs (+ a run still holding a snapshot)
 
         # Exactly what the never-killed sequence has.
