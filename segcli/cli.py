@@ -18,6 +18,7 @@ from segcli import __version__, api
 from segcli.errors import SegcliError, SpecError, UsageError
 from segcli.spec.diagnostics import render
 from segcli.views import commands as views
+from segcli.views import explain as explaining
 
 app = typer.Typer(
     name="segcli",
@@ -332,22 +333,34 @@ def explain(
         ),
     ] = None,
     config: ConfigOpt = DEFAULT_CONFIG,
-    as_of: Annotated[str | None, typer.Option("--as-of", help="Evaluate at this time.")] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of", help="Evaluate at this time. Default: the last committed run's as_of."
+        ),
+    ] = None,
+    state: Annotated[Path | None, typer.Option("--state", help="State directory.")] = None,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """A segment's condition tree in words and its query plan, or why a contact is in or out."""
+    """A segment's condition tree in words and its query plan (built from the sources'
+    schemas: nothing is executed), or why a contact is in or out and its score by rule.
+    Both show the last committed run unless --as-of is given, and say which."""
     if (name is None) == (contact is None):
         _fail(UsageError("give a segment NAME or --contact KEY"), as_json, debug)
-    lines: list[str] = guarded(
-        lambda: views.explain(api.load(config), name=name, contact=contact, as_of=as_of),
-        as_json,
-        debug,
-    )
+
+    def explained() -> explaining.Explanation:
+        project = api.load(config)
+        if name is not None:
+            return explaining.explain_segment(project, name, as_of, state)
+        assert contact is not None
+        return explaining.explain_contact(project, contact, as_of, state)
+
+    result: explaining.Explanation = guarded(explained, as_json, debug)
     if as_json:
-        print(json.dumps({"lines": lines}, indent=2))
+        print(json.dumps(result.data, indent=2, default=str))
     else:
-        sys.stdout.write("\n".join(lines) + "\n")
+        sys.stdout.write("\n".join(result.lines) + "\n")
 
 
 @app.command()

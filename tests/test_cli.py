@@ -531,12 +531,13 @@ def test_explain_contact(basic: Path) -> None:
 def test_explain_json(basic: Path) -> None:
     result = invoke("explain", "vps", "--as-of", AS_OF, "--json")
     assert result.exit_code == 0, result.output
-    lines = json.loads(result.stdout)["lines"]
-    assert lines[:3] == [
+    data = json.loads(result.stdout)
+    assert data["words"][:3] == [
         "segment vps (dynamic)",
         "  matches contacts where:",
         "    title starts with 'VP'",
     ]
+    assert data["where"] == {"text": "title starts with 'VP'"}
 
 
 def test_explain_needs_a_name_or_a_contact(basic: Path) -> None:

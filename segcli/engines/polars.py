@@ -389,6 +389,15 @@ class Evaluation:
         the plan computed for `score_change`)."""
         return self.frame[score_col(model, at or self.plan.as_of, self.plan.as_of)]
 
+    def score_of(self, row: dict[str, Any], model: str) -> float | None:
+        """A model's score in a row returned by `row`."""
+        value = row.get(score_col(model, self.plan.as_of, self.plan.as_of))
+        return None if value is None else float(value)
+
+    def flags_of(self, row: dict[str, Any], name: str) -> tuple[bool, bool, bool]:
+        """(member, matches the rule, in the rule-made set) of segment NAME in a `row`."""
+        return tuple(bool(row.get(c(name))) for c in (segment_col, rule_col, base_col))  # type: ignore[return-value]
+
     def row(self, key_value: Any) -> dict[str, Any] | None:
         """Every computed column of one contact (for explain --contact), or None."""
         rows = self.frame.filter(pl.col(self.plan.key) == key_value).to_dicts()

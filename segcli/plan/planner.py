@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from segcli.plan import ir
 from segcli.plan.compile import (
@@ -176,7 +177,9 @@ class Plan:
                 for s in scans:
                     rows = "every row" if s.types is None else f"rows with type in {list(s.types)}"
                     lines.append(f"  scan {rows}: one group_by of {len(s.aggregates)} aggregate(s)")
-                    lines += [f"    {a.name}: {describe_key(a.key)}" for a in s.aggregates]
+                    lines += [
+                        f"    {a.name}: {describe_key(a.key, self.timezone)}" for a in s.aggregates
+                    ]
                 continue
             p = next(x for x in self.pooled if x.sources == unit)
             lines.append(
@@ -184,14 +187,15 @@ class Plan:
                 f"concatenated, {len(p.names)} aggregate(s) in one group_by"
             )
             first = p.parts[0][1]
-            lines += [f"    {a.name}: {describe_key(a.key)}" for a in first]
+            lines += [f"    {a.name}: {describe_key(a.key, self.timezone)}" for a in first]
         if not lines:
             lines.append("no event aggregates: contacts only")
         return lines
 
 
-def describe_key(k: AggKey) -> str:
-    """An aggregate in words: `count; type in ['click']; within 30d; as of ...`."""
+def describe_key(k: AggKey, tz: str = "UTC") -> str:
+    """An aggregate in words: `count; type in ['click']; within 30d; as of ...` (the instant
+    shown in `tz`, with its offset)."""
     bits = [k.agg + (f"({k.column})" if k.column else "")]
     if k.types:
         bits.append(f"type in {list(k.types)}")
@@ -202,7 +206,7 @@ def describe_key(k: AggKey) -> str:
     for rc in k.where:
         ops = ", ".join(f"{o.name} {o.value!r}" for o in rc.test.ops)
         bits.append(f"{rc.column} {ops}")
-    bits.append(f"as of {k.as_of.isoformat()}")
+    bits.append(f"as of {k.as_of.astimezone(ZoneInfo(tz)).isoformat()}")
     return "; ".join(bits)
 
 

@@ -14,9 +14,7 @@ import polars as pl
 from segcli import api
 from segcli.errors import DataError, StateError, UsageError
 from segcli.state.store import Manifest, StateDir
-from segcli.views import explain as ex
 from segcli.views.checks import Outcome, expectations, run_check
-from segcli.views.contact import explain_contact
 from segcli.views.report import Report, build_report
 
 
@@ -71,43 +69,6 @@ def show(
         df.write_json(buf)
         text = buf.getvalue() + "\n"
     return Shown(df.columns, [tuple(r) for r in df.iter_rows()], total, text)
-
-
-def explain(
-    project: api.Project,
-    *,
-    name: str | None = None,
-    contact: str | None = None,
-    as_of: str | None = None,
-) -> list[str]:
-    """Lines of text explaining a segment (words + plan) or a contact (verdicts)."""
-    spec = project.spec
-    if name is not None:
-        api.check_segment_names(project, [name])
-        at = api.resolve_as_of(project, as_of)
-        plan = api.make_plan(project, at, [name])
-        lines = ex.describe_segment(spec, name)
-        lines.append("")
-        lines.append(f"plan (as of {at.isoformat()}):")
-        lines += ["  " + ln for ln in plan.describe()]
-        deps = plan.order
-        lines.append(f"  then segments in order: {', '.join(deps)}")
-        lines.append("  all collected in one query")
-        return lines
-    assert contact is not None
-    ev, at = api.preview(project, as_of, detail=True)
-    key = spec.contacts.key
-    dtype = ev.contact_keys().dtype
-    try:
-        value = pl.Series([contact]).cast(dtype, strict=True)[0]
-    except pl.exceptions.PolarsError as exc:
-        raise UsageError(f"contact key {contact!r} is not a valid {dtype}") from exc
-    row = ev.row(value)
-    if row is None:
-        raise UsageError(f"contact {key}={contact} is not in the contacts export")
-    lines = [f"contact {key}={contact} as of {at.isoformat()}"]
-    lines += explain_contact(spec, ev, row)
-    return lines
 
 
 def sample(out: Path, **kwargs: Any) -> dict[str, Any]:

@@ -1,4 +1,7 @@
-"""Why one contact is in or out of each segment, and its score rule by rule (explain --contact)."""
+"""Why one contact is in or out of each segment, and its score by rule (explain --contact).
+
+`contact_verdicts` builds the structured answer (for `--json`); `contact_lines` renders it.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +9,10 @@ from datetime import datetime
 from typing import Any
 
 from segcli.engines.polars import Evaluation
-from segcli.plan.planner import (
-    agg_value_col,
-    base_col,
-    node_col,
-    points_col,
-    rule_col,
-    segment_col,
-)
-from segcli.plan.scoring import score_col
+from segcli.plan.planner import agg_value_col, node_col, points_col
 from segcli.spec import graph
 from segcli.spec import model as m
-from segcli.views.explain import node_text
+from segcli.views.words import node_text
 
 
 def _fmt(v: Any) -> str:
@@ -28,78 +23,148 @@ def _fmt(v: Any) -> str:
     return "empty" if v is None else str(v)
 
 
-def _tree(row: dict[str, Any], seg: str, part: str, root: m.Condition | None) -> list[str]:
-    """The condition tree with a mark per node: [x] holds, [ ] does not."""
-    if root is None:
-        return []
-    depth: dict[int, int] = {}
-    lines = []
+def _json_value(v: Any) -> Any:
+    return v.isoformat() if isinstance(v, datetime) else v
+
+
+def _tree(row: dict[str, Any], seg: str, part: str, root: m.Condition) -> dict[str, Any]:
+    """The condition tree with each node's truth and, for event nodes, the aggregate value."""
     nodes = list(graph.walk(root))
-    # walk() is depth first; recompute each node's depth from its parent's children.
-    depth[id(nodes[0])] = 0
-    for node in nodes:
-        for c in graph.children(node):
-            depth[id(c)] = depth[id(node)] + 1
-    for i, node in enumerate(nodes):
-        mark = "[x]" if row.get(node_col(seg, part, i)) else "[ ]"
-        text = node_text(node)
+    index = {id(n): i for i, n in enumerate(nodes)}
+
+    def build(node: m.Condition) -> dict[str, Any]:
+        i = index[id(node)]
+        out: dict[str, Any] = {
+            "text": node_text(node),
+            "holds": bool(row.get(node_col(seg, part, i))),
+        }
         val = agg_value_col(seg, part, i)
         if val in row:
-            text += f"  (value: {_fmt(row[val])})"
-        lines.append(f"      {'  ' * depth[id(node)]}{mark} {text}")
+            out["value"] = _json_value(row[val])
+        kids = [build(c) for c in graph.children(node)]
+        if kids:
+            out["children"] = kids
+        return out
+
+    return build(root)
+
+
+def _reason(seg: m.Segment, member: bool, matched: bool, base: bool, where_holds: bool) -> str:
+    if member and matched:
+        return "matches the rule"
+    if member and base:
+        return f"kept: a {seg.kind} member from an earlier run that no longer matches"
+    if member:
+        return "added by include_file"
+    if matched or base:
+        return "removed by exclude_file"
+    if seg.exclude is not None and where_holds:
+        return "matches `where` but is removed by `exclude`"
+    return "does not match the rule"
+
+
+def contact_verdicts(spec: m.Spec, ev: Evaluation, row: dict[str, Any]) -> dict[str, Any]:
+    """Each model's points rule by rule, then each segment in or out with its marked tree."""
+    at = ev.plan.as_of
+    scores = []
+    for model, sm in spec.scoring.items():
+        total = float(ev.score_of(row, model) or 0.0)
+        rules = []
+        for j, rule in enumerate(sm.rules):
+            rules.append(
+                {
+                    "rule": rule.name,
+                    "stage": rule.stage,
+                    "points": float(row.get(points_col(model, j)) or 0.0),
+                    "each": rule.each,
+                    "per_row": rule.points if rule.each else None,
+                    "max": rule.max,
+                    "decayed": bool(
+                        sm.half_life
+                        and isinstance(rule.when, m.EventCond)
+                        and (rule.each or rule.when.is_default_test)
+                    ),
+                }
+            )
+        scores.append(
+            {
+                "model": model,
+                "score": total,
+                "percent": total / sm.sales_ready * 100,
+                "sales_ready": sm.sales_ready,
+                "half_life": sm.half_life.text if sm.half_life else None,
+                "min": sm.min,
+                "max": sm.max,
+                "rules": rules,
+            }
+        )
+    segments = []
+    for n in ev.segments:
+        seg = spec.segments[n]
+        member, matched, base = ev.flags_of(row, n)
+        where_holds = bool(row.get(node_col(n, "where", 0)))
+        entry: dict[str, Any] = {
+            "segment": n,
+            "kind": seg.kind,
+            "member": member,
+            "reason": _reason(seg, member, matched, base, where_holds),
+        }
+        if seg.where is not None:
+            entry["where"] = _tree(row, n, "where", seg.where)
+        if seg.exclude is not None:
+            entry["exclude"] = _tree(row, n, "exclude", seg.exclude)
+        entry["cut_by_top"] = bool(seg.top is not None and not matched and where_holds)
+        segments.append(entry)
+    return {"as_of": at.isoformat(), "scores": scores, "segments": segments}
+
+
+def _tree_lines(node: dict[str, Any], depth: int) -> list[str]:
+    mark = "[x]" if node["holds"] else "[ ]"
+    text = node["text"]
+    if "value" in node:
+        value = node["value"]
+        shown = _fmt(datetime.fromisoformat(value) if isinstance(value, str) else value)
+        text += f"  (value: {shown})"
+    lines = [f"      {'  ' * depth}{mark} {text}"]
+    for c in node.get("children", []):
+        lines += _tree_lines(c, depth + 1)
     return lines
 
 
-def explain_contact(spec: m.Spec, ev: Evaluation, row: dict[str, Any]) -> list[str]:
-    """Lines: each model's points rule by rule, then each segment in/out with its tree."""
+def contact_lines(verdicts: dict[str, Any]) -> list[str]:
+    """The verdicts as text: scores rule by rule, then IN/out per segment with its tree."""
     lines: list[str] = []
-    for model, sm in spec.scoring.items():
-        at = ev.plan.as_of
-        total = row.get(score_col(model, at, at)) or 0.0
-        pct = total / sm.sales_ready * 100
-        lines.append(f"score {model}: {total:g} ({pct:g}% of sales-ready {sm.sales_ready:g})")
-        for j, rule in enumerate(sm.rules):
-            pts = row.get(points_col(model, j)) or 0.0
+    for s in verdicts["scores"]:
+        lines.append(
+            f"score {s['model']}: {s['score']:g} ({s['percent']:g}% of sales-ready "
+            f"{s['sales_ready']:g})"
+        )
+        for r in s["rules"]:
             extra = []
-            if rule.each:
-                extra.append(f"{rule.points:g} per row")
-            if rule.max is not None:
-                extra.append(f"max {rule.max:g}")
-            decays = isinstance(rule.when, m.EventCond) and (rule.each or rule.when.is_default_test)
-            if sm.half_life and decays:
-                extra.append(f"decayed, half-life {sm.half_life.text}")
-            stage = f" [{rule.stage}]" if rule.stage else ""
+            if r["each"]:
+                extra.append(f"{r['per_row']:g} per row")
+            if r["max"] is not None:
+                extra.append(f"max {r['max']:g}")
+            if r["decayed"]:
+                extra.append(f"decayed, half-life {s['half_life']}")
+            stage = f" [{r['stage']}]" if r["stage"] else ""
             note = f"  ({', '.join(extra)})" if extra else ""
-            lines.append(f"  {pts:+8.2f}  {rule.name}{stage}{note}")
+            lines.append(f"  {r['points']:+8.2f}  {r['rule']}{stage}{note}")
         clamp = [
-            f"min {sm.min:g}" if sm.min is not None else "",
-            f"max {sm.max:g}" if sm.max is not None else "",
+            f"min {s['min']:g}" if s["min"] is not None else "",
+            f"max {s['max']:g}" if s["max"] is not None else "",
         ]
         clamp = [c for c in clamp if c]
         if clamp:
             lines.append(f"  total clamped to {', '.join(clamp)}")
-    for n in ev.segments:
-        seg = spec.segments[n]
-        member, matched, base = (bool(row.get(c(n))) for c in (segment_col, rule_col, base_col))
-        if member and matched:
-            why = "matches the rule"
-        elif member and base:
-            why = f"kept: a {seg.kind} member from an earlier run that no longer matches"
-        elif member:
-            why = "added by include_file"
-        elif matched or base:
-            why = "removed by exclude_file"
-        elif seg.exclude is not None and row.get(node_col(n, "where", 0)):
-            why = "matches `where` but is removed by `exclude`"
-        else:
-            why = "does not match the rule"
-        lines.append(f"{'IN ' if member else 'out'} {n}: {why}")
-        if seg.where is not None:
-            lines.append("    where:")
-            lines += _tree(row, n, "where", seg.where)
-        if seg.exclude is not None:
-            lines.append("    exclude:")
-            lines += _tree(row, n, "exclude", seg.exclude)
-        if seg.top is not None and not matched and row.get(node_col(n, "where", 0)):
+    for seg in verdicts["segments"]:
+        lines.append(f"{'IN ' if seg['member'] else 'out'} {seg['segment']}: {seg['reason']}")
+        for part in ("where", "exclude"):
+            if part in seg:
+                lines.append(f"    {part}:")
+                lines += _tree_lines(seg[part], 0)
+        if seg["cut_by_top"]:
             lines.append("    (matched, but not within `top`)")
+        if "recorded" in seg:
+            lines.append(f"    note: {seg['recorded']}")
     return lines

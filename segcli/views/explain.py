@@ -1,157 +1,164 @@
-"""Explain segments in plain words, and why one contact is in or out."""
+"""`segcli explain`: a segment in words and its plan (nothing executed), or why one contact
+is in or out; each says which run it shows (SPEC §3.2)."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import polars as pl
+
+from segcli import api
+from segcli.errors import UsageError
+from segcli.plan import ir
+from segcli.plan.planner import Plan, describe_key
 from segcli.spec import graph
 from segcli.spec import model as m
+from segcli.views.contact import contact_lines, contact_verdicts
+from segcli.views.words import describe_segment, node_text
 
-_OP_WORDS = {
-    "eq": "is",
-    "ne": "is not",
-    "in": "is one of",
-    "not_in": "is none of",
-    "gt": "is greater than",
-    "gte": "is at least",
-    "lt": "is less than",
-    "lte": "is at most",
-    "between": "is between",
-    "contains": "contains",
-    "not_contains": "does not contain",
-    "starts_with": "starts with",
-    "ends_with": "ends with",
-    "matches": "matches",
-    "within": "is within the last",
-    "older_than": "is older than",
-    "during": "falls in",
-}
+# ---------------------------------------------------------------- the explain command
 
 
-def _value(v: Any) -> str:
-    if isinstance(v, m.Relative):
-        return f"{v.duration.text} before as_of"
-    if isinstance(v, m.Duration):
-        return v.text
-    if isinstance(v, m.Period):
-        return v.name.replace("_", " ")
-    if isinstance(v, tuple):
-        return "[" + ", ".join(_value(x) for x in v) + "]"
-    if isinstance(v, datetime | date):
-        return v.isoformat()
-    return repr(v) if isinstance(v, str) else str(v)
+@dataclass
+class Explanation:
+    """What `explain` shows: text lines and the same content as structured data."""
+
+    lines: list[str]
+    data: dict[str, Any]
 
 
-def describe_test(subject: str, test: m.Test) -> str:
-    """`country is 'US' and ...` with the null switches spelt out."""
-    parts = []
-    for op in test.ops:
-        if op.name == "is_null":
-            parts.append(f"{subject} is {'empty' if op.value else 'not empty'}")
-        elif op.name == "between":
-            assert isinstance(op.value, tuple)
-            parts.append(f"{subject} is between {_value(op.value[0])} and {_value(op.value[1])}")
-        else:
-            parts.append(f"{subject} {_OP_WORDS[op.name]} {_value(op.value)}")
-    text = " and ".join(parts)
-    if test.ignore_case:
-        text += " (ignoring case)"
-    if test.include_missing is True:
-        text += " (or is empty)"
-    elif test.include_missing is False:
-        text += " (an empty value does not match)"
-    return text
+def local_time(at: datetime, tz: str) -> str:
+    """An instant as a person reads it: in the project timezone, with its offset."""
+    return at.astimezone(ZoneInfo(tz)).isoformat()
 
 
-def describe_event(c: m.EventCond) -> str:
-    """An event condition in words."""
-    what = " or ".join(c.types) + " " if c.types else ""
-    src = " + ".join(c.sources)
-    bits = [f"{what}rows of {src}"]
-    if c.where:
-        bits.append("where " + " and ".join(describe_test(r.column, r.test) for r in c.where))
-    if c.window and c.window.within:
-        bits.append(f"in the last {c.window.within.text}")
-    if c.window and c.window.during:
-        bits.append(f"during {c.window.during.name.replace('_', ' ')}")
-    subject = {
-        "count": "number of",
-        "sum": f"sum of {c.column} over",
-        "avg": f"average {c.column} over",
-        "min": f"smallest {c.column} of",
-        "max": f"largest {c.column} of",
-        "distinct": f"distinct {c.column} values among",
-        "active_days": "active days with",
-        "last": "time of the latest of",
-        "first": "time of the earliest of",
-    }[c.agg]
-    return describe_test(f"{subject} " + " ".join(bits), c.test)
+def which_run(
+    project: api.Project, as_of: str | None, state_dir: Path | None
+) -> tuple[datetime, dict[str, Any] | None, str]:
+    """The instant to evaluate at and the run it shows: the last committed run's as_of unless
+    `as_of` is given (SPEC §3.2), with a sentence saying which."""
+    tz = project.spec.timezone
+    if as_of is not None:
+        at = api.resolve_as_of(project, as_of)
+        return at, None, f"evaluated at --as-of {local_time(at, tz)} (not a committed run)"
+    manifest = project.state(state_dir).read_manifest()
+    if manifest.runs:
+        run = manifest.runs[-1]
+        at = datetime.fromisoformat(run["as_of"])
+        return at, run, f"run {run['run_id']} as of {local_time(at, tz)} (the last committed run)"
+    at = api.resolve_as_of(project, None)
+    return at, None, f"no committed run yet: evaluated now, {local_time(at, tz)}"
 
 
-def node_text(cond: m.Condition) -> str:
-    """One condition node in words, without its children (`all of:`, `country is 'US'`)."""
-    if isinstance(cond, m.AllCond):
-        return "all of:" if cond.items else "always true (empty all)"
-    if isinstance(cond, m.AnyCond):
-        return "any of:" if cond.items else "never true (empty any)"
-    if isinstance(cond, m.NotCond):
-        return "not:"
-    if isinstance(cond, m.FieldCond):
-        name = cond.column if cond.source is None else f"{cond.source}.{cond.column}"
-        return describe_test(name, cond.test)
-    if isinstance(cond, m.EventCond):
-        return describe_event(cond)
-    if isinstance(cond, m.SegmentRef):
-        return f"is a member of segment {cond.name}"
-    if isinstance(cond, m.ScoreCond):
-        return describe_test(f"score {cond.model}", cond.test)
-    if isinstance(cond, m.ScoreChangeCond):
-        return describe_test(f"change of score {cond.model} over {cond.over.text}", cond.test)
-    if isinstance(cond, m.BucketCond):
-        return f"falls in a stable {cond.percent:g}% bucket (salt {cond.salt!r})"
-    raise NotImplementedError(type(cond).__name__)  # pragma: no cover
+def _definition(cond: m.Condition) -> dict[str, Any]:
+    out: dict[str, Any] = {"text": node_text(cond)}
+    kids = [_definition(c) for c in graph.children(cond)]
+    if kids:
+        out["children"] = kids
+    return out
 
 
-def describe(cond: m.Condition, indent: int = 0) -> list[str]:
-    """The condition tree as indented lines of plain words."""
-    lines = ["  " * indent + node_text(cond)]
-    for c in graph.children(cond):
-        lines += describe(c, indent + 1)
-    return lines
-
-
-def describe_segment(spec: m.Spec, name: str) -> list[str]:
-    """A segment's definition in words: kind, rule, exclusions, cap, overrides, dependencies."""
+def explain_segment(
+    project: api.Project, name: str, as_of: str | None = None, state_dir: Path | None = None
+) -> Explanation:
+    """A segment in words and the plan that computes it; nothing is executed (the plan is
+    built from the sources' schemas, no rows are read)."""
+    spec = project.spec
+    api.check_segment_names(project, [name])
+    at, run, said = which_run(project, as_of, state_dir)
+    plan = api.make_plan(project, at, [name])
+    lines = describe_segment(spec, name)
+    lines += ["", said, f"plan (as of {local_time(at, spec.timezone)}):"]
+    lines += ["  " + ln for ln in plan.describe()]
+    lines.append(f"  then segments in order: {', '.join(plan.order)}")
+    lines.append("  all collected in one query")
     seg = spec.segments[name]
-    lines = [f"segment {name} ({seg.kind})"]
-    if seg.description:
-        lines.append(f"  {seg.description}")
-    if seg.from_file:
-        lines.append(f"  members listed in {seg.from_file}")
-    if seg.where is not None:
-        lines.append("  matches contacts where:")
-        lines += describe(seg.where, 2)
-    if seg.exclude is not None:
-        lines.append("  except those where:")
-        lines += describe(seg.exclude, 2)
-    if seg.top is not None:
-        by = seg.top.by
-        what = (
-            f"field {by.field}"
-            if by.field
-            else f"score {by.score}"
-            if by.score
-            else f"change of score {by.change_model} over "
-            f"{by.change_over.text if by.change_over else ''}"
-        )
-        cap = f"{seg.top.n}" if seg.top.n else f"{seg.top.percent:g}% (rounded up)"
-        lines.append(f"  keeping the top {cap} by {what}, highest first, ties by key")
-    if seg.include_file:
-        lines.append(f"  plus everyone listed in {seg.include_file}")
-    if seg.exclude_file:
-        lines.append(f"  minus everyone listed in {seg.exclude_file} (this wins)")
-    deps = graph.order(spec.segments, [name])[:-1]
-    if deps:
-        lines.append(f"  depends on: {', '.join(deps)} (evaluated first)")
-    return lines
+    data: dict[str, Any] = {
+        "segment": name,
+        "kind": seg.kind,
+        "description": seg.description,
+        "as_of": at.isoformat(),
+        "run": run["run_id"] if run else None,
+        "shows": said,
+        "where": _definition(seg.where) if seg.where is not None else None,
+        "exclude": _definition(seg.exclude) if seg.exclude is not None else None,
+        "words": describe_segment(spec, name),
+        "order": plan.order,
+        "plan": plan_json(plan),
+    }
+    return Explanation(lines, data)
+
+
+def plan_json(plan: Plan) -> dict[str, Any]:
+    """The plan as data: scans with their aggregates, and each segment's IR as text."""
+    return {
+        "scans": [
+            {
+                "source": s.source,
+                "types": list(s.types) if s.types is not None else None,
+                "since": s.since.isoformat() if s.since else None,
+                "aggregates": [
+                    {
+                        "name": a.name,
+                        "what": describe_key(a.key, plan.timezone),
+                        "rows": ir.render(a.flag),
+                    }
+                    for a in s.aggregates
+                ],
+            }
+            for s in plan.scans
+        ],
+        "pooled": [{"sources": list(p.sources), "aggregates": list(p.names)} for p in plan.pooled],
+        "segments": [{"segment": s.name, "rule": ir.render(s.rule)} for s in plan.segments],
+    }
+
+
+def explain_contact(
+    project: api.Project, contact: str, as_of: str | None = None, state_dir: Path | None = None
+) -> Explanation:
+    """Why a contact is in or out of each segment at the last committed run (or `as_of`),
+    and its score rule by rule."""
+    spec = project.spec
+    at, run, said = which_run(project, as_of, state_dir)
+    ev, _ = api.preview(project, at, state_dir=state_dir, detail=True)
+    key = spec.contacts.key
+    dtype = ev.contact_keys().dtype
+    try:
+        value = pl.Series([contact]).cast(dtype, strict=True)[0]
+    except pl.exceptions.PolarsError as exc:
+        raise UsageError(f"contact key {contact!r} is not a valid {dtype}") from exc
+    row = ev.row(value)
+    if row is None:
+        raise UsageError(f"contact {key}={contact} is not in the contacts export")
+    verdicts = contact_verdicts(spec, ev, row)
+    if run is not None:
+        _compare_with_run(project, verdicts, value, state_dir)
+    verdicts.update({"contact": contact, "run": run["run_id"] if run else None, "shows": said})
+    lines = [f"contact {key}={contact} as of {local_time(at, spec.timezone)}", said]
+    lines += contact_lines(verdicts)
+    return Explanation(lines, verdicts)
+
+
+def _compare_with_run(
+    project: api.Project, verdicts: dict[str, Any], value: Any, state_dir: Path | None
+) -> None:
+    """Mark segments where the committed run recorded a different verdict (the inputs or
+    the spec changed since that run)."""
+    state = project.state(state_dir)
+    manifest = state.read_manifest()
+    key = project.spec.contacts.key
+    for seg in verdicts["segments"]:
+        cur = manifest.current.get(seg["segment"])
+        if cur is None:
+            continue
+        snap = state.read_snapshot(cur["snapshot"], key)
+        was = bool(snap.filter((pl.col(key) == value) & pl.col("member")).height)
+        if was != seg["member"]:
+            seg["recorded"] = (
+                f"the last committed run recorded this contact as {'IN' if was else 'out'}; "
+                "the inputs or the spec changed since"
+            )
