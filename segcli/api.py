@@ -29,7 +29,7 @@ from segcli.outputs.files import (
     write_frames,
     write_json,
 )
-from segcli.plan.planner import Plan, build_plan
+from segcli.planning.planner import Plan, build_plan
 from segcli.spec import graph
 from segcli.spec import load as yamlnodes
 from segcli.spec import model as m
@@ -138,6 +138,10 @@ class RunResult:
     total_seconds: float
     warnings: list[str] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
+    # key + one boolean column per evaluated segment (members after kinds and overrides),
+    # and key + one score column per model: the run's results as frames, for notebooks.
+    memberships: pl.DataFrame | None = field(default=None, repr=False)
+    scores: pl.DataFrame | None = field(default=None, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -331,6 +335,8 @@ def run(
             0.0,
             [*notes, *ev.warnings],
         )
+        result.memberships = ev.memberships()
+        result.scores = ev.scores()
         if not dry_run:
             say("writing outputs")
             _write_and_commit(

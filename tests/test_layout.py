@@ -8,7 +8,7 @@ from pathlib import Path
 SEGCLI = Path(__file__).resolve().parents[1] / "segcli"
 
 # Each layer may import the layers before it, never one after it.
-ORDER = ["base", "spec", "plan", "engines", "state", "outputs", "api", "demo", "views", "cli"]
+ORDER = ["base", "spec", "planning", "engines", "state", "outputs", "api", "demo", "views", "cli"]
 BASE = {"errors", "fs"}
 # The package root re-exports the library facade (lazily); `python -m segcli` is the CLI.
 SPECIAL = {"__init__": "api", "__main__": "cli"}
@@ -17,7 +17,7 @@ DEMO_MAY_IMPORT = {"base", "spec", "demo"}
 
 
 def layer(module: str) -> str:
-    """The layer of a dotted module name under segcli (e.g. segcli.plan.compile -> plan)."""
+    """The layer of a dotted module name under segcli (e.g. segcli.planning.compile -> planning)."""
     parts = module.split(".")
     head = parts[1] if len(parts) > 1 else "__init__"
     if head in BASE:

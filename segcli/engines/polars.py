@@ -19,9 +19,9 @@ import polars as pl
 from segcli.engines.catalog import Catalog
 from segcli.engines.contacts import load_contacts, read_list
 from segcli.errors import DataError
-from segcli.plan import ir
-from segcli.plan.compile import bucket_of
-from segcli.plan.planner import (
+from segcli.planning import ir
+from segcli.planning.compile import bucket_of
+from segcli.planning.planner import (
     Aggregate,
     Plan,
     PooledScan,
@@ -31,7 +31,7 @@ from segcli.plan.planner import (
     rule_col,
     segment_col,
 )
-from segcli.plan.scoring import score_col
+from segcli.planning.scoring import score_col
 
 UTC_DT = pl.Datetime("us", "UTC")
 
@@ -388,6 +388,18 @@ class Evaluation:
         """Per contact: the model's score at the run's as_of (or at `at`, an earlier instant
         the plan computed for `score_change`)."""
         return self.frame[score_col(model, at or self.plan.as_of, self.plan.as_of)]
+
+    def memberships(self) -> pl.DataFrame:
+        """key, then one boolean column per evaluated segment (named like it)."""
+        cols = {self.plan.key: self.contact_keys()}
+        cols.update({n: self.member(n).alias(n) for n in self.segments})
+        return pl.DataFrame(cols)
+
+    def scores(self) -> pl.DataFrame:
+        """key, then one float column per scoring model (named like it)."""
+        cols = {self.plan.key: self.contact_keys()}
+        cols.update({m: self.score(m).alias(m) for m in self.plan.models})
+        return pl.DataFrame(cols)
 
     def score_of(self, row: dict[str, Any], model: str) -> float | None:
         """A model's score in a row returned by `row`."""

@@ -7,7 +7,7 @@ committed run, and what changed.
 - overrides: `include_file` adds and `exclude_file` removes (and wins) on top of any kind.
 
 `carry` decides each segment's mode (the planner turns the mode into the kind's rule over the
-rule-made set, `segcli.plan.planner.kind_rule`); `transition` turns a run's per-contact
+rule-made set, `segcli.planning.planner.kind_rule`); `transition` turns a run's per-contact
 rule/base/member flags into the new snapshot and the entered/left changes.
 """
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from segcli.engines.polars import Evaluation
-from segcli.plan.planner import agg_value_col, node_col, points_col
+from segcli.planning.planner import agg_value_col, node_col, points_col
 from segcli.spec import graph
 from segcli.spec import model as m
 from segcli.views.words import node_text

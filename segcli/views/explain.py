@@ -13,8 +13,8 @@ import polars as pl
 
 from segcli import api
 from segcli.errors import UsageError
-from segcli.plan import ir
-from segcli.plan.planner import Plan, describe_key
+from segcli.planning import ir
+from segcli.planning.planner import Plan, describe_key
 from segcli.spec import graph
 from segcli.spec import model as m
 from segcli.views.contact import contact_lines, contact_verdicts

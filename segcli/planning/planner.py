@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from segcli.plan import ir
-from segcli.plan.compile import (
+from segcli.planning import ir
+from segcli.planning.compile import (
     AggKey,
     Context,
     compile_condition,
@@ -25,7 +25,7 @@ from segcli.plan.compile import (
     row_filter,
     window_start,
 )
-from segcli.plan.scoring import model_score, rule_points, score_col
+from segcli.planning.scoring import model_score, rule_points, score_col
 from segcli.spec import graph
 from segcli.spec import model as m
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from segcli.plan import ir
+from segcli.planning import ir
 from segcli.spec import model as m
 from segcli.spec.timeutil import period_bounds, to_utc
 

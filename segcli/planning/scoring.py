@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from segcli.plan import ir
-from segcli.plan.compile import Context, compile_condition, event_agg_key
+from segcli.planning import ir
+from segcli.planning.compile import Context, compile_condition, event_agg_key
 from segcli.spec import model as m
 
 
