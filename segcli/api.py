@@ -34,8 +34,7 @@ from segcli.spec import graph
 from segcli.spec import load as yamlnodes
 from segcli.spec import model as m
 from segcli.spec.timeutil import parse_as_of
-from segcli.spec.validate import Validator
-from segcli.spec.validate_base import file_problem
+from segcli.spec.validate import file_problem, validate
 from segcli.state import kinds
 from segcli.state.store import Manifest, StateDir
 
@@ -92,12 +91,10 @@ def load(config: str | Path, *, with_data: bool = True) -> Project:
         cat.sources[src.name] = src
         return cat.schema(src.name)
 
-    v = Validator(file, base, schema_of if with_data else None)
-    # Loader findings (duplicate keys) are reported together with the validator's.
-    v.diags.extend(diags)
-    spec = v.spec(root)
-    if spec is None or v.diags:
-        raise SpecError(v.diags)
+    # Loader findings (duplicate keys, bad dates) are reported together with the validator's.
+    spec, problems = validate(root, file, base, schema_of if with_data else None, diags)
+    if spec is None:
+        raise SpecError(problems)
     catalog = catalogs.get("cat") or catalog_for(spec)
     catalog.timezone = spec.timezone
     return Project(spec, catalog, text)

@@ -1,14 +1,46 @@
-"""Render diagnostics ruff-style: `path:line:col: CODE message`, the source line, carets, help."""
+"""Collect diagnostics (`Reporter`) and render them ruff-style: `path:line:col: CODE message`,
+the source line, carets, help."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from segcli.errors import Diagnostic
-from segcli.spec.codes import TABLE
+from segcli.spec.codes import TABLE, Code
+from segcli.spec.load import YNode
 
 # The codes' table lives in segcli.spec.codes; docs/diagnostics.md is checked against it.
 CODES: dict[str, str] = {c.code: c.title for c in TABLE}
+
+
+class Reporter:
+    """The diagnostics of one spec file, shared by the parsers and the resolver."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.diags: list[Diagnostic] = []
+
+    def err(self, code: Code, msg: str, node: YNode, help: str | None = None) -> None:
+        """Report a problem with a value, underlined when it sits on one line."""
+        if node.reported:  # the loader reported this value already (a bad date)
+            return
+        end = node.end_col if node.end_line == node.line and node.end_col > node.col else None
+        self.diags.append(
+            Diagnostic(code.code, msg, self.file, node.line, node.col, node.path, help, end)
+        )
+
+    def err_key(
+        self, code: Code, msg: str, parent: YNode, key: str, help: str | None = None
+    ) -> None:
+        """Report a problem with key `key` of mapping `parent`, located at the key."""
+        line, col = parent.key_pos.get(key, (parent.line, parent.col))
+        path = f"{parent.path}.{key}" if parent.path else key
+        self.diags.append(Diagnostic(code.code, msg, self.file, line, col, path, help))
+
+    def sorted(self) -> list[Diagnostic]:
+        """In file order, as ruff does, each once; other files' (rules_file rows) come last."""
+        unique = list(dict.fromkeys(self.diags))
+        return sorted(unique, key=lambda d: (d.file != self.file, d.file, d.line, d.col))
 
 
 def render(diags: list[Diagnostic], *, sources: dict[str, str] | None = None) -> str:

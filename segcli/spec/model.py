@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Literal, TypeAlias
 
+from segcli.spec.language import AGGREGATES, OPERATORS
+
 # ---------------------------------------------------------------- time values
 
 
@@ -36,26 +38,12 @@ OpValue: TypeAlias = Scalar | Relative | Duration | Period | tuple[Scalar | Rela
 
 # ---------------------------------------------------------------- conditions
 
-POSITIVE_OPS = (
-    "eq",
-    "in",
-    "gt",
-    "gte",
-    "lt",
-    "lte",
-    "between",
-    "contains",
-    "starts_with",
-    "ends_with",
-    "matches",
-    "within",
-    "older_than",
-    "during",
-)
-NEGATIVE_OPS = {"ne": "eq", "not_in": "in", "not_contains": "contains"}
-STRING_OPS = ("contains", "not_contains", "starts_with", "ends_with", "matches")
-ORDER_OPS = ("gt", "gte", "lt", "lte", "between")
-TIME_OPS = ("within", "older_than", "during")
+# Operator groups, derived from the language table (segcli.spec.language.OPERATORS).
+POSITIVE_OPS = tuple(op.name for op in OPERATORS if op.polarity == "positive")
+NEGATIVE_OPS = {op.name: op.complement_of for op in OPERATORS if op.complement_of}
+STRING_OPS = tuple(op.name for op in OPERATORS if op.value in ("string", "regex"))
+ORDER_OPS = tuple(op.name for op in OPERATORS if op.value in ("ordered", "range"))
+TIME_OPS = tuple(op.name for op in OPERATORS if op.value in ("duration", "period"))
 ALL_OPS = (*POSITIVE_OPS, *NEGATIVE_OPS, "is_null")
 
 
@@ -103,18 +91,8 @@ class Window:
 
 
 AggKind = Literal["count", "sum", "avg", "min", "max", "distinct", "active_days", "last", "first"]
-AGG_KINDS: tuple[str, ...] = (
-    "count",
-    "sum",
-    "avg",
-    "min",
-    "max",
-    "distinct",
-    "active_days",
-    "last",
-    "first",
-)
-AGG_WITH_COLUMN = ("sum", "avg", "min", "max", "distinct")
+AGG_KINDS: tuple[str, ...] = tuple(a.name for a in AGGREGATES)
+AGG_WITH_COLUMN = tuple(a.name for a in AGGREGATES if a.column)
 
 
 @dataclass(frozen=True)

@@ -6,20 +6,11 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from segcli.spec.language import PERIODS
 from segcli.spec.model import Duration, Period
 
-PERIODS = (
-    "today",
-    "yesterday",
-    "this_week",
-    "last_week",
-    "this_month",
-    "last_month",
-    "this_quarter",
-    "last_quarter",
-    "this_year",
-    "last_year",
-)
+__all__ = ["PERIODS", "parse_as_of", "parse_duration", "period_bounds", "to_utc"]
+
 _UNITS = {"h": 3600, "d": 86400, "w": 7 * 86400}
 _DUR = re.compile(r"^(\d+)([hdw])$")
 # as_of minus a duration must stay a date: 1000 years is far past any data and far from year 1.

@@ -1,8 +1,9 @@
-"""Parse a leaf condition's operators and their values (eq, in, between, matches, ...).
+"""Parsing, step 2: a leaf condition's operators and their values (eq, in, between, ...).
 
-`OperatorParser` checks each operator's value (scalars, lists, orders, regular expressions,
-durations, calendar periods) and builds the `model.Test` of a field, score or row filter.
-Unknown operators get help from `OP_ALIASES`, the names users bring from other tools.
+`Operators` checks each operator's value by the kind the language table gives it
+(`segcli.spec.language.OPERATORS`: scalar, list, ordered, range, string, regex, bool,
+duration, period) and builds the `model.Test` of a field, score or row filter. Unknown
+operators get help from `OP_ALIASES`, the names users bring from other tools.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ import polars as pl
 
 from segcli.spec import codes
 from segcli.spec import model as m
+from segcli.spec.diagnostics import Reporter
+from segcli.spec.language import OPERATOR
 from segcli.spec.load import YNode
-from segcli.spec.validate_base import ValidatorBase, _tname, hint
+from segcli.spec.parse_values import Values, _tname, hint
 
 _REL = re.compile(r"^-(\d+)([hdw])$")
 # Operator names users bring from SQL, HubSpot or Mautic; difflib cannot guess these.
@@ -63,18 +66,20 @@ def op_hint(word: str, choices: tuple[str, ...]) -> str:
     return hint(word, choices) or f"operators: {', '.join(m.ALL_OPS)}"
 
 
-class OperatorParser(ValidatorBase):
+class Operators:
     """Parses the operators of leaf conditions into `model.Test`s."""
 
-    def _leaf_body(
-        self, node: YNode, key: str, allowed: tuple[str, ...]
-    ) -> dict[str, YNode] | None:
+    def __init__(self, r: Reporter, values: Values) -> None:
+        self.r = r
+        self.v = values
+
+    def leaf_body(self, node: YNode, key: str, allowed: tuple[str, ...]) -> dict[str, YNode] | None:
         if not node.is_map:
             return None
         for k in node.value:
             if k not in allowed:
                 code = codes.UNKNOWN_OPERATOR if k != key else codes.UNKNOWN_KEY
-                self.err_key(code, f"unknown operator '{k}'", node, k, op_hint(str(k), allowed))
+                self.r.err_key(code, f"unknown operator '{k}'", node, k, op_hint(str(k), allowed))
         return {k: v for k, v in node.value.items() if k in allowed and k != key}
 
     def test(
@@ -87,11 +92,11 @@ class OperatorParser(ValidatorBase):
         ok = True
         for key, vnode in body.items():
             if key == "ignore_case":
-                b = self.boolean(vnode, "ignore_case")
+                b = self.v.boolean(vnode, "ignore_case")
                 ignore_case = bool(b)
                 ok &= b is not None
             elif key == "include_missing":
-                include_missing = self.boolean(vnode, "include_missing")
+                include_missing = self.v.boolean(vnode, "include_missing")
                 ok &= include_missing is not None
             elif key in m.ALL_OPS:
                 val = self.op_value(key, vnode)
@@ -104,7 +109,7 @@ class OperatorParser(ValidatorBase):
             k not in body and k not in ("field", "column", "model", "over") for k in parent.value
         )
         if require_op and not ops and ok and not unknown:
-            self.err(
+            self.r.err(
                 codes.MISSING_KEY,
                 f"{what} needs an operator",
                 parent,
@@ -114,21 +119,23 @@ class OperatorParser(ValidatorBase):
         return m.Test(tuple(ops), ignore_case, include_missing) if ok else None
 
     def op_value(self, op: str, node: YNode) -> Any:
+        """The operator's value, checked by its kind in the language table (or _BAD)."""
         v = node.value
-        if op in ("eq", "ne"):
+        kind = OPERATOR[op].value
+        if kind == "scalar":
             if _is_scalar(v):
                 return v
-            self.err(
+            self.r.err(
                 codes.WRONG_TYPE,
                 f"{op} takes a single value, got {_tname(v)}",
                 node,
                 "use in: [...] for several values" if node.is_list else None,
             )
             return _BAD
-        if op in ("in", "not_in"):
+        if kind == "list":
             if not node.is_list:
                 shown = v if isinstance(v, str | int | float) and not isinstance(v, bool) else "..."
-                self.err(
+                self.r.err(
                     codes.WRONG_TYPE,
                     f"{op} takes a list, got {_tname(v)}",
                     node,
@@ -137,27 +144,27 @@ class OperatorParser(ValidatorBase):
                 return _BAD
             vals = [c.value for c in v]
             if not all(_is_scalar(x) and x is not None for x in vals):
-                self.err(codes.WRONG_TYPE, f"{op} takes a list of non-null values", node)
+                self.r.err(codes.WRONG_TYPE, f"{op} takes a list of non-null values", node)
                 return _BAD
             return tuple(vals)
-        if op in ("gt", "gte", "lt", "lte"):
+        if kind == "ordered":
             return self.order_value(op, node)
-        if op == "between":
+        if kind == "range":
             if not node.is_list or len(v) != 2:
-                self.err(codes.WRONG_TYPE, "between takes a list [low, high]", node)
+                self.r.err(codes.WRONG_TYPE, "between takes a list [low, high]", node)
                 return _BAD
             lo, hi = self.order_value(op, v[0]), self.order_value(op, v[1])
             if lo is _BAD or hi is _BAD:
                 return _BAD
             return (lo, hi)
-        if op in m.STRING_OPS:
+        if kind in ("string", "regex"):
             if not isinstance(v, str):
-                self.err(codes.WRONG_TYPE, f"{op} takes a string, got {_tname(v)}", node)
+                self.r.err(codes.WRONG_TYPE, f"{op} takes a string, got {_tname(v)}", node)
                 return _BAD
-            if op == "matches":
+            if kind == "regex":
                 problem = _regex_problem(v)
                 if problem:
-                    self.err(
+                    self.r.err(
                         codes.BAD_VALUE,
                         f"bad regular expression {v!r}: {problem}",
                         node,
@@ -166,23 +173,23 @@ class OperatorParser(ValidatorBase):
                     )
                     return _BAD
             return v
-        if op == "is_null":
+        if kind == "bool":
             if not isinstance(v, bool):
-                self.err(codes.WRONG_TYPE, f"is_null takes true or false, got {_tname(v)}", node)
+                self.r.err(codes.WRONG_TYPE, f"{op} takes true or false, got {_tname(v)}", node)
                 return _BAD
             return v
-        if op in ("within", "older_than"):
-            d = self.duration(node, op)
+        if kind == "duration":
+            d = self.v.duration(node, op)
             return d if d is not None else _BAD
-        if op == "during":
-            p = self.period(node)
+        if kind == "period":
+            p = self.v.period(node)
             return p if p is not None else _BAD
         raise AssertionError(op)  # pragma: no cover - ops are checked before
 
     def order_value(self, op: str, node: YNode) -> Any:
         v = node.value
         if isinstance(v, bool) or v is None:
-            self.err(
+            self.r.err(
                 codes.WRONG_TYPE, f"{op} takes a number, a date or a relative time, got {v!r}", node
             )
             return _BAD
@@ -190,13 +197,13 @@ class OperatorParser(ValidatorBase):
             return v
         if isinstance(v, str):
             if _REL.match(v):
-                d = self.duration(replace(node, value=v[1:]), op)
+                d = self.v.duration(replace(node, value=v[1:]), op)
                 return m.Relative(d) if d is not None else _BAD
             try:
                 return datetime.fromisoformat(v) if "T" in v or " " in v else date.fromisoformat(v)
             except ValueError:
                 pass
-        self.err(
+        self.r.err(
             codes.BAD_VALUE,
             f"bad value {v!r} for {op}",
             node,

@@ -1,7 +1,7 @@
-"""Parse scoring models: rules, points or percents of sales_ready, decay and rules files.
+"""Parsing, step 4: scoring models: rules, points or percents of sales_ready, decay, rules files.
 
-`ScoringParser` builds `model.ScoreModel`s. A `rules_file` is a CSV whose rows fill the
-`{column}` placeholders of one `when` template.
+`Scoring` builds `model.ScoreModel`s. A `rules_file` is a CSV whose rows fill the `{column}`
+placeholders of one `when` template.
 """
 
 from __future__ import annotations
@@ -9,43 +9,56 @@ from __future__ import annotations
 import csv
 import re
 from dataclasses import replace
+from pathlib import Path
 
 from segcli.errors import Diagnostic
-from segcli.spec import codes
+from segcli.spec import codes, refs
+from segcli.spec import language as lang
 from segcli.spec import model as m
+from segcli.spec.diagnostics import Reporter
 from segcli.spec.graph import walk
 from segcli.spec.load import YNode
-from segcli.spec.validate_base import _tname, file_problem
-from segcli.spec.validate_conditions import ConditionParser
+from segcli.spec.parse_conditions import Conditions
+from segcli.spec.parse_values import Values, _tname, file_problem
 
-MODEL_KEYS = ("sales_ready", "rules", "rules_file", "decay", "min", "max")
-RULE_KEYS = ("name", "stage", "ready", "points", "each", "max", "when")
+MODEL_KEYS = lang.names(lang.MODEL)
+RULE_KEYS = lang.names(lang.RULE)
+RULES_FILE_KEYS = lang.names(lang.RULES_FILE)
+DECAY_KEYS = lang.names(lang.DECAY)
 
 
-class ScoringParser(ConditionParser):
-    """Parses the `scoring:` section on top of the condition parser."""
+class Scoring:
+    """Parses the `scoring:` section with the condition parser."""
+
+    def __init__(self, r: Reporter, values: Values, conditions: Conditions, base_dir: Path) -> None:
+        self.r = r
+        self.v = values
+        self.conditions = conditions
+        self.base_dir = base_dir
 
     def scoring(self, node: YNode) -> dict[str, m.ScoreModel]:
         if not node.is_map:
-            self.err(codes.WRONG_TYPE, f"scoring must be a mapping, got {_tname(node.value)}", node)
+            self.r.err(
+                codes.WRONG_TYPE, f"scoring must be a mapping, got {_tname(node.value)}", node
+            )
             return {}
         out = {}
         for name, mnode in node.value.items():
-            self.check_name(node, name, "scoring model")
+            self.v.check_name(node, name, "scoring model")
             sm = self.score_model(name, mnode)
             if sm is not None:
                 out[name] = sm
         return out
 
     def score_model(self, name: str, node: YNode) -> m.ScoreModel | None:
-        body = self.mapping(node, f"scoring model '{name}'", MODEL_KEYS)
+        body = self.v.mapping(node, f"scoring model '{name}'", MODEL_KEYS)
         if body is None:
             return None
         sales_ready = 100.0
         if "sales_ready" in body:
-            sr = self.number(body["sales_ready"], "sales_ready")
+            sr = self.v.number(body["sales_ready"], "sales_ready")
             if sr is not None and sr <= 0:
-                self.err(
+                self.r.err(
                     codes.BAD_VALUE,
                     f"sales_ready must be greater than 0, got {sr:g}",
                     body["sales_ready"],
@@ -55,7 +68,7 @@ class ScoringParser(ConditionParser):
         rules: list[m.Rule] = []
         if "rules" in body:
             if not body["rules"].is_list:
-                self.err(codes.WRONG_TYPE, "rules must be a list", body["rules"])
+                self.r.err(codes.WRONG_TYPE, "rules must be a list", body["rules"])
             else:
                 for rnode in body["rules"].value:
                     r = self.rule(rnode, sales_ready)
@@ -64,71 +77,53 @@ class ScoringParser(ConditionParser):
         if "rules_file" in body:
             rules.extend(self.rules_file(body["rules_file"], sales_ready))
         if "rules" not in body and "rules_file" not in body:
-            self.err(codes.MISSING_KEY, f"scoring model '{name}' needs rules or rules_file", node)
+            self.r.err(codes.MISSING_KEY, f"scoring model '{name}' needs rules or rules_file", node)
         half_life = None
         if "decay" in body:
-            d = self.mapping(body["decay"], "decay", ("half_life",)) or {}
+            d = self.v.mapping(body["decay"], "decay", DECAY_KEYS) or {}
             if "half_life" in d:
-                half_life = self.duration(d["half_life"], "half_life")
+                half_life = self.v.duration(d["half_life"], "half_life")
             else:
-                self.err(codes.MISSING_KEY, "decay needs half_life", body["decay"])
+                self.r.err(codes.MISSING_KEY, "decay needs half_life", body["decay"])
         if half_life is not None:
-            self._check_decay_time(rules, body["decay"])
-        lo = self.number(body["min"], "min") if "min" in body else None
-        hi = self.number(body["max"], "max") if "max" in body else None
+            self.conditions.found.append(refs.DecayUse(body["decay"], tuple(rules)))
+        lo = self.v.number(body["min"], "min") if "min" in body else None
+        hi = self.v.number(body["max"], "max") if "max" in body else None
         if lo is not None and hi is not None and lo > hi:
-            self.err(
+            self.r.err(
                 codes.BAD_VALUE,
                 f"the model's min ({lo:g}) is greater than its max ({hi:g})",
                 body["min"],
             )
         return m.ScoreModel(name, tuple(rules), sales_ready, half_life, lo, hi)
 
-    def _check_decay_time(self, rules: list[m.Rule], node: YNode) -> None:
-        """A decaying rule (each, or one event with the default test) needs row times."""
-        for r in rules:
-            w = r.when
-            if not (isinstance(w, m.EventCond) and (r.each or w.is_default_test)):
-                continue
-            for s in w.sources:
-                src = self.sources_by_name.get(s)
-                if src is not None and src.time is None:
-                    self.err(
-                        codes.SOURCE_LACKS,
-                        f"decay needs row times: rule '{r.name}' reads source '{s}', "
-                        "which declares no `time:`",
-                        node,
-                        f"add `time: <column>` to source '{s}', or score that rule in a "
-                        "model without decay",
-                    )
-
     def rule(self, node: YNode, sales_ready: float) -> m.Rule | None:
-        body = self.mapping(node, "rule", RULE_KEYS)
+        body = self.v.mapping(node, "rule", RULE_KEYS)
         if body is None:
             return None
-        name = self.string(body["name"], "name") if "name" in body else None
+        name = self.v.string(body["name"], "name") if "name" in body else None
         if name is None:
-            self.err(codes.MISSING_KEY, "a rule needs a name", node)
+            self.r.err(codes.MISSING_KEY, "a rule needs a name", node)
         points = self._points(node, body, sales_ready)
-        when = self.condition(body["when"]) if "when" in body else None
+        when = self.conditions.condition(body["when"]) if "when" in body else None
         if "when" not in body:
-            self.err(codes.MISSING_KEY, "a rule needs 'when'", node)
+            self.r.err(codes.MISSING_KEY, "a rule needs 'when'", node)
         elif when is not None and not self._rule_when_ok(when, body["when"]):
             when = None
-        each = bool(self.boolean(body["each"], "each")) if "each" in body else False
+        each = bool(self.v.boolean(body["each"], "each")) if "each" in body else False
         if (
             each
             and when is not None
             and not (isinstance(when, m.EventCond) and when.is_default_test)
         ):
-            self.err(
+            self.r.err(
                 codes.CONFLICT,
                 "each: true needs `when` to be one event condition with the default test",
                 body["each"],
                 "drop count/sum/... from the event",
             )
         cap = self._rule_cap(body)
-        stage = self.string(body["stage"], "stage") if "stage" in body else None
+        stage = self.v.string(body["stage"], "stage") if "stage" in body else None
         if name is None or points is None or when is None:
             return None
         return m.Rule(name, points, when, stage, each, cap)
@@ -140,7 +135,7 @@ class ScoringParser(ConditionParser):
         for c in walk(when):
             kind = kinds.get(type(c))
             if kind is not None:
-                self.err(
+                self.r.err(
                     codes.CONFLICT,
                     f"a scoring rule's `when` cannot use `{kind}:`",
                     node,
@@ -154,9 +149,9 @@ class ScoringParser(ConditionParser):
         """A rule's `max`: a size (negative points are capped at -max), so never negative."""
         if "max" not in body:
             return None
-        cap = self.number(body["max"], "max")
+        cap = self.v.number(body["max"], "max")
         if cap is not None and cap < 0:
-            self.err(
+            self.r.err(
                 codes.BAD_VALUE,
                 f"a rule's max must be >= 0, got {cap:g}",
                 body["max"],
@@ -168,10 +163,10 @@ class ScoringParser(ConditionParser):
 
     def _points(self, node: YNode, body: dict[str, YNode], sales_ready: float) -> float | None:
         if ("ready" in body) == ("points" in body):
-            self.err(codes.CONFLICT, "a rule needs exactly one of 'points' or 'ready'", node)
+            self.r.err(codes.CONFLICT, "a rule needs exactly one of 'points' or 'ready'", node)
             return None
         if "points" in body:
-            return self.number(body["points"], "points")
+            return self.v.number(body["points"], "points")
         return self.percent(body["ready"], sales_ready)
 
     def percent(self, node: YNode, sales_ready: float) -> float | None:
@@ -180,37 +175,38 @@ class ScoringParser(ConditionParser):
             return float(v.strip()[:-1]) / 100 * sales_ready
         if isinstance(v, int | float) and not isinstance(v, bool):
             return float(v) / 100 * sales_ready
-        self.err(codes.BAD_VALUE, f"ready must be a percent like 30%, got {v!r}", node)
+        self.r.err(codes.BAD_VALUE, f"ready must be a percent like 30%, got {v!r}", node)
         return None
 
     def rules_file(self, node: YNode, sales_ready: float) -> list[m.Rule]:
-        body = self.mapping(node, "rules_file", ("path", "when", "each", "max"))
+        body = self.v.mapping(node, "rules_file", RULES_FILE_KEYS)
         if body is None or "path" not in body or "when" not in body:
-            self.err(codes.MISSING_KEY, "rules_file needs path and when", node)
+            self.r.err(codes.MISSING_KEY, "rules_file needs path and when", node)
             return []
-        rel = self.string(body["path"], "path")
+        rel = self.v.string(body["path"], "path")
         if rel is None:
             return []
         path = self.base_dir / rel
         problem = file_problem(path)
         if problem and problem != "not found":  # not found: open's own message, below
-            self.err(codes.BAD_VALUE, f"rules_file {rel} {problem}", body["path"])
+            self.r.err(codes.BAD_VALUE, f"rules_file {rel} {problem}", body["path"])
             return []
         try:
             with path.open(newline="", encoding="utf-8") as fh:
                 rows = list(csv.DictReader(fh))
         except OSError as exc:
-            self.err(codes.BAD_VALUE, f"cannot read rules_file {rel}: {exc.strerror}", body["path"])
+            self.r.err(
+                codes.BAD_VALUE, f"cannot read rules_file {rel}: {exc.strerror}", body["path"]
+            )
             return []
-        each = bool(self.boolean(body["each"], "each")) if "each" in body else False
+        each = bool(self.v.boolean(body["each"], "each")) if "each" in body else False
         cap = self._rule_cap(body)
-        first_diag = len(self.diags)
         out = []
         for i, row in enumerate(rows, start=2):
             where = f"{rel}:{i}"
             name = row.get("asset") or row.get("name")
             if not name:
-                self.diags.append(
+                self.r.diags.append(
                     Diagnostic(codes.MISSING_KEY.code, f"row {i} has no asset", str(path), i, 1)
                 )
                 continue
@@ -218,7 +214,7 @@ class ScoringParser(ConditionParser):
             try:
                 points = float(ready.rstrip("%")) / 100 * sales_ready if ready else float(pts)
             except ValueError:
-                self.diags.append(
+                self.r.diags.append(
                     Diagnostic(
                         codes.BAD_VALUE.code,
                         f"{where}: bad ready/points value {ready or pts!r} for '{name}'",
@@ -229,11 +225,11 @@ class ScoringParser(ConditionParser):
                     )
                 )
                 continue
-            when = self.condition(_substitute(body["when"], row))
+            when = self.conditions.condition(_substitute(body["when"], row))
             if when is None or not self._rule_when_ok(when, body["when"]):
                 continue
             if each and not (isinstance(when, m.EventCond) and when.is_default_test):
-                self.err(
+                self.r.err(
                     codes.CONFLICT,
                     "each: true needs `when` to be one event condition with the default test",
                     body["each"],
@@ -242,8 +238,7 @@ class ScoringParser(ConditionParser):
                 continue
             stage = row.get("stage") or None
             out.append(m.Rule(name, points, when, stage, each, cap))
-        # The `when` template is checked once per row: report each problem once.
-        self.diags[first_diag:] = list(dict.fromkeys(self.diags[first_diag:]))
+        # The `when` template is checked once per row: Reporter.sorted reports each once.
         return out
 
 

@@ -1,0 +1,299 @@
+"""The spec language, declared once: operators, aggregates, condition kinds and every section's
+keys with the shape of their values.
+
+The parser takes its key lists and operator kinds from here, `schema.py` builds the JSON Schema
+from the same tables, and a test checks the README's operator list against `OPERATORS`. To add
+an operator or an aggregate, add a row here, then its meaning in `segcli/plan/compile.py` and in
+the reference evaluator (`tests/reference.py`); see CONTRIBUTING.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+# ---------------------------------------------------------------- value shapes (JSON Schema)
+
+ValueKind = Literal[
+    "scalar", "list", "ordered", "range", "string", "regex", "bool", "duration", "period"
+]
+PERIODS = (
+    "today",
+    "yesterday",
+    "this_week",
+    "last_week",
+    "this_month",
+    "last_month",
+    "this_quarter",
+    "last_quarter",
+    "this_year",
+    "last_year",
+)
+DURATION: dict[str, Any] = {
+    "type": "string",
+    "pattern": r"^\d+[hdw]$",
+    "description": "e.g. 30d, 12h, 2w",
+}
+SCALAR: dict[str, Any] = {"type": ["string", "number", "boolean"]}
+ORDERED: dict[str, Any] = {
+    "anyOf": [
+        {"type": "number"},
+        {"type": "string", "pattern": r"^-\d+[hdw]$", "description": "relative: -30d"},
+        {"type": "string", "format": "date-time"},
+        {"type": "string", "format": "date"},
+        {"type": "string"},
+    ]
+}
+STRING: dict[str, Any] = {"type": "string"}
+BOOL: dict[str, Any] = {"type": "boolean"}
+NUMBER: dict[str, Any] = {"type": "number"}
+STR_OR_LIST: dict[str, Any] = {
+    "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]
+}
+CONDITION: dict[str, Any] = {"$ref": "#/$defs/condition"}
+VALUE_SCHEMAS: dict[str, dict[str, Any]] = {
+    "scalar": SCALAR,
+    "list": {"type": "array", "items": SCALAR},
+    "ordered": ORDERED,
+    "range": {"type": "array", "items": ORDERED, "minItems": 2, "maxItems": 2},
+    "string": STRING,
+    "regex": STRING,
+    "bool": BOOL,
+    "duration": DURATION,
+    "period": {"enum": list(PERIODS)},
+}
+
+# ---------------------------------------------------------------- operators
+
+
+@dataclass(frozen=True)
+class Operator:
+    """An operator of a leaf: its name, the kind of its value, and its null behaviour.
+
+    `complement_of` names the positive operator a negative one is the exact complement of
+    (so it matches null); `is_null` is the one operator that tells null apart.
+    """
+
+    name: str
+    value: ValueKind
+    doc: str
+    complement_of: str | None = None
+
+    @property
+    def polarity(self) -> Literal["positive", "negative", "null"]:
+        if self.name == "is_null":
+            return "null"
+        return "negative" if self.complement_of else "positive"
+
+
+# In this order in help texts ("all: eq, in, gt, ...").
+OPERATORS: tuple[Operator, ...] = (
+    Operator("eq", "scalar", "equals the value"),
+    Operator("in", "list", "equals one of the values"),
+    Operator("gt", "ordered", "greater than a number, date/datetime or relative time (-30d)"),
+    Operator("gte", "ordered", "greater than or equal"),
+    Operator("lt", "ordered", "less than"),
+    Operator("lte", "ordered", "less than or equal"),
+    Operator("between", "range", "`[low, high]`, both inclusive"),
+    Operator("contains", "string", "the text contains the string"),
+    Operator("starts_with", "string", "the text starts with the string"),
+    Operator("ends_with", "string", "the text ends with the string"),
+    Operator("matches", "regex", "regular expression, searched (not anchored)"),
+    Operator("within", "duration", "`as_of - d <= value <= as_of`"),
+    Operator("older_than", "duration", "`value < as_of - d`"),
+    Operator("during", "period", "a calendar period in the project timezone"),
+    Operator("ne", "scalar", "not equal (matches null)", complement_of="eq"),
+    Operator("not_in", "list", "none of the values (matches null)", complement_of="in"),
+    Operator("not_contains", "string", "does not contain (matches null)", complement_of="contains"),
+    Operator("is_null", "bool", "`true`: the value is null; `false`: it is not"),
+)
+OPERATOR: dict[str, Operator] = {op.name: op for op in OPERATORS}
+# Switches of a leaf, beside its operators.
+LEAF_SWITCHES = ("ignore_case", "include_missing")
+
+# ---------------------------------------------------------------- aggregates of event conditions
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """An event condition's test: `column` says it needs `column:` (numeric when `numeric`);
+    `result` is what its operators compare ('number' or 'time')."""
+
+    name: str
+    doc: str
+    column: bool = False
+    numeric: bool = False
+    result: Literal["number", "time"] = "number"
+
+
+AGGREGATES: tuple[Aggregate, ...] = (
+    Aggregate("count", "number of matching rows (default test: `count: {gte: 1}`)"),
+    Aggregate("sum", "sum of a numeric column (0 without rows)", column=True, numeric=True),
+    Aggregate("avg", "average of a numeric column", column=True, numeric=True),
+    Aggregate("min", "smallest value of a numeric column", column=True, numeric=True),
+    Aggregate("max", "largest value of a numeric column", column=True, numeric=True),
+    Aggregate("distinct", "number of distinct non-null values of a column", column=True),
+    Aggregate("active_days", "number of calendar days with a matching row"),
+    Aggregate("last", "time of the latest matching row", result="time"),
+    Aggregate("first", "time of the earliest matching row", result="time"),
+)
+AGGREGATE: dict[str, Aggregate] = {a.name: a for a in AGGREGATES}
+
+# ---------------------------------------------------------------- condition kinds
+
+CONDITIONS: dict[str, str] = {
+    "all": "every condition holds (empty list: true)",
+    "any": "at least one holds (empty list: false)",
+    "not": "the condition does not hold",
+    "field": "a contacts column (or SOURCE.COL of a relation: one source) + operators",
+    "event": "an aggregate over a contact's rows of relation: many sources",
+    "segment": "the contact is a member of segment NAME in this run",
+    "score": "the contact's current score in a model + operators",
+    "score_change": "score now minus score `over` ago + operators",
+    "bucket": "a stable pseudo-random share of contacts",
+}
+
+# ---------------------------------------------------------------- the keys of each section
+
+
+@dataclass(frozen=True)
+class Key:
+    """A key of a spec mapping and the JSON Schema of its value."""
+
+    name: str
+    schema: dict[str, Any]
+    required: bool = False
+
+
+def ops_schema(
+    extra: dict[str, Any] | None = None, required: list[str] | None = None
+) -> dict[str, Any]:
+    """A leaf's mapping: every operator and switch, plus `extra` keys."""
+    props: dict[str, Any] = {op.name: VALUE_SCHEMAS[op.value] for op in OPERATORS}
+    props.update({s: BOOL for s in LEAF_SWITCHES})
+    props.update(extra or {})
+    out: dict[str, Any] = {"type": "object", "properties": props, "additionalProperties": False}
+    if required:
+        out["required"] = required
+    return out
+
+
+def obj(keys: tuple[Key, ...], **extra: Any) -> dict[str, Any]:
+    """The JSON Schema of a mapping with exactly `keys`."""
+    out: dict[str, Any] = {"type": "object", "properties": {k.name: k.schema for k in keys}}
+    required = [k.name for k in keys if k.required]
+    if required:
+        out["required"] = required
+    out["additionalProperties"] = False
+    out.update(extra)
+    return out
+
+
+def names(keys: tuple[Key, ...]) -> tuple[str, ...]:
+    return tuple(k.name for k in keys)
+
+
+COLUMN_TYPES = ("str", "int", "float", "bool", "date", "datetime")
+KINDS = ("dynamic", "semi_dynamic", "static")
+CHECK_KINDS = ("unique", "not_null", "fresh", "orphans", "accepted", "rows")
+LIST_FILES = ("from_file", "include_file", "exclude_file")
+
+SOURCE = (
+    Key("path", STRING, True),
+    Key("key", STRING, True),
+    Key("time", STRING),
+    Key("type", STRING),
+    Key("relation", {"enum": ["one", "many"]}),
+    Key("dedupe", STR_OR_LIST),
+    Key("columns", {"type": "object", "additionalProperties": {"enum": list(COLUMN_TYPES)}}),
+)
+EVENT = (
+    Key("source", STR_OR_LIST, True),
+    Key("type", STR_OR_LIST),
+    Key("where", {"type": "object", "additionalProperties": ops_schema()}),
+    Key("within", DURATION),
+    Key("during", VALUE_SCHEMAS["period"]),
+    *(
+        Key(a.name, ops_schema({"column": STRING}, ["column"]) if a.column else ops_schema())
+        for a in AGGREGATES
+    ),
+)
+BUCKET = (
+    Key("percent", {"type": "number", "minimum": 0, "maximum": 100}, True),
+    Key("salt", {"type": ["string", "number"]}, True),
+)
+SCORE_CHANGE_BY = (Key("model", STRING, True), Key("over", DURATION, True))
+TOP_BY = (Key("field", STRING), Key("score", STRING), Key("score_change", obj(SCORE_CHANGE_BY)))
+TOP = (
+    Key("n", {"type": "integer", "minimum": 1}),
+    Key("percent", {"type": "number", "exclusiveMinimum": 0, "maximum": 100}),
+    Key("by", obj(TOP_BY, minProperties=1, maxProperties=1), True),
+)
+EXPECT = (
+    Key("min_size", {"type": "integer", "minimum": 0}),
+    Key("max_size", {"type": "integer", "minimum": 0}),
+    Key(
+        "max_change",
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": 0},
+                {"type": "string", "pattern": r"^\d+(\.\d+)?%$"},
+            ]
+        },
+    ),
+)
+SEGMENT = (
+    Key("description", STRING),
+    Key("kind", {"enum": list(KINDS)}),
+    Key("where", CONDITION),
+    Key("exclude", CONDITION),
+    Key("top", obj(TOP)),
+    Key("tags", {"type": "array", "items": STRING}),
+    Key("expect", obj(EXPECT)),
+    *(Key(f, STRING) for f in LIST_FILES),
+)
+READY = {"anyOf": [NUMBER, {"type": "string", "pattern": r"^-?\d+(\.\d+)?%$"}]}
+RULE = (
+    Key("name", STRING, True),
+    Key("stage", STRING),
+    Key("ready", READY),
+    Key("points", NUMBER),
+    Key("each", BOOL),
+    Key("max", NUMBER),
+    Key("when", CONDITION, True),
+)
+RULES_FILE = (
+    Key("path", STRING, True),
+    Key("when", CONDITION, True),
+    Key("each", BOOL),
+    Key("max", NUMBER),
+)
+DECAY = (Key("half_life", DURATION, True),)
+MODEL = (
+    Key("sales_ready", NUMBER),
+    Key("rules", {"type": "array", "items": obj(RULE)}),
+    Key("rules_file", obj(RULES_FILE)),
+    Key("decay", obj(DECAY)),
+    Key("min", NUMBER),
+    Key("max", NUMBER),
+)
+CHECK = (Key("source", STRING, True), *(Key(k, {}) for k in CHECK_KINDS))
+STATE = (Key("keep_runs", {"type": "integer", "minimum": 1}),)
+TOP_LEVEL = (
+    Key("version", {"const": 1}),
+    Key("timezone", {"type": "string", "description": "IANA name, e.g. Europe/Berlin"}),
+    Key(
+        "sources",
+        {
+            "type": "object",
+            "properties": {"contacts": obj(SOURCE)},
+            "required": ["contacts"],
+            "additionalProperties": obj(SOURCE),
+        },
+        True,
+    ),
+    Key("segments", {"type": "object", "additionalProperties": obj(SEGMENT)}),
+    Key("scoring", {"type": "object", "additionalProperties": obj(MODEL)}),
+    Key("checks", {"type": "array", "items": obj(CHECK, minProperties=2, maxProperties=2)}),
+    Key("state", obj(STATE)),
+)

@@ -1,0 +1,396 @@
+"""Parsing, the whole file: YAML nodes (with positions) into the typed model, structural errors.
+
+`parse` reads the top level, sources, segments and checks here, and hands conditions, operators,
+scalar values and scoring to the small parsers it composes (`parse_conditions`, `parse_ops`,
+`parse_values`, `parse_scoring`), all reporting to one `Reporter`. It looks nothing up: every
+name, column and type it meets is recorded in `Parsed.found` for `resolve` to check.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from segcli.errors import Diagnostic
+from segcli.spec import codes, refs
+from segcli.spec import language as lang
+from segcli.spec import model as m
+from segcli.spec.checkargs import arg_problem
+from segcli.spec.diagnostics import Reporter
+from segcli.spec.load import YNode
+from segcli.spec.parse_conditions import Conditions
+from segcli.spec.parse_scoring import Scoring
+from segcli.spec.parse_values import Values, _tname, hint
+
+TOP_KEYS = lang.names(lang.TOP_LEVEL)
+SOURCE_KEYS = lang.names(lang.SOURCE)
+SEGMENT_KEYS = lang.names(lang.SEGMENT)
+COLUMN_TYPES = lang.COLUMN_TYPES
+KINDS = lang.KINDS
+CHECK_KINDS = lang.CHECK_KINDS
+
+
+@dataclass
+class Parsed:
+    """The parsed parts of a spec, the names it declares and the references to resolve."""
+
+    root: YNode
+    timezone: str = "UTC"
+    sources: dict[str, m.Source] = field(default_factory=dict)
+    segments: dict[str, m.Segment] = field(default_factory=dict)
+    scoring: dict[str, m.ScoreModel] = field(default_factory=dict)
+    checks: tuple[m.Check, ...] = ()
+    keep_runs: int | None = None
+    # Every name declared, even when its definition is broken (reported where it is declared):
+    # a use of it must not be reported again as unknown.
+    declared_sources: tuple[str, ...] = ()
+    declared_segments: tuple[str, ...] = ()
+    declared_models: tuple[str, ...] = ()
+    segments_node: YNode | None = None
+    found: list[refs.Reference] = field(default_factory=list)
+
+
+def parse(root: YNode, r: Reporter, base_dir: Path) -> Parsed | None:
+    """Parse the whole file; None when its top level is not a mapping (reported)."""
+    return _Parser(r, base_dir).spec(root)
+
+
+class _Parser:
+    def __init__(self, r: Reporter, base_dir: Path) -> None:
+        self.r = r
+        self.v = Values(r)
+        self.found: list[refs.Reference] = []
+        self.conditions = Conditions(r, self.v, self.found)
+        self.scoring = Scoring(r, self.v, self.conditions, base_dir)
+
+    def spec(self, root: YNode) -> Parsed | None:
+        if not root.is_map:
+            self.r.diags.append(
+                Diagnostic(
+                    codes.EMPTY_FILE.code,
+                    f"the spec's top level must be a mapping, got {_tname(root.value)}",
+                    self.r.file,
+                    root.line,
+                    root.col,
+                    help="write `version: 1`, `sources:` and `segments:` at the left margin, "
+                    "without a leading '-'",
+                )
+            )
+            return None
+        out = Parsed(root, found=self.found)
+        top = self.v.mapping(root, "the spec", TOP_KEYS) or {}
+        if "version" in top and top["version"].value != 1:
+            self.r.err(
+                codes.BAD_VALUE,
+                f"unsupported version {top['version'].value!r}",
+                top["version"],
+                "this segcli reads version: 1",
+            )
+        if "timezone" in top:
+            out.timezone = self.timezone(top["timezone"])
+        snode = top.get("sources")
+        out.declared_sources = tuple(snode.value) if snode is not None and snode.is_map else ()
+        out.sources = self.sources(snode, root)
+        seg_node = top.get("segments")
+        if seg_node is not None and seg_node.is_map:
+            out.declared_segments = tuple(seg_node.value)
+            out.segments_node = seg_node
+        score_node = top.get("scoring")
+        if score_node is not None and score_node.is_map:
+            out.declared_models = tuple(score_node.value)
+        out.scoring = self.scoring.scoring(score_node) if score_node is not None else {}
+        out.segments = self.segments(seg_node) if seg_node is not None else {}
+        out.checks = self.checks(top["checks"]) if "checks" in top else ()
+        if "state" in top:
+            st = self.v.mapping(top["state"], "state", lang.names(lang.STATE)) or {}
+            if "keep_runs" in st:
+                out.keep_runs = self.v.integer(st["keep_runs"], "keep_runs", 1)
+        return out
+
+    def timezone(self, node: YNode) -> str:
+        tzs = self.v.string(node, "timezone")
+        if tzs is None:
+            return "UTC"
+        try:
+            ZoneInfo(tzs)
+        except (ZoneInfoNotFoundError, ValueError):
+            self.r.err(
+                codes.BAD_VALUE,
+                f"unknown IANA timezone {tzs!r}",
+                node,
+                "e.g. Europe/Berlin, America/New_York, UTC",
+            )
+            return "UTC"
+        return tzs
+
+    # ------------------------------------------------------------ sources, segments, checks
+
+    def sources(self, node: YNode | None, root: YNode) -> dict[str, m.Source]:
+        if node is None:
+            self.r.err(
+                codes.MISSING_KEY,
+                "missing required key 'sources'",
+                root,
+                "declare at least `sources: {contacts: {path: ..., key: ...}}`",
+            )
+            return {}
+        if not node.is_map:
+            self.r.err(
+                codes.WRONG_TYPE, f"sources must be a mapping, got {_tname(node.value)}", node
+            )
+            return {}
+        out: dict[str, m.Source] = {}
+        for name, snode in node.value.items():
+            self.v.check_name(node, name, "source")
+            src = self.source(name, snode)
+            if src is not None:
+                out[name] = src
+        if "contacts" not in node.value:
+            self.r.err(
+                codes.MISSING_KEY,
+                "missing required source 'contacts'",
+                node,
+                "contacts is the table of people being segmented, one row each",
+            )
+        return out
+
+    def source(self, name: str, node: YNode) -> m.Source | None:
+        body = self.v.mapping(node, f"source '{name}'", SOURCE_KEYS)
+        if body is None:
+            return None
+        ok = True
+        for req in ("path", "key"):
+            if req not in body:
+                self.r.err(codes.MISSING_KEY, f"source '{name}' needs '{req}'", node)
+                ok = False
+        path = self.v.string(body["path"], "path") if "path" in body else None
+        key = self.v.string(body["key"], "key") if "key" in body else None
+        time = self.v.string(body["time"], "time") if "time" in body else None
+        typ = self.v.string(body["type"], "type") if "type" in body else None
+        relation = "one" if name == "contacts" else "many"
+        if "relation" in body:
+            rel = body["relation"].value
+            if name == "contacts":
+                self.r.err(codes.BAD_VALUE, "the contacts source has no relation", body["relation"])
+            elif rel not in ("one", "many"):
+                self.r.err(
+                    codes.BAD_VALUE,
+                    f"relation must be 'one' or 'many', got {rel!r}",
+                    body["relation"],
+                )
+            else:
+                relation = rel
+        dedupe: tuple[str, ...] = ()
+        if "dedupe" in body:
+            dedupe = self.v.str_list(body["dedupe"], "dedupe column") or ()
+        columns: list[tuple[str, str]] = []
+        if "columns" in body:
+            cnode = body["columns"]
+            if not cnode.is_map:
+                self.r.err(codes.WRONG_TYPE, "columns must be a mapping of column: type", cnode)
+            else:
+                for col, tnode in cnode.value.items():
+                    if tnode.value not in COLUMN_TYPES:
+                        self.r.err(
+                            codes.BAD_VALUE,
+                            f"unknown column type {tnode.value!r} for '{col}'",
+                            tnode,
+                            hint(str(tnode.value), COLUMN_TYPES)
+                            or f"one of: {', '.join(COLUMN_TYPES)}",
+                        )
+                    else:
+                        columns.append((col, str(tnode.value)))
+        if not ok or path is None or key is None:
+            return None
+        return m.Source(
+            name,
+            path,
+            key,
+            time,
+            typ,
+            relation,  # type: ignore[arg-type]
+            dedupe,
+            tuple(columns),
+            node.line,
+        )
+
+    # ------------------------------------------------------------ segments
+
+    def segments(self, node: YNode) -> dict[str, m.Segment]:
+        if not node.is_map:
+            self.r.err(
+                codes.WRONG_TYPE, f"segments must be a mapping, got {_tname(node.value)}", node
+            )
+            return {}
+        out = {}
+        for name, snode in node.value.items():
+            self.v.check_name(node, name, "segment")
+            seg = self.segment(name, snode)
+            if seg is not None:
+                out[name] = seg
+        return out
+
+    def segment(self, name: str, node: YNode) -> m.Segment | None:
+        body = self.v.mapping(node, f"segment '{name}'", SEGMENT_KEYS)
+        if body is None:
+            return None
+        kind: Any = "dynamic"
+        if "kind" in body:
+            k = body["kind"].value
+            if k not in KINDS:
+                self.r.err(
+                    codes.BAD_VALUE,
+                    f"unknown kind {k!r}",
+                    body["kind"],
+                    hint(str(k), KINDS) or f"one of: {', '.join(KINDS)}",
+                )
+            else:
+                kind = k
+        where = self.conditions.condition(body["where"]) if "where" in body else None
+        exclude = self.conditions.condition(body["exclude"]) if "exclude" in body else None
+        files = {}
+        for fk in ("from_file", "include_file", "exclude_file"):
+            if fk in body:
+                files[fk] = self.v.string(body[fk], fk)
+        if "where" not in body and "from_file" not in body:
+            self.r.err(
+                codes.MISSING_KEY,
+                f"segment '{name}' needs 'where' (or 'from_file' for a static list)",
+                node,
+            )
+        if "from_file" in body:
+            if kind != "static":
+                self.r.err(
+                    codes.CONFLICT,
+                    "from_file is only for static segments",
+                    body["from_file"],
+                    "add `kind: static`",
+                )
+            if "where" in body:
+                self.r.err(
+                    codes.CONFLICT,
+                    "a segment takes either where or from_file, not both",
+                    body["from_file"],
+                )
+        top = self.top(body["top"]) if "top" in body else None
+        tags = self.v.str_list(body["tags"], "tag") or () if "tags" in body else ()
+        expect = self.expect(body["expect"]) if "expect" in body else None
+        desc = self.v.string(body["description"], "description") if "description" in body else None
+        return m.Segment(
+            name=name,
+            kind=kind,
+            description=desc,
+            where=where,
+            exclude=exclude,
+            top=top,
+            tags=tags,
+            expect=expect,
+            from_file=files.get("from_file"),
+            include_file=files.get("include_file"),
+            exclude_file=files.get("exclude_file"),
+            line=node.line,
+        )
+
+    def top(self, node: YNode) -> m.Top | None:
+        body = self.v.mapping(node, "top", ("n", "percent", "by"))
+        if body is None:
+            return None
+        if ("n" in body) == ("percent" in body):
+            self.r.err(codes.CONFLICT, "top needs exactly one of 'n' or 'percent'", node)
+            return None
+        n = self.v.integer(body["n"], "top.n", 1) if "n" in body else None
+        pct = self.v.number(body["percent"], "top.percent") if "percent" in body else None
+        if pct is not None and not 0 < pct <= 100:
+            self.r.err(
+                codes.BAD_VALUE, f"top.percent must be in (0, 100], got {pct}", body["percent"]
+            )
+        if "by" not in body:
+            self.r.err(codes.MISSING_KEY, "top needs 'by'", node, "e.g. by: {field: created_at}")
+            return None
+        by = self.top_by(body["by"])
+        if by is None:
+            return None
+        return m.Top(by, n, pct)
+
+    def top_by(self, node: YNode) -> m.TopBy | None:
+        body = self.v.mapping(node, "top.by", ("field", "score", "score_change"))
+        if body is None:
+            return None
+        if len(body) != 1:
+            self.r.err(
+                codes.CONFLICT, "top.by needs exactly one of field, score, score_change", node
+            )
+            return None
+        if "field" in body:
+            f = self.v.string(body["field"], "top.by.field")
+            if f:
+                src, col = f.split(".", 1) if "." in f else ("contacts", f)
+                self.found.append(refs.ColumnUse(body["field"], f, src, col))
+            return m.TopBy(field=f) if f else None
+        if "score" in body:
+            s = self.v.string(body["score"], "top.by.score")
+            if s:
+                self.found.append(refs.ModelUse(body["score"], s))
+            return m.TopBy(score=s) if s else None
+        sc = self.v.mapping(body["score_change"], "top.by.score_change", ("model", "over")) or {}
+        model = self.v.string(sc["model"], "model") if "model" in sc else None
+        over = self.v.duration(sc["over"], "over") if "over" in sc else None
+        if model is None or over is None:
+            self.r.err(codes.MISSING_KEY, "score_change needs model and over", body["score_change"])
+            return None
+        self.found.append(refs.ModelUse(sc["model"], model))
+        return m.TopBy(change_model=model, change_over=over)
+
+    def expect(self, node: YNode) -> m.Expect | None:
+        body = self.v.mapping(node, "expect", ("min_size", "max_size", "max_change"))
+        if body is None:
+            return None
+        mn = self.v.integer(body["min_size"], "min_size") if "min_size" in body else None
+        mx = self.v.integer(body["max_size"], "max_size") if "max_size" in body else None
+        mc = None
+        if "max_change" in body:
+            v = body["max_change"].value
+            if isinstance(v, int) and not isinstance(v, bool) and v >= 0:
+                mc = str(v)
+            elif isinstance(v, str) and re.fullmatch(r"\d+(\.\d+)?%", v):
+                mc = v
+            else:
+                self.r.err(
+                    codes.BAD_VALUE,
+                    f"max_change must be a count or a percent like 25%, got {v!r}",
+                    body["max_change"],
+                )
+        return m.Expect(mn, mx, mc)
+
+    # ------------------------------------------------------------ checks
+
+    def checks(self, node: YNode) -> tuple[m.Check, ...]:
+        if not node.is_list:
+            self.r.err(codes.WRONG_TYPE, "checks must be a list", node)
+            return ()
+        out = []
+        for cnode in node.value:
+            body = self.v.mapping(cnode, "check", ("source", *CHECK_KINDS))
+            if body is None:
+                continue
+            kinds = [k for k in CHECK_KINDS if k in body]
+            if "source" not in body or len(kinds) != 1:
+                self.r.err(
+                    codes.MISSING_KEY,
+                    f"a check needs source and exactly one of {', '.join(CHECK_KINDS)}",
+                    cnode,
+                )
+                continue
+            src = self.v.string(body["source"], "source")
+            if src is None:
+                continue
+            self.found.append(refs.CheckUse(body["source"], src))
+            problem = arg_problem(kinds[0], body[kinds[0]].plain())
+            if problem:
+                self.r.err(codes.WRONG_TYPE, problem, body[kinds[0]])
+                continue
+            out.append(m.Check(str(src), kinds[0], body[kinds[0]].plain(), cnode.line))
+        return tuple(out)

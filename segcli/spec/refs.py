@@ -1,0 +1,92 @@
+"""References the parser finds and the resolver checks: names of segments, models and sources,
+and columns with the operators applied to them.
+
+Parsing records them without looking anything up; `resolve` checks each against the spec's
+declared names and the sources' schemas, with the YAML node to point the diagnostic at.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from segcli.spec import model as m
+from segcli.spec.load import YNode
+
+
+@dataclass(frozen=True)
+class SegmentUse:
+    """`segment: NAME`."""
+
+    node: YNode
+    name: str
+
+
+@dataclass(frozen=True)
+class ModelUse:
+    """`score: {model: M}`, `score_change`, `top.by.score`."""
+
+    node: YNode
+    name: str
+
+
+@dataclass(frozen=True)
+class FieldUse:
+    """`field: COL` or `field: SOURCE.COL` (source None: contacts) and its test."""
+
+    node: YNode
+    shown: str
+    source: str | None
+    column: str
+    test: m.Test | None
+
+
+@dataclass(frozen=True)
+class ColumnUse:
+    """A column named without operators (`top.by.field`)."""
+
+    node: YNode
+    shown: str
+    source: str
+    column: str
+
+
+@dataclass(frozen=True)
+class RowFilter:
+    """`where: {COL: {...}}` of an event condition."""
+
+    node: YNode
+    column: str
+    test: m.Test
+
+
+@dataclass(frozen=True)
+class EventUse:
+    """An event condition's sources and what it needs of them."""
+
+    source_node: YNode
+    sources: tuple[str, ...]
+    type_node: YNode | None
+    window_node: YNode | None
+    where: tuple[RowFilter, ...]
+    agg: str
+    column_node: YNode | None
+    column: str | None
+
+
+@dataclass(frozen=True)
+class CheckUse:
+    """The source of a data check."""
+
+    node: YNode
+    source: str
+
+
+@dataclass(frozen=True)
+class DecayUse:
+    """A model with decay: its decaying rules need row times."""
+
+    node: YNode
+    rules: tuple[m.Rule, ...]
+
+
+Reference = SegmentUse | ModelUse | FieldUse | ColumnUse | EventUse | CheckUse | DecayUse
