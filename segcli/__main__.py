@@ -1,5 +1,5 @@
 """Allow `python -m segcli`."""
 
-from segcli.cli import main
+from segcli.entry import main
 
 main()

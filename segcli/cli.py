@@ -77,16 +77,30 @@ def guarded(fn: Callable[[], Any], as_json: bool, debug: bool) -> Any:
         return fn()
     except SegcliError as exc:
         _fail(exc, as_json, debug)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # exit codes are 0-5 only (SPEC §5): 4, like a state error
         sys.stderr.write("interrupted\n")
-        raise typer.Exit(130) from None
-    except Exception as exc:  # an internal bug: say so plainly
+        raise typer.Exit(4) from None
+    except Exception as exc:  # an internal bug: say so plainly, still within 0-5
         if debug:
             raise
         sys.stderr.write(
             f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)\n"
         )
-        raise typer.Exit(70) from None
+        raise typer.Exit(4) from None
+
+
+def _write_file(path: Path, data: bytes, as_json: bool, debug: bool) -> None:
+    """Write a file a command was asked for (atomically); a directory, a full disk or a
+    read-only place is exit 4 naming the path, never a traceback."""
+    from segcli.fs import atomic_write_bytes, write_error
+
+    def write() -> None:
+        try:
+            atomic_write_bytes(path, data)
+        except OSError as exc:
+            raise write_error(exc, "write", path) from exc
+
+    guarded(write, as_json, debug)
 
 
 @app.command()
@@ -384,10 +398,9 @@ def check(
         lambda: views.check(api.load(config), as_of=as_of, state_dir=state), as_json, debug
     )
     if junit is not None:
-        from segcli.fs import atomic_write_bytes
         from segcli.views.checks import junit_xml
 
-        atomic_write_bytes(junit, junit_xml(result.outcomes, result.seconds))
+        _write_file(junit, junit_xml(result.outcomes, result.seconds), as_json, debug)
     if as_json:
         print(json.dumps(result.to_json(), indent=2, default=str))
     else:
@@ -427,10 +440,10 @@ def report(
         debug,
     )
     if html_file is not None:
-        from segcli.fs import atomic_write_bytes
         from segcli.views.html import render_html
 
-        atomic_write_bytes(html_file, render_html(rep, f"segcli report — {config}").encode())
+        page = render_html(rep, f"segcli report — {config}").encode()
+        _write_file(html_file, page, as_json, debug)
     if as_json:
         print(json.dumps(rep.to_json(), indent=2, default=str))
         return
@@ -517,7 +530,7 @@ def schema(
     if out is None:
         sys.stdout.write(text)
     else:
-        out.write_text(text, encoding="utf-8")
+        _write_file(out, text.encode(), False, debug)
 
 
 @app.command()

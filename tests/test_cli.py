@@ -324,7 +324,7 @@ def test_internal_errors_are_one_line_without_debug(
 
     monkeypatch.setattr(api, "load", boom)
     result = invoke("validate")
-    assert result.exit_code == 70
+    assert result.exit_code == 4
     assert result.stderr == (
         "internal error: RuntimeError: boom (rerun with --debug for the traceback)\n"
     )

@@ -10,8 +10,9 @@ SEGCLI = Path(__file__).resolve().parents[1] / "segcli"
 # Each layer may import the layers before it, never one after it.
 ORDER = ["base", "spec", "planning", "engines", "state", "outputs", "api", "demo", "views", "cli"]
 BASE = {"errors", "fs"}
-# The package root re-exports the library facade (lazily); `python -m segcli` is the CLI.
-SPECIAL = {"__init__": "api", "__main__": "cli"}
+# The package root re-exports the library facade (lazily); `python -m segcli` and the
+# console script's entry point (entry.py) are the CLI.
+SPECIAL = {"__init__": "api", "__main__": "cli", "entry": "cli"}
 # The demo is a side branch: it may use the spec, nothing of the run pipeline.
 DEMO_MAY_IMPORT = {"base", "spec", "demo"}
 

@@ -1,0 +1,48 @@
+"""The console script's entry point.
+
+Importing segcli (Polars above all) takes a good part of a second. Ctrl-C in that time used to
+end in a Python traceback; here it ends quietly with exit 4, since nothing was started. Once
+the command line is parsed, Ctrl-C raises KeyboardInterrupt as usual, so a run unwinds and
+releases its lock; the CLI's error boundary reports it as exit 4 ("interrupted"), and so is
+an interrupt that Click itself reports ("Aborted!", exit 1).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from types import FrameType
+
+EXIT_INTERRUPTED = 4
+_interrupted = False
+
+
+def _quit_at_start_up(signum: int, frame: FrameType | None) -> None:
+    os.write(2, b"interrupted\n")
+    os._exit(EXIT_INTERRUPTED)  # nothing to unwind yet: no lock, no file written
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    global _interrupted
+    _interrupted = True
+    raise KeyboardInterrupt
+
+
+def main() -> None:
+    """Run the CLI; every way Ctrl-C can end it is exit 4 without a traceback."""
+    signal.signal(signal.SIGINT, _quit_at_start_up)
+    from segcli.cli import main as cli_main
+
+    signal.signal(signal.SIGINT, _interrupt)
+    try:
+        cli_main()
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        sys.exit(EXIT_INTERRUPTED)
+    except SystemExit as exc:
+        if _interrupted and exc.code not in (0, None):
+            if exc.code != EXIT_INTERRUPTED:  # not already reported by the CLI
+                sys.stderr.write("interrupted\n")
+            sys.exit(EXIT_INTERRUPTED)
+        raise

@@ -1,0 +1,77 @@
+"""Ctrl-C (a real SIGINT to a real `segcli run` process) at random moments, start-up
+included: the exit code is 0 (finished first) or 4 ("interrupted"), there is never a
+traceback, the lock is always released, and the state and out/ are the last committed run's
+or the new one's, never anything in between."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from segcli.state.store import StateDir
+from tests.faults.common import ENV
+from tests.test_state import click, contact, make_project, write_export
+
+SEGCLI = Path(sys.executable).with_name("segcli")
+PROBES = 10
+
+
+def spawn(cfg: Path, night: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [str(SEGCLI), "run", "-c", str(cfg), "--as-of", f"2026-03-{night:02d}"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **ENV},
+    )  # fmt: skip
+
+
+def test_ctrl_c_at_random_moments(tmp_path: Path) -> None:
+    cfg = make_project(tmp_path)
+    write_export(
+        tmp_path,
+        [contact(i, "VP Sales" if i % 3 else "Analyst") for i in range(1, 400)],
+        [click(i, "2026-02-20T10:00:00") for i in range(1, 400, 2)],
+        {"vip": [3]},
+    )
+    state, out = tmp_path / ".segcli", tmp_path / "out"
+    t0 = time.monotonic()
+    first = spawn(cfg, 1)
+    assert first.wait() == 0, first.communicate()
+    span = time.monotonic() - t0
+    rnd = random.Random(14)
+    # Stratified over a whole run (start-up included), plus one at once.
+    delays = [0.0] + [span * (k + rnd.random()) / (PROBES - 1) for k in range(PROBES - 1)]
+    delays[1] = max(delays[1], 0.15)  # one surely in segcli's own start-up (imports)
+    codes: dict[int, int] = {}
+    for night, delay in enumerate(delays, start=2):
+        before = (state / "manifest.json").read_bytes()
+        proc = spawn(cfg, night)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+        codes[proc.returncode] = codes.get(proc.returncode, 0) + 1
+        # -SIGINT or Python's own "Fatal Python error: init...": the signal came while the
+        # interpreter itself was starting (before any segcli code) or finishing (after
+        # segcli's last line): Python's default action ends it, as for any program. The
+        # checks below still hold.
+        python_own = proc.returncode == -signal.SIGINT or "Fatal Python error: init" in stderr
+        if not python_own:
+            assert proc.returncode in (0, 4), (delay, proc.returncode, stderr)
+            assert "Traceback" not in stdout + stderr, (delay, stderr)
+        if proc.returncode == 4:
+            assert "interrupted" in stderr, (delay, stderr)
+        assert not (state / "lock").exists(), (delay, stderr)
+        manifest = StateDir(state).read_manifest()
+        committed = (state / "manifest.json").read_bytes() != before
+        last = manifest.runs[-1]
+        # out/ is the last committed run's, whole: its run.json, no staging folder left.
+        run_json = json.loads((out / "run.json").read_text())
+        assert run_json["run_id"] == last["run_id"], (delay, committed)
+        assert not list(out.glob(".segcli-stage-*"))
+    assert sum(codes.values()) == PROBES
+    assert codes.get(4, 0) >= PROBES // 2, codes  # most probes did interrupt a run
+    print("\nCtrl-C probes by exit code:", codes)
