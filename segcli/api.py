@@ -177,13 +177,14 @@ def compute(
     as_of: str | datetime | None = None,
     segments: list[str] | None = None,
     detail: bool = False,
+    engine: str = "polars",
 ) -> tuple[Evaluation, datetime]:
     """Evaluate segments (and what they depend on) and scores; nothing is written or read
     from state, so every segment is evaluated as on a first run."""
     check_segment_names(project, segments)
     at = resolve_as_of(project, as_of)
     plan = make_plan(project, at, segments, detail=detail)
-    return execute(project, plan), at
+    return execute(project, plan, engine=engine), at
 
 
 def make_plan(
@@ -199,11 +200,39 @@ def make_plan(
     return build_plan(project.spec, schemas, as_of, segments, modes, detail)
 
 
+ENGINES = ("polars", "duckdb")
+
+
 def execute(
-    project: Project, plan: Plan, previous: dict[str, pl.Series | None] | None = None
+    project: Project,
+    plan: Plan,
+    previous: dict[str, pl.Series | None] | None = None,
+    engine: str = "polars",
 ) -> Evaluation:
-    """Run a plan on the engine (Polars)."""
+    """Run a plan on an engine: polars (default) or duckdb (docs/engines.md)."""
+    if engine == "duckdb":
+        from segcli.engines import duckdb as duckdb_engine
+
+        return duckdb_engine.execute(plan, project.catalog, previous)
+    if engine != "polars":
+        raise UsageError(f"unknown engine {engine!r}: use one of {', '.join(ENGINES)}")
     return polars_engine.execute(plan, project.catalog, previous)
+
+
+def compile_sql(
+    project: Project,
+    dialect: str,
+    as_of: str | datetime | None = None,
+    segments: list[str] | None = None,
+) -> str:
+    """The SQL of a run for a warehouse (SPEC §3.1): one SELECT over all contacts with the
+    key, one boolean column per wanted segment (every kind as dynamic) and one float column
+    per scoring model."""
+    from segcli.engines.sql_compile import compile_plan
+
+    check_segment_names(project, segments)
+    plan = make_plan(project, resolve_as_of(project, as_of), segments)
+    return compile_plan(project.spec, project.catalog, plan, dialect, segments)
 
 
 def fingerprints(project: Project, names: list[str]) -> dict[str, str]:
@@ -247,6 +276,7 @@ def run(
     dry_run: bool = False,
     keep_runs: int | None = None,
     progress: Any = None,
+    engine: str = "polars",
 ) -> RunResult:
     """Compute every selected segment and score in one plan, apply kinds and state, write.
 
@@ -292,7 +322,7 @@ def run(
         notes += changed
         say("evaluating the plan")
         plan = make_plan(project, at, segments, {n: c.mode for n, c in carry.items()})
-        ev = execute(project, plan, {n: c.previous for n, c in carry.items()})
+        ev = execute(project, plan, {n: c.previous for n, c in carry.items()}, engine)
         run_id = uuid.uuid4().hex[:12]
         stage = stage_dir(out, run_id)
         results: list[SegmentResult] = []

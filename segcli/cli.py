@@ -181,6 +181,9 @@ def run(
         ),
     ] = False,
     keep_runs: KeepRunsOpt = None,
+    engine: Annotated[
+        str, typer.Option("--engine", help="Where the plan runs: polars or duckdb.")
+    ] = "polars",
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -199,6 +202,7 @@ def run(
             fmt=fmt,
             dry_run=dry_run,
             keep_runs=keep_runs,
+            engine=engine,
         )
         if live:
             with err.status("evaluating segments…") as status:
@@ -237,6 +241,35 @@ def run(
         f"{len(result.segments)} segments; plan {result.plan_seconds:.2f} s (shared by all "
         f"segments), total {result.total_seconds:.2f} s; {where}"
     )
+
+
+@app.command(name="compile")
+def compile_(
+    dialect: Annotated[
+        str,
+        typer.Option("--dialect", help="duckdb, spark, snowflake, bigquery, postgres or trino."),
+    ],
+    config: ConfigOpt = DEFAULT_CONFIG,
+    segment: Annotated[
+        list[str] | None,
+        typer.Option("--segment", help="Only this segment's column. Repeatable."),
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Evaluate at this date or datetime. Default: now (UTC)."),
+    ] = None,
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Print the SQL of the run for a warehouse: one SELECT over all contacts with the key,
+    one boolean column per segment (every kind as dynamic) and one float column per model."""
+    sql = guarded(
+        lambda: api.compile_sql(api.load(config), dialect, as_of, segment), as_json, debug
+    )
+    if as_json:
+        print(json.dumps({"ok": True, "dialect": dialect, "sql": sql}, indent=2))
+    else:
+        sys.stdout.write(sql)
 
 
 @app.command()

@@ -1,0 +1,134 @@
+"""The DuckDB engine: the plan's SQL (segcli.engines.sql_query) run in-process on DuckDB.
+
+Rows are read by the same catalog as the Polars engine (segcli.engines.catalog): CSV parsing,
+declared types and naive timestamps read in the project timezone are then one code path
+for both engines, so they cannot disagree on what a file says. Only the needed columns of
+each source are read, streamed into Arrow and handed to DuckDB, which does every filter,
+aggregate, join and per-contact expression. Contacts (with relation-one columns), list
+files and the previous sets of semi_dynamic and static segments are registered as DuckDB
+relations. The result is the same Evaluation frame the Polars engine produces.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import polars as pl
+from sqlglot import exp
+
+from segcli.engines.catalog import Catalog
+from segcli.engines.contacts import load_contacts, read_list
+from segcli.engines.polars import Evaluation, type_name
+from segcli.engines.sql import ident
+from segcli.engines.sql_query import ROW, Inputs, build_query
+from segcli.errors import DataError, UsageError
+from segcli.planning.planner import Plan, base_col, rule_col, segment_col
+
+
+def connect() -> Any:
+    """A DuckDB connection in UTC; UsageError naming the extra when DuckDB is missing."""
+    try:
+        import duckdb
+    except ImportError as exc:  # pragma: no cover - duckdb is in the dev extras
+        raise UsageError("the duckdb engine needs DuckDB: pip install 'segcli[duckdb]'") from exc
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def con_errors(con: Any) -> type[Exception]:
+    """DuckDB's error base class (duckdb is imported lazily, by `connect`)."""
+    import duckdb
+
+    return duckdb.Error
+
+
+def _table(name: str) -> exp.Select:
+    return exp.select("*").from_(exp.to_table(name))
+
+
+def unknown_list_keys(rel: str, keys: pl.Series, known: pl.Series) -> list[str]:
+    """The warning for list-file keys that are not contacts (as the Polars engine says it)."""
+    unknown = keys.filter(~keys.is_in(known.implode()))
+    if not len(unknown):
+        return []
+    shown = ", ".join(str(v) for v in unknown.head(5).to_list())
+    return [f"{rel}: {len(unknown)} key(s) not in contacts, ignored: {shown}"]
+
+
+def execute(
+    plan: Plan,
+    catalog: Catalog,
+    previous: dict[str, pl.Series | None] | None = None,
+) -> Evaluation:
+    """Run a plan on DuckDB; the same Evaluation as segcli.engines.polars.execute."""
+    t0 = time.perf_counter()
+    assert plan.spec is not None
+    spec = plan.spec
+    key = plan.key
+    con = connect()
+    contacts = load_contacts(spec, catalog, set(plan.contact_columns))
+    key_dtype = contacts[key].dtype
+    con.register("__contacts", contacts.rename({c: ident(c) for c in contacts.columns}).to_arrow())
+    warnings: list[str] = []
+    lists: dict[str, str] = {}
+    for i, rel in enumerate(plan.lists):
+        keys = read_list(spec, rel, key_dtype)
+        warnings += unknown_list_keys(rel, keys, contacts[key])
+        lists[rel] = f"__list_{i}"
+        con.register(lists[rel], pl.DataFrame({"k": keys}).to_arrow())
+    prev: dict[str, str] = {}
+    for i, (name, series) in enumerate((previous or {}).items()):
+        if series is not None:
+            prev[name] = f"__prev_{i}"
+            con.register(prev[name], pl.DataFrame({"k": series.cast(key_dtype)}).to_arrow())
+    dedupe = {r.name for r in plan.sources if r.dedupe}
+
+    def source(name: str, columns: list[str]) -> exp.Select:
+        src = catalog.sources[name]
+        lf = catalog.frame(name)
+        if name in dedupe:
+            lf = lf.with_row_index(ROW)
+            columns = [*columns, ROW]
+        lf = lf.select(columns).with_columns(pl.col(src.key).cast(key_dtype, strict=False))
+        try:
+            frame = lf.collect(engine="streaming")
+        except pl.exceptions.PolarsError as exc:
+            raise DataError(f"source '{name}': cannot read: {exc}") from exc
+        table = f"__src_{name}"
+        con.register(table, frame.to_arrow())
+        return _table(table)
+
+    def in_list(item: exp.Expr, path: str) -> exp.Expr:
+        return exp.In(this=item, query=exp.select("k").from_(lists[path]).subquery())
+
+    def in_previous(item: exp.Expr, segment: str) -> exp.Expr:
+        if segment not in prev:
+            return exp.false()
+        return exp.In(this=item, query=exp.select("k").from_(prev[segment]).subquery())
+
+    key_type = type_name(key_dtype)
+    inputs = Inputs(
+        source,
+        lambda name: name in dedupe,
+        _table("__contacts"),
+        key_type,
+        {r.name: key_type for r in plan.sources},
+        in_list,
+        in_previous,
+    )
+    cols = [c for n in plan.order for c in (rule_col(n), base_col(n), segment_col(n))]
+    cols += [n for n, _ in plan.scores] + [n for n, _ in plan.details]
+    query = build_query(plan, "duckdb", inputs, [(c, c) for c in cols], spec.file)
+    try:
+        frame = pl.from_arrow(con.sql(query.sql("duckdb")).to_arrow_table())
+    except con_errors(con) as exc:
+        raise DataError(f"evaluating the plan on DuckDB failed: {exc}") from exc
+    finally:
+        con.close()
+    assert isinstance(frame, pl.DataFrame)
+    frame = frame.with_columns(pl.col(key).cast(key_dtype))
+    score_cols = [n for n, _ in plan.scores]
+    frame = frame.with_columns([pl.col(c).cast(pl.Float64) for c in score_cols])
+    return Evaluation(frame.sort(key), plan, warnings, time.perf_counter() - t0)
