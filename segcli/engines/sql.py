@@ -206,7 +206,7 @@ def hex32(h: exp.Expr, dialect: str) -> exp.Expr:
 
 
 def bucket(key: exp.Expr, salt: str, dialect: str) -> exp.Expr:
-    """sha256("salt:key"), first 8 bytes big-endian, mod 10000 (segcli.plan.compile.bucket_of).
+    """sha256("salt:key"), first 8 bytes big-endian, mod 10000 (segcli.planning.compile.bucket_of).
 
     The 64-bit value is hi·2^32 + lo, so its remainder is ((hi mod 10000)·7296 + lo) mod
     10000 (2^32 mod 10000 = 7296): two 32-bit halves, which every dialect reads exactly.
