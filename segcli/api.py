@@ -452,13 +452,16 @@ def output_record(out: Path, fmt: str, files: list[Path]) -> dict[str, Any]:
 
 
 def scores_frame(project: Project, ev: Evaluation) -> pl.DataFrame:
-    """key, then for each model M: M (score) and M_pct (readiness percent)."""
+    """key, then for each model M: M (score), M_pct (readiness percent) and, for a model with
+    grades, M_grade."""
     key = project.spec.contacts.key
     cols: dict[str, pl.Series] = {key: ev.contact_keys()}
     for name, sm in project.spec.scoring.items():
         s = ev.score(name)
         cols[name] = s.alias(name)
         cols[f"{name}_pct"] = (s / sm.sales_ready * 100).alias(f"{name}_pct")
+        if sm.grades:
+            cols[f"{name}_grade"] = ev.grade(sm).alias(f"{name}_grade")
     return pl.DataFrame(cols)
 
 

@@ -327,6 +327,8 @@ class Reference:
             return bucket_of(cond.salt, key) < round(cond.percent * 100)
         if isinstance(cond, m.ScoreCond):
             return test_holds(cond.test, self.score(cond.model, key, at), Clock(at, self.tz))
+        if isinstance(cond, m.GradeCond):
+            return test_holds(cond.test, self.grade(cond.model, key, at), Clock(at, self.tz))
         if isinstance(cond, m.ScoreChangeCond):
             change = self.score_change(cond.model, key, cond.over, at)
             return test_holds(cond.test, change, Clock(at, self.tz))
@@ -399,6 +401,16 @@ class Reference:
                 total = min(total, sm.max)
             cache[key] = float(total)
         return cache[key]
+
+    def grade(self, model: str, key: Any, as_of: datetime | None = None) -> str:
+        """The grade the contact's score earns (SPEC §2.8): the highest grade whose threshold
+        the score reaches (equal counts), else `below`."""
+        sm = self.spec.scoring[model]
+        score = self.score(model, key, as_of)
+        for name, threshold in sm.grades:
+            if score >= threshold:
+                return name
+        return sm.below
 
     def score_change(self, model: str, key: Any, over: m.Duration, as_of: datetime) -> float:
         then = as_of - timedelta(seconds=over.seconds)

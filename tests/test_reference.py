@@ -537,7 +537,7 @@ def draw_condition(
     if segments:
         kinds.append("segment")
     if models:
-        kinds += ["score", "score_change"]
+        kinds += ["score", "score_change", "grade"]
     if depth > 0:
         kinds += ["all", "any", "not", "all"]
     kind = draw(st.sampled_from(kinds))
@@ -559,10 +559,31 @@ def draw_condition(
         pct = draw(st.sampled_from((0, 10, 33.33, 50, 99.99, 100)))
         return m.BucketCond(float(pct), draw(st.sampled_from(("a", "spring-test", "x:y"))))
     model = draw(st.sampled_from(models))
+    if kind == "grade":
+        return draw_grade(draw, model)
     test = draw_test(draw, w, "float", (-10, 0, 5, 10, 20, 30), NUMBER_OPS)
     if kind == "score":
         return m.ScoreCond(model, test)
     return m.ScoreChangeCond(model, draw(st.sampled_from(DURATIONS)), test)
+
+
+# Every drawn model grades A/B/C (thresholds drawn from values scores often hit exactly) and
+# the rest F: grade conditions may name any of them.
+GRADE_NAMES = ("A", "B", "C", "F")
+
+
+def draw_grade(draw: st.DrawFn, model: str) -> m.GradeCond:
+    op = draw(st.sampled_from(("eq", "ne", "in", "not_in")))
+    names = draw(st.lists(st.sampled_from(GRADE_NAMES), min_size=1, max_size=3, unique=True))
+    value: Any = names[0] if op in ("eq", "ne") else tuple(names)
+    return m.GradeCond(model, m.Test((m.Op(op, value),)))
+
+
+def draw_grades(draw: st.DrawFn) -> tuple[tuple[str, float], ...]:
+    pool = sorted(
+        draw(st.sets(st.sampled_from((-7.5, 0.0, 5.0, 10.0, 12.5, 25.0)), min_size=3, max_size=3))
+    )
+    return tuple(zip(GRADE_NAMES[:3], reversed(pool), strict=True))
 
 
 def draw_model(draw: st.DrawFn, w: World, name: str) -> m.ScoreModel:
@@ -580,7 +601,7 @@ def draw_model(draw: st.DrawFn, w: World, name: str) -> m.ScoreModel:
     half_life = draw(st.sampled_from((None, DURATIONS[3], DURATIONS[4], m.Duration("36h", 129600))))
     low = draw(st.sampled_from((None, 0.0, -10.0)))
     high = draw(st.sampled_from((None, 40.0, 15.0)))
-    return m.ScoreModel(name, tuple(rules), 100.0, half_life, low, high)
+    return m.ScoreModel(name, tuple(rules), 100.0, half_life, low, high, draw_grades(draw))
 
 
 def draw_top(draw: st.DrawFn, models: tuple[str, ...]) -> m.Top | None:
@@ -758,6 +779,8 @@ def condition_yaml(c: m.Condition) -> dict[str, Any]:
         return {"bucket": {"percent": c.percent, "salt": c.salt}}
     if isinstance(c, m.ScoreCond):
         return {"score": {"model": c.model, **leaf_yaml(c.test)}}
+    if isinstance(c, m.GradeCond):
+        return {"grade": {"model": c.model, **leaf_yaml(c.test)}}
     assert isinstance(c, m.ScoreChangeCond)
     return {"score_change": {"model": c.model, "over": c.over.text, **leaf_yaml(c.test)}}
 
@@ -778,6 +801,10 @@ def model_yaml(sm: m.ScoreModel) -> dict[str, Any]:
         out["min"] = sm.min
     if sm.max is not None:
         out["max"] = sm.max
+    if sm.grades:
+        out["grades"] = dict(sm.grades)
+    if sm.below != "F":
+        out["below"] = sm.below
     return out
 
 

@@ -198,7 +198,8 @@ CASES: list[tuple[str, str, str, str, str | None]] = [
         "  a: {where: country = DE}\n",
         "S004",
         "a condition must be a mapping, got string 'country = DE'",
-        "start with one of: all, any, not, field, event, segment, score, score_change, bucket",
+        "start with one of: all, any, not, field, event, segment, score, score_change, bucket, "
+        "grade",
     ),
     (
         "eq-list",
@@ -254,7 +255,8 @@ CASES: list[tuple[str, str, str, str, str | None]] = [
         "  a: {where: {}}\n",
         "S005",
         "a condition cannot be empty",
-        "start with one of: all, any, not, field, event, segment, score, score_change, bucket",
+        "start with one of: all, any, not, field, event, segment, score, score_change, bucket, "
+        "grade",
     ),
     (
         "no-operator",

@@ -20,7 +20,7 @@ from segcli.engines.catalog import Catalog
 from segcli.engines.contacts import load_contacts, read_list
 from segcli.errors import DataError
 from segcli.planning import ir
-from segcli.planning.compile import bucket_of
+from segcli.planning.compile import bucket_of, grade_expr
 from segcli.planning.planner import (
     Aggregate,
     Plan,
@@ -32,6 +32,7 @@ from segcli.planning.planner import (
     segment_col,
 )
 from segcli.planning.scoring import score_col
+from segcli.spec import model as m
 
 UTC_DT = pl.Datetime("us", "UTC")
 
@@ -400,6 +401,11 @@ class Evaluation:
         cols = {self.plan.key: self.contact_keys()}
         cols.update({m: self.score(m).alias(m) for m in self.plan.models})
         return pl.DataFrame(cols)
+
+    def grade(self, sm: m.ScoreModel) -> pl.Series:
+        """Per contact: the grade model `sm`'s score earns (SPEC §2.8; never null)."""
+        expr = to_polars(grade_expr(ir.Col("score"), sm), Env())
+        return pl.DataFrame({"score": self.score(sm.name)}).select(expr).to_series()
 
     def score_of(self, row: dict[str, Any], model: str) -> float | None:
         """A model's score in a row returned by `row`."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -47,6 +47,7 @@ class Context:
     register_agg: Callable[[AggKey], str]
     segment_column: Callable[[str], str]
     score_column: Callable[[str, datetime], str]
+    models: dict[str, m.ScoreModel] = field(default_factory=dict)
 
 
 def compile_condition(cond: m.Condition, ctx: Context) -> ir.Expr:
@@ -131,6 +132,21 @@ def compile_score_change(cond: m.ScoreChangeCond, ctx: Context) -> ir.Expr:
     return compile_test(delta, "float", cond.test, ctx.as_of, ctx.tz)
 
 
+def grade_expr(score: ir.Expr, sm: m.ScoreModel) -> ir.Expr:
+    """The grade a score earns, as text: the first (highest) threshold it reaches, else
+    `below`. Scores are never null, so neither is the grade."""
+    expr: ir.Expr = ir.Lit(sm.below)
+    for name, threshold in reversed(sm.grades):
+        expr = ir.IfElse(ir.Cmp("ge", score, ir.Lit(threshold)), ir.Lit(name), expr)
+    return expr
+
+
+def compile_grade(cond: m.GradeCond, ctx: Context) -> ir.Expr:
+    score = ir.Col(ctx.score_column(cond.model, ctx.as_of))
+    grade = grade_expr(score, ctx.models[cond.model])
+    return compile_test(grade, "str", cond.test, ctx.as_of, ctx.tz)
+
+
 _DISPATCH: dict[str, Callable[[Any, Context], ir.Expr]] = {
     "AllCond": compile_all,
     "AnyCond": compile_any,
@@ -141,6 +157,7 @@ _DISPATCH: dict[str, Callable[[Any, Context], ir.Expr]] = {
     "BucketCond": compile_bucket,
     "ScoreCond": compile_score,
     "ScoreChangeCond": compile_score_change,
+    "GradeCond": compile_grade,
 }
 
 # ---------------------------------------------------------------- tests (operators)

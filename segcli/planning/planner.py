@@ -22,6 +22,7 @@ from segcli.planning.compile import (
     Context,
     compile_condition,
     event_agg_key,
+    grade_expr,
     row_filter,
     window_start,
 )
@@ -240,6 +241,7 @@ class _Builder:
             register_agg=self.register,
             segment_column=segment_col,
             score_column=self.score_column,
+            models=self.spec.scoring,
         )
 
     def top_value(self, by: m.TopBy) -> ir.Expr:
@@ -393,6 +395,10 @@ def _details(spec: m.Spec, b: _Builder, names: list[str]) -> list[tuple[str, ir.
                 if isinstance(node, m.EventCond):
                     col = b.register(event_agg_key(node, b.as_of))
                     out.append((agg_value_col(n, part, i), ir.Col(col)))
+                elif isinstance(node, m.GradeCond):
+                    score = ir.Col(b.score_column(node.model, b.as_of))
+                    grade = grade_expr(score, spec.scoring[node.model])
+                    out.append((agg_value_col(n, part, i), grade))
     for model, sm in spec.scoring.items():
         for j, rule in enumerate(sm.rules):
             out.append((points_col(model, j), rule_points(rule, sm, ctx)))

@@ -151,6 +151,7 @@ CONDITIONS: dict[str, str] = {
     "score": "the contact's current score in a model + operators",
     "score_change": "score now minus score `over` ago + operators",
     "bucket": "a stable pseudo-random share of contacts",
+    "grade": "the grade the contact's score earns in a model with grades + eq/ne/in/not_in",
 }
 
 # ---------------------------------------------------------------- the keys of each section
@@ -276,7 +277,18 @@ MODEL = (
     Key("decay", obj(DECAY)),
     Key("min", NUMBER),
     Key("max", NUMBER),
+    Key(
+        "grades",
+        {
+            "type": "object",
+            "additionalProperties": NUMBER,
+            "minProperties": 1,
+            "description": "grade: lowest score that earns it, highest first",
+        },
+    ),
+    Key("below", {**STRING, "description": "the grade of lower scores (default F)"}),
 )
+GRADE_OPS = ("eq", "ne", "in", "not_in")
 CHECK = (Key("source", STRING, True), *(Key(k, {}) for k in CHECK_KINDS))
 STATE = (Key("keep_runs", {"type": "integer", "minimum": 1}),)
 TOP_LEVEL = (

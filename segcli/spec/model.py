@@ -155,6 +155,15 @@ class ScoreChangeCond:
 
 
 @dataclass(frozen=True)
+class GradeCond:
+    """`grade: {model: M, in: [A, B]}`: the grade model M's score earns (SPEC §2.8)."""
+
+    model: str
+    test: Test
+    line: int = field(default=0, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
 class BucketCond:
     """A stable pseudo-random share of contacts: sha256(salt:key) mod 10000 < percent*100."""
 
@@ -172,6 +181,7 @@ Condition: TypeAlias = (
     | ScoreCond
     | ScoreChangeCond
     | BucketCond
+    | GradeCond
 )
 
 # ---------------------------------------------------------------- sources, segments, spec
@@ -248,6 +258,21 @@ class ScoreModel:
     half_life: Duration | None = None
     min: float | None = None
     max: float | None = None
+    # (name, lowest score that earns it), highest first; a lower score earns `below`.
+    grades: tuple[tuple[str, float], ...] = ()
+    below: str = "F"
+
+    def grade_of(self, score: float) -> str:
+        """The grade a score earns: the first (highest) whose threshold it reaches."""
+        for name, threshold in self.grades:
+            if score >= threshold:
+                return name
+        return self.below
+
+    @property
+    def grade_names(self) -> tuple[str, ...]:
+        """Every grade the model can give, highest first, `below` last."""
+        return (*(g for g, _ in self.grades), self.below)
 
 
 @dataclass(frozen=True)

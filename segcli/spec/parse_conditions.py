@@ -14,6 +14,7 @@ from segcli.spec import codes, refs
 from segcli.spec import language as lang
 from segcli.spec import model as m
 from segcli.spec.diagnostics import Reporter
+from segcli.spec.grades import parse_grade_cond
 from segcli.spec.load import YNode
 from segcli.spec.parse_ops import Operators, op_hint
 from segcli.spec.parse_values import Values, _tname, hint
@@ -291,6 +292,12 @@ class Conditions:
         if model and over and test:
             return m.ScoreChangeCond(model, over, test, node.line)
         return None
+
+    def cond_grade(self, node: YNode) -> m.Condition | None:
+        cond, use = parse_grade_cond(self.r, self.v, self.ops, node)
+        if use is not None:
+            self.found.append(use)
+        return cond
 
     def _model_ref(self, node: YNode) -> str | None:
         name = self.v.string(node, "model")

@@ -16,6 +16,7 @@ from segcli.spec import codes, refs
 from segcli.spec import language as lang
 from segcli.spec import model as m
 from segcli.spec.diagnostics import Reporter
+from segcli.spec.grades import parse_grades
 from segcli.spec.graph import walk
 from segcli.spec.load import YNode
 from segcli.spec.parse_conditions import Conditions
@@ -95,7 +96,8 @@ class Scoring:
                 f"the model's min ({lo:g}) is greater than its max ({hi:g})",
                 body["min"],
             )
-        return m.ScoreModel(name, tuple(rules), sales_ready, half_life, lo, hi)
+        grades, below = parse_grades(self.r, self.v, body)
+        return m.ScoreModel(name, tuple(rules), sales_ready, half_life, lo, hi, grades, below)
 
     def rule(self, node: YNode, sales_ready: float) -> m.Rule | None:
         body = self.v.mapping(node, "rule", RULE_KEYS)
@@ -131,7 +133,12 @@ class Scoring:
     def _rule_when_ok(self, when: m.Condition, node: YNode) -> bool:
         """Scores are computed before segments and each model on its own: a rule's `when`
         cannot use segment:, score: or score_change: (the run could not evaluate it)."""
-        kinds = {m.SegmentRef: "segment", m.ScoreCond: "score", m.ScoreChangeCond: "score_change"}
+        kinds = {
+            m.SegmentRef: "segment",
+            m.ScoreCond: "score",
+            m.ScoreChangeCond: "score_change",
+            m.GradeCond: "grade",
+        }
         for c in walk(when):
             kind = kinds.get(type(c))
             if kind is not None:

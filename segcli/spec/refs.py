@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from segcli.spec import model as m
+from segcli.spec.grades import GradeUse
 from segcli.spec.load import YNode
 
 
@@ -89,4 +90,4 @@ class DecayUse:
     rules: tuple[m.Rule, ...]
 
 
-Reference = SegmentUse | ModelUse | FieldUse | ColumnUse | EventUse | CheckUse | DecayUse
+Reference = SegmentUse | ModelUse | FieldUse | ColumnUse | EventUse | CheckUse | DecayUse | GradeUse

@@ -21,6 +21,7 @@ from segcli.spec import codes, refs
 from segcli.spec import language as lang
 from segcli.spec import model as m
 from segcli.spec.diagnostics import Reporter
+from segcli.spec.grades import GradeUse, resolve_grade
 from segcli.spec.graph import find_cycles
 from segcli.spec.load import YNode
 from segcli.spec.parse import Parsed
@@ -114,6 +115,8 @@ class _Resolver:
             self.event(ref)
         elif isinstance(ref, refs.CheckUse):
             self.source_known(ref.node, ref.source, f"unknown source '{ref.source}'")
+        elif isinstance(ref, GradeUse):
+            resolve_grade(self.r, ref, self.p.scoring, self.p.declared_models)
         else:
             self.decay(ref)
 

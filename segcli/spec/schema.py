@@ -36,9 +36,22 @@ def _conditions() -> dict[str, dict[str, Any]]:
             lang.ops_schema({"model": lang.STRING, "over": lang.DURATION}, ["model", "over"]),
         ),
         "bucket": _one_key("bucket", lang.obj(lang.BUCKET)),
+        "grade": _one_key("grade", _grade()),
     }
     assert list(shapes) == list(lang.CONDITIONS), "a condition kind has no schema"
     return shapes
+
+
+def _grade() -> dict[str, Any]:
+    props = {"model": lang.STRING}
+    props.update({op: lang.VALUE_SCHEMAS[lang.OPERATOR[op].value] for op in lang.GRADE_OPS})
+    return {
+        "type": "object",
+        "properties": props,
+        "required": ["model"],
+        "minProperties": 2,
+        "additionalProperties": False,
+    }
 
 
 def json_schema() -> dict[str, Any]:

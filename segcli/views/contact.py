@@ -96,6 +96,8 @@ def contact_verdicts(spec: m.Spec, ev: Evaluation, row: dict[str, Any]) -> dict[
                 "min": sm.min,
                 "max": sm.max,
                 "rules": rules,
+                "grade": sm.grade_of(total) if sm.grades else None,
+                "grades": [[g, t] for g, t in sm.grades] if sm.grades else None,
             }
         )
     segments = []
@@ -118,12 +120,22 @@ def contact_verdicts(spec: m.Spec, ev: Evaluation, row: dict[str, Any]) -> dict[
     return {"as_of": at.isoformat(), "scores": scores, "segments": segments}
 
 
+def _from_json(value: Any) -> Any:
+    """A node's value as stored in the verdicts: times are ISO text, grades plain text."""
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    return value
+
+
 def _tree_lines(node: dict[str, Any], depth: int) -> list[str]:
     mark = "[x]" if node["holds"] else "[ ]"
     text = node["text"]
     if "value" in node:
         value = node["value"]
-        shown = _fmt(datetime.fromisoformat(value) if isinstance(value, str) else value)
+        shown = _fmt(_from_json(value))
         text += f"  (value: {shown})"
     lines = [f"      {'  ' * depth}{mark} {text}"]
     for c in node.get("children", []):
@@ -135,9 +147,13 @@ def contact_lines(verdicts: dict[str, Any]) -> list[str]:
     """The verdicts as text: scores rule by rule, then IN/out per segment with its tree."""
     lines: list[str] = []
     for s in verdicts["scores"]:
+        grade = ""
+        if s.get("grade") is not None:
+            bounds = ", ".join(f"{g} >= {t:g}" for g, t in s["grades"])
+            grade = f", grade {s['grade']} ({bounds})"
         lines.append(
             f"score {s['model']}: {s['score']:g} ({s['percent']:g}% of sales-ready "
-            f"{s['sales_ready']:g})"
+            f"{s['sales_ready']:g}){grade}"
         )
         for r in s["rules"]:
             extra = []

@@ -108,6 +108,8 @@ def node_text(cond: m.Condition) -> str:
         return describe_test(f"score {cond.model}", cond.test)
     if isinstance(cond, m.ScoreChangeCond):
         return describe_test(f"change of score {cond.model} over {cond.over.text}", cond.test)
+    if isinstance(cond, m.GradeCond):
+        return describe_test(f"grade in model {cond.model}", cond.test)
     if isinstance(cond, m.BucketCond):
         return f"falls in a stable {cond.percent:g}% bucket (salt {cond.salt!r})"
     raise NotImplementedError(type(cond).__name__)  # pragma: no cover
