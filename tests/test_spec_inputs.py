@@ -15,6 +15,7 @@ import pytest
 
 from segcli import api
 from segcli.errors import DataError, Diagnostic, SpecError, UsageError
+from segcli.spec import graph
 from segcli.spec.diagnostics import render
 
 DATA = Path(__file__).parent / "projects" / "errors"
@@ -256,3 +257,14 @@ def test_every_reference_cycle_is_reported(project: Path) -> None:
         ("S011", 9, "d -> e -> d"),
         ("S011", 11, "f -> f"),
     ]
+
+
+def test_a_long_chain_of_segment_references_validates(project: Path) -> None:
+    """The graph walks keep their own stack: 1,500 segments in a chain pass Python's limit."""
+    chain = "".join(f"  s{i}: {{where: {{segment: s{i + 1}}}}}\n" for i in range(1500))
+    text = HEAD + "segments:\n" + chain + f"  s1500: {DE}\n"
+    spec = api.load(write(project, text)).spec
+    assert graph.order(spec.segments, ["s0"])[:2] == ["s1500", "s1499"]
+    text = text.replace(f"  s1500: {DE}\n", "  s1500: {where: {segment: s0}}\n")
+    [d] = diagnostics(project, text)
+    assert d.message.endswith("s1499 -> s1500 -> s0")

@@ -37,27 +37,30 @@ def segment_refs(seg: m.Segment) -> list[str]:
 
 def find_cycles(segments: dict[str, m.Segment]) -> list[list[str]]:
     """Every reference cycle found by a depth-first walk, one per edge that closes a loop,
-    each as a list of names (first repeated at the end); [] when the graph has none."""
-    state: dict[str, int] = {}
-    stack: list[str] = []
+    each as a list of names (first repeated at the end); [] when the graph has none.
+
+    The walk keeps its own stack: a chain of thousands of segments must not hit Python's
+    recursion limit."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
     found: list[list[str]] = []
-
-    def visit(name: str) -> None:
-        state[name] = 1
-        stack.append(name)
-        for dep in segment_refs(segments[name]):
-            if dep not in segments:
+    for root in segments:
+        if root in state:
+            continue
+        state[root] = 1
+        path, todo = [root], [iter(segment_refs(segments[root]))]
+        while todo:
+            dep = next(todo[-1], None)
+            if dep is None:
+                state[path.pop()] = 2
+                todo.pop()
+            elif dep not in segments:
                 continue
-            if state.get(dep) == 1:
-                found.append([*stack[stack.index(dep) :], dep])
+            elif state.get(dep) == 1:
+                found.append([*path[path.index(dep) :], dep])
             elif dep not in state:
-                visit(dep)
-        stack.pop()
-        state[name] = 2
-
-    for name in segments:
-        if name not in state:
-            visit(name)
+                state[dep] = 1
+                path.append(dep)
+                todo.append(iter(segment_refs(segments[dep])))
     return found
 
 
@@ -68,18 +71,23 @@ def find_cycle(segments: dict[str, m.Segment]) -> list[str] | None:
 
 
 def order(segments: dict[str, m.Segment], wanted: list[str] | None = None) -> list[str]:
-    """Segments in dependency order (dependencies first); `wanted` plus what they depend on."""
+    """Segments in dependency order (dependencies first); `wanted` plus what they depend on.
+
+    Depth first with its own stack, like `find_cycles`."""
     out: list[str] = []
     seen: set[str] = set()
-
-    def visit(name: str) -> None:
-        if name in seen:
-            return
-        seen.add(name)
-        for dep in segment_refs(segments[name]):
-            visit(dep)
-        out.append(name)
-
-    for name in wanted if wanted is not None else list(segments):
-        visit(name)
+    for root in wanted if wanted is not None else list(segments):
+        if root in seen:
+            continue
+        seen.add(root)
+        path, todo = [root], [iter(segment_refs(segments[root]))]
+        while todo:
+            dep = next(todo[-1], None)
+            if dep is None:
+                out.append(path.pop())
+                todo.pop()
+            elif dep not in seen:
+                seen.add(dep)
+                path.append(dep)
+                todo.append(iter(segment_refs(segments[dep])))
     return out

@@ -7,6 +7,7 @@ tags, nesting deeper than `MAX_DEPTH`, and aliases that expand past `MAX_NODES` 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,7 +64,7 @@ def load(text: str, file: str) -> tuple[YNode | None, list[Diagnostic]]:
         deep = _too_deep(text)
         if deep is not None:
             return None, [Diagnostic(codes.YAML_LIMIT.code, _TOO_DEEP, file, *deep, "", _DEEP_HELP)]
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = _compose(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
@@ -92,11 +93,33 @@ def load(text: str, file: str) -> tuple[YNode | None, list[Diagnostic]]:
     return node, conv.diags
 
 
+# libyaml reads ten times faster; PyYAML's own reader words the errors (and is the fallback).
+_FAST: Any = getattr(yaml, "CSafeLoader", None)
+
+
+def _compose(text: str) -> yaml.Node | None:
+    if _FAST is not None:
+        try:
+            return yaml.compose(text, Loader=_FAST)
+        except yaml.YAMLError:
+            pass  # read it again below, for PyYAML's wording of the error
+    return yaml.compose(text, Loader=yaml.SafeLoader)
+
+
 def _too_deep(text: str) -> tuple[int, int] | None:
     """Where the nesting first passes MAX_DEPTH (from the event stream, which does not
     recurse: PyYAML's composer does, and would crash on a few hundred levels)."""
+    if _FAST is not None:
+        try:
+            return _deepest(yaml.parse(text, Loader=_FAST))
+        except yaml.YAMLError:
+            pass  # read it again below, for PyYAML's wording of the error
+    return _deepest(yaml.parse(text, Loader=yaml.SafeLoader))
+
+
+def _deepest(events: Iterator[yaml.Event]) -> tuple[int, int] | None:
     depth = 0
-    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+    for event in events:
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             mark = event.start_mark
@@ -162,6 +185,7 @@ class _Converter:
     def __init__(self, file: str) -> None:
         self.file = file
         self.diags: list[Diagnostic] = []
+        self.constructor = yaml.constructor.SafeConstructor()
 
     def report(self, code: codes.Code, msg: str, node: yaml.Node, path: str, help: str) -> None:
         mark = node.start_mark
@@ -254,10 +278,10 @@ class _Converter:
         """The scalar's Python value, and whether a problem with it was reported."""
         if node.tag not in _TAGS:
             return node.value, False  # reported as an unsupported tag: read it as text
-        loader = yaml.SafeLoader("")
         try:
-            return loader.construct_object(node, deep=True), False
+            return self.constructor.construct_object(node, deep=True), False
         except (ValueError, OverflowError, yaml.YAMLError) as exc:
+            self.constructor = yaml.constructor.SafeConstructor()  # a failure leaves state
             what = "date" if node.tag.endswith("timestamp") else "value"
             self.report(
                 codes.BAD_VALUE,
@@ -267,8 +291,6 @@ class _Converter:
                 f"write a real {what}, or quote it if it is text",
             )
             return node.value, True
-        finally:
-            loader.dispose()
 
 
 def _syntax_help(exc: yaml.MarkedYAMLError) -> str | None:
