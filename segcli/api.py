@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import time
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,7 @@ from segcli.spec import load as yamlnodes
 from segcli.spec import model as m
 from segcli.spec.timeutil import parse_as_of
 from segcli.spec.validate import file_problem, validate
-from segcli.state import kinds
+from segcli.state import fingerprint, kinds
 from segcli.state.store import Manifest, StateDir
 
 
@@ -57,7 +56,8 @@ class Project:
 
     @property
     def fingerprint(self) -> str:
-        return hashlib.sha256(self.text.encode()).hexdigest()[:16]
+        """The spec's text, its scoring models (rules_file rows included) and list files."""
+        return fingerprint.spec_fingerprint(self.spec, self.text)
 
 
 def load(config: str | Path, *, with_data: bool = True) -> Project:
@@ -236,15 +236,9 @@ def compile_sql(
 
 
 def fingerprints(project: Project, names: list[str]) -> dict[str, str]:
-    """Each segment's definition fingerprint."""
-    return {n: segment_fingerprint(project.spec.segments[n]) for n in names}
-
-
-def segment_fingerprint(seg: m.Segment) -> str:
-    """A stable fingerprint of what decides a segment's members (positions in the file,
-    description, tags and expect do not count)."""
-    core = replace(seg, description=None, tags=(), expect=None)
-    return hashlib.sha256(repr(core).encode()).hexdigest()[:16]
+    """Each segment's definition fingerprint: its definition, list files and the scoring
+    models it uses (state/fingerprint.py)."""
+    return {n: fingerprint.segment_fingerprint(project.spec, n) for n in names}
 
 
 def preview(
@@ -418,8 +412,12 @@ def _write_and_commit(
             "spec_fingerprint": project.fingerprint,
             **where,
             "segments": {
-                s.name: s.summary(fingerprint=segment_fingerprint(spec.segments[s.name]))
-                for s in result.segments
+                s.name: s.summary(fingerprint=fp)
+                for s, fp in zip(
+                    result.segments,
+                    fingerprints(project, [s.name for s in result.segments]).values(),
+                    strict=True,
+                )
             },
         }
         say("committing state")
