@@ -3,7 +3,7 @@ keys with the shape of their values.
 
 The parser takes its key lists and operator kinds from here, `schema.py` builds the JSON Schema
 from the same tables, and a test checks the README's operator list against `OPERATORS`. To add
-an operator or an aggregate, add a row here, then its meaning in `segcli/plan/compile.py` and in
+an operator or an aggregate, add a row here, then its meaning in `segcli/planning/compile.py` and in
 the reference evaluator (`tests/reference.py`); see CONTRIBUTING.md.
 """
 
