@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
+import typer.core
 from rich.console import Console
 from rich.table import Table
 
@@ -19,6 +21,7 @@ from segcli.errors import SegcliError, SpecError, UsageError
 from segcli.spec.diagnostics import render
 from segcli.views import commands as views
 from segcli.views import explain as explaining
+from segcli.views.lastrun import local_time
 
 app = typer.Typer(
     name="segcli",
@@ -38,8 +41,33 @@ DebugOpt = Annotated[bool, typer.Option("--debug", help="Show Python tracebacks 
 DEFAULT_CONFIG = Path("segments.yaml")
 
 
+_display_type_rich = typer.core.TyperOption.display_type_rich
+
+
+def _flag_type(self: typer.core.TyperOption, ctx: Any) -> str | None:
+    """A flag takes no value, so its help shows no type (typer 0.29 shows `<bool>`, which
+    reads as if `--json true` were accepted)."""
+    if self.is_flag or self.count:
+        return None
+    return _display_type_rich(self, ctx)
+
+
+typer.core.TyperOption.display_type_rich = _flag_type  # type: ignore[method-assign]
+
+
 def _out() -> Console:
-    return Console(soft_wrap=True, highlight=False)
+    """Standard output: on a terminal as wide as the terminal; to a pipe or a file as wide
+    as the content, so that no table is cut or squeezed to 80 columns."""
+    con = Console(soft_wrap=True, highlight=False)
+    return con if con.is_terminal else Console(soft_wrap=True, highlight=False, width=10**6)
+
+
+def _names(values: list[str] | None) -> list[str] | None:
+    """Segment names given as repeats (`--segment a --segment b`), comma-separated (`a,b`),
+    or both."""
+    if not values:
+        return None
+    return [n.strip() for v in values for n in v.split(",") if n.strip()]
 
 
 def _err() -> Console:
@@ -156,14 +184,17 @@ def run(
     segment: Annotated[
         list[str] | None,
         typer.Option(
-            "--segment", help="Run only this segment (and what it depends on). Repeatable."
+            "--segment",
+            help="Run only this segment (and what it depends on). Repeatable, or "
+            "comma-separated: a,b.",
         ),
     ] = None,
     refresh: Annotated[
         list[str] | None,
         typer.Option(
             "--refresh",
-            help="Recompute this static or semi_dynamic segment from scratch. Repeatable.",
+            help="Recompute this static or semi_dynamic segment from scratch. Repeatable, "
+            "or comma-separated: a,b.",
         ),
     ] = None,
     out: Annotated[
@@ -191,12 +222,16 @@ def run(
     err = _err()
     live = err.is_terminal and not as_json
 
+    timezone = "UTC"
+
     def work() -> api.RunResult:
+        nonlocal timezone
         project = api.load(config)
+        timezone = project.spec.timezone
         kwargs: dict[str, Any] = dict(
             as_of=as_of,
-            segments=segment,
-            refresh=refresh,
+            segments=_names(segment),
+            refresh=_names(refresh),
             out_dir=out,
             state_dir=state,
             fmt=fmt,
@@ -216,7 +251,7 @@ def run(
     con = _out()
     for w in result.warnings:
         err.print(f"note: {w}")
-    table = Table(title=f"segcli run {result.run_id} — as of {result.as_of.isoformat()}")
+    table = Table(title=f"segcli run {result.run_id} — as of {local_time(result.as_of, timezone)}")
     for col, justify in (
         ("segment", "left"),
         ("kind", "left"),
@@ -252,7 +287,7 @@ def compile_(
     config: ConfigOpt = DEFAULT_CONFIG,
     segment: Annotated[
         list[str] | None,
-        typer.Option("--segment", help="Only this segment's column. Repeatable."),
+        typer.Option("--segment", help="Only this segment's column. Repeatable, or a,b."),
     ] = None,
     as_of: Annotated[
         str | None,
@@ -264,7 +299,7 @@ def compile_(
     """Print the SQL of the run for a warehouse: one SELECT over all contacts with the key,
     one boolean column per segment (every kind as dynamic) and one float column per model."""
     sql = guarded(
-        lambda: api.compile_sql(api.load(config), dialect, as_of, segment), as_json, debug
+        lambda: api.compile_sql(api.load(config), dialect, as_of, _names(segment)), as_json, debug
     )
     if as_json:
         print(json.dumps({"ok": True, "dialect": dialect, "sql": sql}, indent=2))
@@ -274,7 +309,7 @@ def compile_(
 
 @app.command()
 def diff(
-    name: Annotated[str, typer.Argument(help="Segment name.")],
+    name: Annotated[str, typer.Argument(help="Segment name.", metavar="NAME")],
     from_run: Annotated[
         str | None, typer.Option("--from", help="Run id (default: the run before --to).")
     ] = None,
@@ -297,7 +332,7 @@ def diff(
         print(json.dumps(d.to_json(), indent=2, default=str))
         return
     con = _out()
-    con.print(f"{name}: run {d.from_run} ({d.from_as_of}) -> run {d.to_run} ({d.to_as_of})")
+    con.print(f"{name}: {d.label('from')} -> {d.label('to')}")
     con.print(f"entered: {len(d.entered):,}   left: {len(d.left):,}")
     for label, keys in (("entered", d.entered), ("left", d.left)):
         if keys:
@@ -308,26 +343,28 @@ def diff(
 
 @app.command()
 def history(
-    name: Annotated[str | None, typer.Argument(help="Segment name (default: all).")] = None,
+    name: Annotated[
+        str | None, typer.Argument(help="Segment name (default: all).", metavar="NAME")
+    ] = None,
     config: ConfigOpt = DEFAULT_CONFIG,
     state: Annotated[Path | None, typer.Option("--state", help="State directory.")] = None,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Size, entered and left per committed run."""
-    rows: list[dict[str, Any]] = guarded(
+    hist: views.History = guarded(
         lambda: views.history(api.load(config, with_data=False), name, state), as_json, debug
     )
     if as_json:
-        print(json.dumps(rows, indent=2, default=str))
+        print(json.dumps(hist, indent=2, default=str))
         return
     table = Table(title="segcli history" + (f" — {name}" if name else ""))
     for col in ("run", "as_of", "segment", "kind", "members", "entered", "left"):
         table.add_column(col, justify="right" if col in ("members", "entered", "left") else "left")
-    for r in rows:
+    for r in hist:
         table.add_row(
             r["run_id"],
-            r["as_of"],
+            local_time(r["as_of"], hist.timezone),
             r["segment"],
             r["kind"],
             f"{r['size']:,}",
@@ -339,35 +376,77 @@ def history(
 
 @app.command()
 def show(
-    name: Annotated[str, typer.Argument(help="Segment name.")],
+    name: Annotated[str, typer.Argument(help="Segment name.", metavar="NAME")],
     config: ConfigOpt = DEFAULT_CONFIG,
-    out: Annotated[Path | None, typer.Option("--out", help="Output directory of the run.")] = None,
-    limit: Annotated[int, typer.Option("--limit", help="At most this many rows.")] = 20,
+    state: Annotated[
+        Path | None,
+        typer.Option("--state", help="State directory. Default: .segcli/ beside the spec."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Where the last run's outputs are, if moved (scores are read from there). "
+            "Default: where that run wrote them.",
+        ),
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", help="At most this many rows (0 or more).")] = 20,
     columns: Annotated[
         str | None,
-        typer.Option("--columns", help="Contact columns to show, comma-separated. Default: all."),
+        typer.Option(
+            "--columns",
+            help="Contact or score columns to show, comma-separated. Default: all contact columns.",
+        ),
     ] = None,
-    fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    scores: Annotated[
+        bool, typer.Option("--scores", help="Add every scoring model's score columns.")
+    ] = False,
+    fmt: Annotated[
+        str, typer.Option("--format", help="table, csv or json (the member rows only).")
+    ] = "table",
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Members of a segment (from the last run's output) with contact columns."""
-    cols = [c.strip() for c in columns.split(",")] if columns else None
-    fmt = "json" if as_json else fmt
+    """Members of a segment after the last committed run, with contact and score columns."""
+    cols = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
     shown: views.Shown = guarded(
-        lambda: views.show(api.load(config), name, out_dir=out, limit=limit, columns=cols, fmt=fmt),
+        lambda: views.show(
+            api.load(config),
+            name,
+            out_dir=out,
+            state_dir=state,
+            limit=limit,
+            columns=cols,
+            scores=scores,
+            fmt="json" if as_json else fmt,
+        ),
         as_json,
         debug,
     )
-    if fmt == "table":
-        table = Table(title=f"{name}: {shown.total:,} members (showing {len(shown.rows)})")
+    if as_json:
+        print(json.dumps(shown.to_json(name), indent=2, default=str))
+    elif fmt == "table":
+        table = Table(
+            title=f"{name}: {shown.total:,} members (showing {len(shown.rows)}) — "
+            f"{shown.run.label()}"
+        )
         for c in shown.columns:
             table.add_column(c)
         for r in shown.rows:
-            table.add_row(*["" if v is None else str(v) for v in r])
+            table.add_row(*["" if v is None else _cell(v) for v in r])
         _out().print(table)
     else:
+        _err().print(f"{name}: {shown.total:,} members — {shown.run.label()}")
         sys.stdout.write(shown.text)
+
+
+def _cell(v: Any) -> str:
+    """A table cell: times as ISO 8601 with their offset, floats without noise."""
+    if hasattr(v, "isoformat"):
+        return str(v.isoformat())
+    if isinstance(v, float):
+        return str(round(v, 4))
+    return str(v)
 
 
 @app.command()
@@ -427,12 +506,23 @@ def check(
     debug: DebugOpt = False,
 ) -> None:
     """Validate, run the data checks and each segment's expectations; exit 1 if any fails."""
-    result: views.CheckResult = guarded(
-        lambda: views.check(api.load(config), as_of=as_of, state_dir=state), as_json, debug
-    )
-    if junit is not None:
-        from segcli.views.checks import junit_xml
+    from segcli.fs import atomic_write_bytes
+    from segcli.views.checks import junit_error_xml, junit_xml
 
+    def work() -> views.CheckResult:
+        try:
+            return views.check(api.load(config), as_of=as_of, state_dir=state)
+        except SegcliError as exc:
+            # CI uploads the JUnit file `if: always()`: it reports why nothing was checked.
+            if junit is not None:
+                text = render(exc.diagnostics) if isinstance(exc, SpecError) else exc.message
+                kind = type(exc).__name__.removesuffix("Error").lower()
+                with contextlib.suppress(SegcliError, OSError):
+                    atomic_write_bytes(junit, junit_error_xml(text, kind))
+            raise
+
+    result: views.CheckResult = guarded(work, as_json, debug)
+    if junit is not None:
         _write_file(junit, junit_xml(result.outcomes, result.seconds), as_json, debug)
     if as_json:
         print(json.dumps(result.to_json(), indent=2, default=str))
@@ -461,7 +551,14 @@ def report(
         Path | None,
         typer.Option("--html", help="Write a self-contained HTML page with charts to this file."),
     ] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Output directory of the runs.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Where the last run's outputs are, if moved (scores are read from there). "
+            "Default: where that run wrote them.",
+        ),
+    ] = None,
     state: Annotated[Path | None, typer.Option("--state", help="State directory.")] = None,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
@@ -481,7 +578,9 @@ def report(
         print(json.dumps(rep.to_json(), indent=2, default=str))
         return
     con = _out()
-    t = Table(title="segment sizes (last run)")
+    if rep.last is not None:
+        con.print(f"last committed {rep.last.label()}")
+    t = Table(title="segment sizes")
     t.add_column("segment")
     t.add_column("members", justify="right")
     for n, size in rep.sizes.items():
@@ -494,7 +593,7 @@ def report(
         for r in rep.runs:
             t.add_row(
                 r["run_id"],
-                r["as_of"],
+                rep.local(r["as_of"]),
                 f"{sum(v or 0 for v in r['entered'].values()):,}",
                 f"{sum(v or 0 for v in r['left'].values()):,}",
             )
@@ -554,6 +653,12 @@ def schema(
         Path | None,
         typer.Option("--out", help="Write the schema to this file instead of printing it."),
     ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json", help='With --out, print {"written": FILE} (the schema itself is JSON).'
+        ),
+    ] = False,
     debug: DebugOpt = False,
 ) -> None:
     """Print the JSON Schema of segments.yaml (for editor autocompletion and checks)."""
@@ -562,8 +667,12 @@ def schema(
     text = json.dumps(json_schema(), indent=2) + "\n"
     if out is None:
         sys.stdout.write(text)
+        return
+    _write_file(out, text.encode(), as_json, debug)
+    if as_json:
+        print(json.dumps({"written": str(out)}, indent=2))
     else:
-        _write_file(out, text.encode(), False, debug)
+        _out().print(f"wrote {out}")
 
 
 @app.command()

@@ -394,9 +394,9 @@ def test_run_csv_format(basic: Path) -> None:
     assert sorted(p.name for p in seg.iterdir()) == sorted(f"{n}.csv" for n in MEMBERS)
     assert (seg / "quiet.csv").read_text(encoding="utf-8") == (
         "contact_id,joined_at,source\n"
-        "102,2026-11-19T23:00:00.000000+0000,rule\n"
-        "104,2026-11-19T23:00:00.000000+0000,rule\n"
-        "105,2026-11-19T23:00:00.000000+0000,rule\n"
+        "102,2026-11-19T23:00:00+00:00,rule\n"
+        "104,2026-11-19T23:00:00+00:00,rule\n"
+        "105,2026-11-19T23:00:00+00:00,rule\n"
     )
     assert (basic / "out" / "run.json").exists()
 
@@ -470,7 +470,7 @@ def test_show_table_with_limit_and_columns(ran: Path) -> None:
     cfg = str(ran / "segments.yaml")
     result = invoke("show", "quiet", "-c", cfg, "--limit", "2", "--columns", "first_name,email")
     assert result.exit_code == 0, result.output
-    assert_golden("show_quiet_table", result.stdout)
+    assert_golden("show_quiet_table", re.sub(r"run [0-9a-f]{12},", "run <run-id>,", result.stdout))
 
 
 def test_show_csv(ran: Path) -> None:
@@ -479,8 +479,13 @@ def test_show_csv(ran: Path) -> None:
     assert result.exit_code == 0, result.output
     assert result.stdout == (
         "contact_id,joined_at,source,country\n"
-        "101,2026-11-19T23:00:00.000000+0000,rule,DE\n"
-        "103,2026-11-19T23:00:00.000000+0000,rule,FR\n"
+        "101,2026-11-19T23:00:00+00:00,rule,DE\n"
+        "103,2026-11-19T23:00:00+00:00,rule,FR\n"
+    )
+    # Which run it is goes to stderr, so that stdout stays a clean CSV.
+    assert re.fullmatch(
+        r"europe: 2 members — run [0-9a-f]{12}, as of 2026-11-20T00:00:00\+01:00\n",
+        result.stderr,
     )
 
 
@@ -491,7 +496,11 @@ def test_show_json(ran: Path) -> None:
     rows = json.loads(result.stdout)
     assert [r["contact_id"] for r in rows] == [102, 104]
     assert rows[0]["email"] == "ben@example.com" and rows[1]["age"] is None
-    assert json.loads(invoke("show", "quiet", "-c", cfg, "--json", "--limit", "2").stdout) == rows
+    assert rows[0]["joined_at"] == AS_OF_UTC
+    data = json.loads(invoke("show", "quiet", "-c", cfg, "--json", "--limit", "2").stdout)
+    assert data["members"] == rows
+    assert (data["segment"], data["as_of"], data["total"]) == ("quiet", AS_OF_UTC, 3)
+    assert re.fullmatch(r"[0-9a-f]{12}", data["run_id"])
 
 
 def test_show_unknown_column(ran: Path) -> None:
@@ -602,3 +611,39 @@ def test_python_dash_m_segcli_help() -> None:
     assert "Usage: python -m segcli" in proc.stdout
     for name in COMMANDS:
         assert name in proc.stdout
+
+
+def test_flags_show_no_type_in_help() -> None:
+    """A flag takes no value (`--json true` is an error), so its help shows no `<bool>`."""
+    for args in (["--help"], ["show", "--help"], ["run", "--help"]):
+        result = invoke(*args)
+        assert result.exit_code == 0
+        assert "<bool>" not in result.stdout, args
+    show = invoke("show", "--help").stdout
+    assert re.search(r"│ --json\s+Print the result as JSON\.", show)
+    assert re.search(r"│ --limit\s+<int>\s+At most", show)
+    assert "Usage: segcli show [OPTIONS] {NAME}" in show
+    assert invoke("run", "--json", "true").exit_code == 2
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_every_command_that_prints_a_result_takes_json(name: str) -> None:
+    cmd = typer.main.get_command(app).commands[name]  # type: ignore[attr-defined]
+    assert "--json" in [o for p in cmd.params for o in p.opts], name
+
+
+def test_segment_takes_comma_separated_names(basic: Path) -> None:
+    result = invoke("run", "--as-of", AS_OF, "--segment", "vps,quiet", "--segment", "europe")
+    assert result.exit_code == 0, result.output
+    written = sorted(p.stem for p in (basic / "out" / "segments").iterdir())
+    assert written == ["europe", "quiet", "vps"]
+    result = invoke("run", "--as-of", AS_OF, "--segment", "vps,quite")
+    assert result.exit_code == 2 and "unknown segment 'quite'" in result.stderr
+
+
+def test_schema_json_names_the_file_written(tmp_path: Path) -> None:
+    target = tmp_path / "s.json"
+    result = invoke("schema", "--out", str(target), "--json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == {"written": str(target)}
+    assert json.loads(target.read_text())["type"] == "object"

@@ -85,3 +85,13 @@ def test_diagnostic_example_in_readme_is_real(tmp_path: Path) -> None:
     assert proc.returncode == 2
     example = README.split("```\nsegments.yaml:8:20", 1)[1].split("```", 1)[0]
     assert proc.stderr.strip() == ("segments.yaml:8:20" + example).strip()
+
+
+def test_readme_installs_segcli_from_its_repository() -> None:
+    """segcli is not on PyPI: every `pip install` in the README installs from a checkout or
+    a git URL, never by the bare name."""
+    installs = re.findall(r"pip install[^\n`]*", README)
+    assert installs
+    for line in installs:
+        assert not re.search(r"pip install (-q )?['\"]?segcli\b(?! @)", line), line
+        assert " -e ." in line or "-e '.[dev]'" in line or "git+https://" in line, line

@@ -208,10 +208,10 @@ def test_report_terminal_and_json_agree(tmp_path: Path) -> None:
     assert "clickers" in text and "0.333" in text
 
 
-def test_report_without_run_is_a_data_error(tmp_path: Path) -> None:
+def test_report_without_run_is_a_state_error(tmp_path: Path) -> None:
     spec = make_project(tmp_path, bad=False)
     code, out = invoke("report", "-c", str(spec))
-    assert code == 3 and "run `segcli run` first" in out
+    assert code == 4 and "no committed run in" in out and "run `segcli run` first" in out
 
 
 def test_demo_report_html_is_self_contained(tmp_path: Path) -> None:
@@ -244,5 +244,34 @@ def test_dotted_segment_name_keeps_its_whole_name(tmp_path: Path) -> None:
     code, out = invoke("report", "-c", str(spec), "--json")
     assert code == 0
     assert json.loads(out)["sizes"]["everyone.v1.2"] == 3
-    code, out = invoke("show", "everyone.v1.2", "-c", str(spec), "--format", "csv")
-    assert code == 0 and out.count("\n") == 4
+    result = CliRunner().invoke(
+        app, ["show", "everyone.v1.2", "-c", str(spec), "--format", "csv"], env=ENV
+    )
+    assert result.exit_code == 0 and result.stdout.count("\n") == 4
+
+
+@pytest.mark.parametrize(
+    ("breakage", "code", "kind"),
+    [("spec", 2, "spec"), ("data", 3, "data")],
+)
+def test_check_junit_is_written_when_nothing_can_be_checked(
+    tmp_path: Path, breakage: str, code: int, kind: str
+) -> None:
+    """CI uploads the JUnit file `if: always()`: an invalid spec or unreadable data is one
+    failed test case, not a missing file."""
+    spec = make_project(tmp_path, bad=False)
+    if breakage == "spec":
+        spec.write_text(SPEC.replace("where: {all: []}", "where: {field: nmae, eq: x}"))
+    else:
+        (tmp_path / "email.csv").unlink()
+    junit = tmp_path / "junit.xml"
+    rc, _ = invoke("check", "-c", str(spec), "--junit", str(junit))
+    assert rc == code
+    root = ET.parse(junit).getroot()
+    assert (root.get("tests"), root.get("failures")) == ("1", "1")
+    (case,) = root.iter("testcase")
+    assert case.get("name") == "segcli check could not run"
+    assert case.get("classname") == f"segcli.{kind}"
+    failure = case.find("failure")
+    assert failure is not None and failure.text
+    assert ("nmae" if breakage == "spec" else "email.csv") in failure.text

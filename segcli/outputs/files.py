@@ -110,12 +110,19 @@ def write_frame(df: pl.DataFrame, path: Path, fmt: str) -> Path:
     try:
         with atomic_path(path) as tmp:
             if fmt == "csv":
-                df.write_csv(tmp)
+                iso_timestamps(df).write_csv(tmp)
             else:
                 df.write_parquet(tmp, compression="lz4")
     except (OSError, pl.exceptions.PolarsError) as exc:
         raise write_error(exc, "write", path) from exc
     return path
+
+
+def iso_timestamps(df: pl.DataFrame) -> pl.DataFrame:
+    """Time-zone-aware columns as ISO 8601 text with a `+00:00` offset (as Python and
+    run.json write them), where Polars' CSV writer would give `+0000`."""
+    aware = [c for c, t in df.schema.items() if isinstance(t, pl.Datetime) and t.time_zone]
+    return df.with_columns(pl.col(c).dt.to_string("%Y-%m-%dT%H:%M:%S%.f%:z") for c in aware)
 
 
 def write_frames(jobs: list[tuple[pl.DataFrame, Path]], fmt: str) -> list[Path]:

@@ -228,3 +228,10 @@ def junit_xml(outcomes: list[Outcome], seconds: float) -> bytes:
     ET.indent(root)
     data: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     return data
+
+
+def junit_error_xml(message: str, kind: str) -> bytes:
+    """JUnit XML for a check that could not run (invalid spec, unreadable data, bad state):
+    one failed test case carrying the error, so that CI has a report to upload."""
+    outcome = Outcome("segcli check could not run", kind, False, message)
+    return junit_xml([outcome], 0.0)

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import io
+import json
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from segcli import api
-from segcli.errors import DataError, StateError, UsageError
+from segcli.errors import StateError, UsageError
+from segcli.outputs.files import iso_timestamps
 from segcli.state.store import Manifest, StateDir
 from segcli.views.checks import Outcome, expectations, run_check
+from segcli.views.lastrun import LastRun, RunRef, last_run, local_time, read_frame
 from segcli.views.report import Report, build_report
 
 
@@ -23,7 +25,16 @@ class Shown:
     columns: list[str]
     rows: list[tuple[Any, ...]]
     total: int
+    run: RunRef
     text: str = ""
+
+    def to_json(self, name: str) -> dict[str, Any]:
+        return {
+            "segment": name,
+            **self.run.to_json(),
+            "total": self.total,
+            "members": [_jsonable(dict(zip(self.columns, r, strict=True))) for r in self.rows],
+        }
 
 
 def show(
@@ -31,44 +42,67 @@ def show(
     name: str,
     *,
     out_dir: Path | None = None,
+    state_dir: Path | None = None,
     limit: int = 20,
     columns: list[str] | None = None,
+    scores: bool = False,
     fmt: str = "table",
 ) -> Shown:
-    """A segment's members from the last run's output, joined with contact columns."""
+    """A segment's members after the last committed run, with contact columns and, when
+    asked for, score columns (from that run's scores file)."""
     api.check_segment_names(project, [name])
     if fmt not in ("table", "csv", "json"):
         raise UsageError(f"unknown format {fmt!r}: use table, csv or json")
+    if limit < 0:
+        raise UsageError(f"--limit must be 0 or more, not {limit}")
     spec = project.spec
-    out = project.out_dir(out_dir)
-    path = out / "segments" / f"{name}.parquet"
-    if not path.exists():
-        path = path.with_suffix(".csv")
-    if not path.exists():
-        raise DataError(f"no output for segment '{name}' in {out}: run `segcli run` first")
-    members = pl.read_parquet(path) if path.suffix == ".parquet" else pl.read_csv(path)
     key = spec.contacts.key
+    lr = last_run(project.state(state_dir), key, spec.timezone)
+    members = lr.members(name)
     contacts = project.catalog.frame("contacts").collect()
     members = members.with_columns(pl.col(key).cast(contacts[key].dtype))
+    wanted = [c for c in columns or [] if c != key]
+    score_frame = None
+    if scores or any(c not in contacts.columns for c in wanted):
+        score_frame = _scores(project, lr, out_dir, contacts[key].dtype)
+    score_cols = [c for c in score_frame.columns if c != key] if score_frame is not None else []
+    missing = [c for c in wanted if c not in contacts.columns and c not in score_cols]
+    if missing:
+        known = ", ".join([*contacts.columns, *score_cols])
+        raise UsageError(f"unknown column(s) {', '.join(missing)}; contacts has: {known}")
     if columns:
-        missing = [c for c in columns if c not in contacts.columns]
-        if missing:
-            raise UsageError(
-                f"unknown column(s) {', '.join(missing)}; contacts has: "
-                f"{', '.join(contacts.columns)}"
-            )
-        contacts = contacts.select([key, *[c for c in columns if c != key]])
-    df = members.join(contacts, on=key, how="left").sort(key)
+        contacts = contacts.select([key, *[c for c in wanted if c in contacts.columns]])
+    df = members.join(contacts, on=key, how="left")
+    if score_frame is not None:
+        picked = [c for c in score_cols if scores or c in wanted]
+        df = df.join(score_frame.select(key, *picked), on=key, how="left")
+        if columns:  # in the order asked for, then the other score columns
+            extra = [c for c in picked if c not in wanted]
+            df = df.select(key, "joined_at", "source", *wanted, *extra)
+    df = df.sort(key)
     total = df.height
     df = df.head(limit)
     text = ""
     if fmt == "csv":
-        text = df.write_csv()
+        text = iso_timestamps(df).write_csv()
     elif fmt == "json":
-        buf = io.StringIO()
-        df.write_json(buf)
-        text = buf.getvalue() + "\n"
-    return Shown(df.columns, [tuple(r) for r in df.iter_rows()], total, text)
+        text = json.dumps([_jsonable(r) for r in df.to_dicts()], indent=2) + "\n"
+    elif fmt == "table":
+        df = df.with_columns(pl.col("joined_at").dt.convert_time_zone(spec.timezone))
+    return Shown(df.columns, [tuple(r) for r in df.iter_rows()], total, lr.segment_ref(name), text)
+
+
+def _scores(project: api.Project, lr: LastRun, out_dir: Path | None, dtype: Any) -> pl.DataFrame:
+    """The last committed run's scores file (key cast like the contacts key)."""
+    if not project.spec.scoring:
+        raise UsageError("the spec has no scoring models: there are no scores to show")
+    path = lr.output_file("scores", out_dir, project.out_dir())
+    key = project.spec.contacts.key
+    return read_frame(path).with_columns(pl.col(key).cast(dtype))
+
+
+def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, datetime | date) else v for k, v in row.items()}
 
 
 def sample(out: Path, **kwargs: Any) -> dict[str, Any]:
@@ -93,9 +127,17 @@ class Diff:
     to_as_of: str
     entered: list[Any]
     left: list[Any]
+    timezone: str = "UTC"
 
     def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if k != "timezone"}
+
+    def label(self, which: str) -> str:
+        """`run ID (as_of in the project timezone)` of the `from` or `to` side."""
+        run_id, at = (
+            (self.from_run, self.from_as_of) if which == "from" else (self.to_run, self.to_as_of)
+        )
+        return f"run {run_id} ({local_time(at, self.timezone) if at != '-' else 'none'})"
 
 
 def _members_at(st: StateDir, manifest: Manifest, name: str, run_idx: int, key: str) -> pl.Series:
@@ -156,15 +198,25 @@ def diff(
     left = sorted(before.filter(~before.is_in(after.implode())).to_list())
     f_id = ids[from_i] if from_i >= 0 else "(none)"
     f_at = manifest.runs[from_i]["as_of"] if from_i >= 0 else "-"
-    return Diff(name, f_id, ids[to_i], f_at, manifest.runs[to_i]["as_of"], entered, left)
+    tz = project.spec.timezone
+    return Diff(name, f_id, ids[to_i], f_at, manifest.runs[to_i]["as_of"], entered, left, tz)
+
+
+class History(list[dict[str, Any]]):
+    """Per committed run (oldest first): size, entered and left of each (or one) segment;
+    a list of rows that knows the project timezone its times are shown in."""
+
+    def __init__(self, timezone: str, rows: list[dict[str, Any]]) -> None:
+        super().__init__(rows)
+        self.timezone = timezone
 
 
 def history(
     project: api.Project,
     name: str | None,
     state_dir: Path | None = None,
-) -> list[dict[str, Any]]:
-    """Per committed run (oldest first): size, entered and left of each (or one) segment."""
+) -> History:
+    """Size, entered and left of each (or one) segment in every committed run."""
     if name is not None:
         api.check_segment_names(project, [name])
     manifest = project.state(state_dir).read_manifest()
@@ -183,7 +235,7 @@ def history(
                         "left": info["left"],
                     }
                 )
-    return rows
+    return History(project.spec.timezone, rows)
 
 
 @dataclass
@@ -226,8 +278,19 @@ def report(
     out_dir: str | Path | None = None,
     state_dir: str | Path | None = None,
 ) -> Report:
-    """Sizes, history, overlaps and score distributions from the last run and the state."""
+    """Sizes, overlaps and score distributions of the last committed run, and the history
+    of every run, all from the state (scores from the last run's own scores file)."""
     spec = project.spec
-    out = project.out_dir(out_dir)
-    state = project.state(state_dir)
-    return build_report(spec, out, state.read_manifest())
+    key = spec.contacts.key
+    lr = last_run(project.state(state_dir), key, spec.timezone)
+    members = {n: lr.members(n)[key] for n in spec.segments if lr.has(n)}
+    if not members:
+        raise StateError(
+            f"no committed run in {lr.state.path} has computed a segment of this spec: "
+            "run `segcli run` first"
+        )
+    scores = None
+    if spec.scoring:
+        given = Path(out_dir) if out_dir else None
+        scores = read_frame(lr.output_file("scores", given, project.out_dir()))
+    return build_report(spec, members, scores, lr.manifest, lr.ref)

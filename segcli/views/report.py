@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from segcli.errors import DataError
 from segcli.spec import model as m
 from segcli.state.store import Manifest
+from segcli.views.lastrun import RunRef, local_time
 
 
 @dataclass
@@ -31,6 +30,15 @@ class Report:
     overlap_names: list[str]
     overlap_counts: list[list[int]]
     histograms: list[Histogram] = field(default_factory=list)
+    last: RunRef | None = None  # the run whose members and scores these are
+
+    @property
+    def timezone(self) -> str:
+        return self.last.timezone if self.last else "UTC"
+
+    def local(self, at: str) -> str:
+        """A run's as_of as a person reads it (project timezone, with offset)."""
+        return local_time(at, self.timezone)
 
     def jaccard(self, i: int, j: int) -> float:
         a, b = self.sizes[self.overlap_names[i]], self.sizes[self.overlap_names[j]]
@@ -41,6 +49,7 @@ class Report:
     def to_json(self) -> dict[str, Any]:
         n = len(self.overlap_names)
         return {
+            "run": self.last.to_json() if self.last else None,
             "sizes": self.sizes,
             "runs": self.runs,
             "overlap": {
@@ -52,37 +61,22 @@ class Report:
         }
 
 
-def _read(path: Path) -> pl.DataFrame:
-    parquet, csv = path.with_name(path.name + ".parquet"), path.with_name(path.name + ".csv")
-    if parquet.exists():
-        return pl.read_parquet(parquet)
-    if csv.exists():
-        return pl.read_csv(csv)
-    raise DataError(f"no run output at {path}.parquet: run `segcli run` first")
-
-
-def build_report(spec: m.Spec, out_dir: Path, manifest: Manifest, bins: int = 15) -> Report:
-    """Gather the report's numbers from the last run's outputs and the state's history."""
-    key = spec.contacts.key
-    members: dict[str, pl.Series] = {}
-    for name in spec.segments:
-        try:
-            members[name] = _read(out_dir / "segments" / name)[key]
-        except DataError:
-            continue
-    if not members:
-        raise DataError(f"no segment outputs in {out_dir}: run `segcli run` first")
+def build_report(
+    spec: m.Spec,
+    members: dict[str, pl.Series],
+    scores: pl.DataFrame | None,
+    manifest: Manifest,
+    last: RunRef,
+    bins: int = 15,
+) -> Report:
+    """Gather the report's numbers: the last run's members and scores, the state's history."""
     names = list(members)
     sizes = {n: len(s) for n, s in members.items()}
-    long = (
-        pl.concat(
-            [
-                pl.DataFrame({"seg": [i] * len(s), "k": s.cast(pl.String)})
-                for i, s in enumerate(members.values())
-            ]
-        )
-        if names
-        else pl.DataFrame({"seg": [], "k": []})
+    long = pl.concat(
+        [
+            pl.DataFrame({"seg": [i] * len(s), "k": s.cast(pl.String)})
+            for i, s in enumerate(members.values())
+        ]
     )
     pairs = long.join(long, on="k", suffix="_b").group_by("seg", "seg_b").agg(pl.len().alias("n"))
     counts = [[0] * len(names) for _ in names]
@@ -100,12 +94,10 @@ def build_report(spec: m.Spec, out_dir: Path, manifest: Manifest, bins: int = 15
             }
         )
     hists = []
-    if spec.scoring:
-        scores = _read(out_dir / "scores")
-        for name, sm in spec.scoring.items():
-            if name in scores.columns:
-                hists.append(histogram(scores[name], name, sm.sales_ready, bins))
-    return Report(sizes, runs, names, counts, hists)
+    for name, sm in spec.scoring.items():
+        if scores is not None and name in scores.columns:
+            hists.append(histogram(scores[name], name, sm.sales_ready, bins))
+    return Report(sizes, runs, names, counts, hists, last)
 
 
 def histogram(values: pl.Series, model: str, sales_ready: float, bins: int) -> Histogram:
