@@ -74,11 +74,22 @@ def test_show_and_report_follow_a_run_written_elsewhere(basic: Path, tmp_path: P
     elsewhere = tmp_path / "elsewhere"
     assert invoke("run", "--as-of", "2026-11-21", "--out", str(elsewhere)).exit_code == 0
     assert show_keys("europe") == [101, 102, 103]  # out/ still holds the first run's files
-    res = invoke("report", "--json", "--out", str(elsewhere))
+    # The run recorded where it wrote: scores are read from there without --out.
+    for extra in ([], ["--out", str(elsewhere)]):
+        res = invoke("report", "--json", *extra)
+        assert res.exit_code == 0, res.output
+        data = json.loads(res.stdout)
+        assert data["sizes"]["europe"] == 3
+        assert data["run"] == {
+            "run_id": run_ids(basic)[-1],
+            "as_of": "2026-11-20T23:00:00+00:00",
+        }
+    scores = pl.read_parquet(elsewhere / "scores.parquet")
+    res = invoke("show", "europe", "--scores", "--format", "csv")
     assert res.exit_code == 0, res.output
-    data = json.loads(res.stdout)
-    assert data["sizes"]["europe"] == 3
-    assert data["run"] == {"run_id": run_ids(basic)[-1], "as_of": "2026-11-20T23:00:00+00:00"}
+    shown = pl.read_csv(res.stdout.encode())
+    want = scores.filter(pl.col("contact_id").is_in([101, 102, 103]))["engagement"]
+    assert shown["engagement"].to_list() == want.to_list()
 
 
 def test_outputs_of_another_run_are_refused_not_shown(basic: Path, tmp_path: Path) -> None:
