@@ -130,3 +130,14 @@ def make_project(tmp_path: Path) -> ProjectMaker:
 def project_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[], Path]]:
     """A fresh directory per call (session-scoped, so hypothesis tests can use it)."""
     yield lambda: tmp_path_factory.mktemp("proj")
+
+
+@pytest.fixture
+def basic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh copy of tests/projects/basic, and the working directory set to it."""
+    import shutil
+
+    root = tmp_path / "basic"
+    shutil.copytree(Path(__file__).parent / "projects" / "basic", root)
+    monkeypatch.chdir(root)
+    return root

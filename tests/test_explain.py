@@ -4,7 +4,6 @@ forms show the last committed run unless `--as-of` is given (SPEC §3.2)."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -16,20 +15,11 @@ from segcli import api
 from segcli.cli import app
 from segcli.engines import polars as polars_engine
 
-PROJECTS = Path(__file__).parent / "projects"
 ENV = {"NO_COLOR": "1", "COLUMNS": "100", "TERM": "dumb"}
 
 
 def invoke(*args: str) -> Result:
     return CliRunner().invoke(app, list(args), env=ENV)
-
-
-@pytest.fixture
-def basic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tmp_path / "basic"
-    shutil.copytree(PROJECTS / "basic", root)
-    monkeypatch.chdir(root)
-    return root
 
 
 def test_explain_segment_executes_nothing(basic: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import shutil
 from pathlib import Path
 
 import polars as pl
@@ -14,16 +13,7 @@ import pytest
 import segcli
 from segcli.planning import ir
 
-PROJECTS = Path(__file__).parent / "projects"
 README = Path(__file__).resolve().parents[1] / "README.md"
-
-
-@pytest.fixture
-def basic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tmp_path / "basic"
-    shutil.copytree(PROJECTS / "basic", root)
-    monkeypatch.chdir(root)
-    return root
 
 
 def test_plan_is_a_frozen_comparable_value(basic: Path) -> None:
