@@ -342,8 +342,7 @@ class Model:
                 (k, "entered", "manual" if new[k][1] == "manual" else "matched")
                 for k in set(new) - set(before)
             } | {
-                (k, "left", self.left_reason(k, keys, base, before))
-                for k in set(before) - set(new)
+                (k, "left", self.left_reason(k, keys, base, before)) for k in set(before) - set(new)
             }
         return out
 
