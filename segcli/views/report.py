@@ -83,14 +83,21 @@ def build_report(
     for a, b, n in pairs.iter_rows():
         counts[a][b] = int(n)
     runs = []
-    for r in manifest.runs:
+    seen: set[str] = set()
+    for i, r in enumerate(manifest.runs):
+        segs = r["segments"]
+        # A segment's first run enters all its members at once (its initial load): kept
+        # apart, it does not dwarf the day-to-day changes in the report's chart.
+        new = [s for s in segs if s not in seen] if i or not manifest.pruned else []
+        seen.update(segs)
         runs.append(
             {
                 "run_id": r["run_id"],
                 "as_of": r["as_of"],
-                "sizes": {s: v["size"] for s, v in r["segments"].items()},
-                "entered": {s: v["entered"] for s, v in r["segments"].items()},
-                "left": {s: v["left"] for s, v in r["segments"].items()},
+                "sizes": {s: v["size"] for s, v in segs.items()},
+                "entered": {s: v["entered"] for s, v in segs.items()},
+                "left": {s: v["left"] for s, v in segs.items()},
+                "new_segments": new,
             }
         )
     hists = []
