@@ -59,6 +59,31 @@ def local_date(t: datetime, tz: str) -> date:
     return t.astimezone(ZoneInfo(tz)).date()
 
 
+def back(as_of: datetime, d: m.Duration, tz: str) -> datetime:
+    """as_of minus a duration: h/d/w exactly; mo/y as whole months on the local wall clock,
+    the day clamped to the target month's length, the time of day kept (SPEC §2.6)."""
+    if not d.months:
+        return as_of - timedelta(seconds=d.seconds)
+    wall = as_of.astimezone(ZoneInfo(tz))
+    months_since_year_0 = wall.year * 12 + (wall.month - 1) - d.months
+    year = months_since_year_0 // 12
+    month = months_since_year_0 % 12 + 1
+    next_month = date(year + (month == 12), month % 12 + 1, 1)
+    last_day = (next_month - timedelta(days=1)).day
+    target = datetime(
+        year,
+        month,
+        min(wall.day, last_day),
+        wall.hour,
+        wall.minute,
+        wall.second,
+        wall.microsecond,
+        tzinfo=ZoneInfo(tz),
+        fold=wall.fold,
+    )
+    return target.astimezone(UTC)
+
+
 def _quarter_start(d: date) -> date:
     return date(d.year, 3 * ((d.month - 1) // 3) + 1, 1)
 
@@ -130,7 +155,7 @@ class Clock:
     def instant(self, lit: Any) -> datetime:
         """A time literal (date, datetime, ISO text or Relative) as an aware UTC instant."""
         if isinstance(lit, m.Relative):
-            return self.as_of - timedelta(seconds=lit.duration.seconds)
+            return back(self.as_of, lit.duration, self.tz)
         return to_instant(lit, self.tz)
 
 
@@ -217,10 +242,10 @@ def _time_op(op: m.Op, t: datetime, clock: Clock) -> bool:
     name, lit = op.name, op.value
     if name == "within":
         assert isinstance(lit, m.Duration)
-        return clock.as_of - timedelta(seconds=lit.seconds) <= t <= clock.as_of
+        return back(clock.as_of, lit, clock.tz) <= t <= clock.as_of
     if name == "older_than":
         assert isinstance(lit, m.Duration)
-        return t < clock.as_of - timedelta(seconds=lit.seconds)
+        return t < back(clock.as_of, lit, clock.tz)
     if name == "during":
         assert isinstance(lit, m.Period)
         return in_period(t, lit.name, clock.as_of, clock.tz)
@@ -358,7 +383,7 @@ class Reference:
         if t is None:
             return False
         if window.within is not None:
-            return clock.as_of - timedelta(seconds=window.within.seconds) <= t <= clock.as_of
+            return back(clock.as_of, window.within, clock.tz) <= t <= clock.as_of
         assert window.during is not None
         return in_period(t, window.during.name, clock.as_of, clock.tz)
 
@@ -413,7 +438,7 @@ class Reference:
         return sm.below
 
     def score_change(self, model: str, key: Any, over: m.Duration, as_of: datetime) -> float:
-        then = as_of - timedelta(seconds=over.seconds)
+        then = back(as_of, over, self.tz)
         return self.score(model, key, as_of) - self.score(model, key, then)
 
     def weight(self, sm: m.ScoreModel, t: datetime | None, as_of: datetime) -> float:

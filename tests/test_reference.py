@@ -22,7 +22,7 @@ import yaml
 from conftest import Computed, FileContent, Table, compute, write_project
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from reference import Reference, Result, local_date, period_bounds
+from reference import Reference, Result, back, local_date, period_bounds
 
 from segcli import api
 from segcli.spec import model as m
@@ -239,6 +239,10 @@ DURATIONS = (
     m.Duration("7d", 604800),
     m.Duration("30d", 2592000),
     m.Duration("2w", 1209600),
+    # calendar steps (SPEC §2.6): `seconds` is only nominal
+    m.Duration("1mo", 2629746, 1),
+    m.Duration("6mo", 6 * 2629746, 6),
+    m.Duration("1y", 12 * 2629746, 12),
 )
 PERIOD_NAMES = (
     "today",
@@ -264,6 +268,9 @@ AS_OF_POOL = (
     utc(2026, 1, 1, 0, 30),
     utc(2026, 4, 1, 12),
     utc(2026, 7, 1, 0, 0),
+    utc(2026, 3, 31, 8),  # local 10:00 on March 31: minus 1mo is February 28, 10:00 CET
+    utc(2028, 2, 29, 12),  # a leap day: minus 1y is 2027-02-28
+    utc(2026, 5, 31, 22, 30),  # local June 1 00:30 (CEST)
 )
 TIMEZONES = (BERLIN, BERLIN, BERLIN, "UTC", "America/New_York")
 
@@ -362,7 +369,7 @@ def interesting_instants(as_of: datetime, tz: str) -> list[datetime]:
     sec = timedelta(seconds=1)
     out = [as_of, as_of - sec, as_of + sec, as_of + timedelta(days=1)]
     for d in DURATIONS:
-        edge = as_of - timedelta(seconds=d.seconds)
+        edge = back(as_of, d, tz)
         out += [edge - sec, edge, edge + sec]
     for p in PERIOD_NAMES:
         start, end, inclusive = period_bounds(p, as_of, tz)

@@ -315,14 +315,14 @@ CASES: list[tuple[str, str, str, str, str | None]] = [
         "  a: {where: {event: {source: email, within: 30 days}}}\n",
         "S006",
         "bad duration '30 days' for within",
-        "write <int><unit> with unit h, d or w, e.g. 30d",
+        "write <int><unit> with unit h, d, w, mo or y, e.g. 30d or 6mo",
     ),
     (
         "signed-duration",
         "  a: {where: {event: {source: email, within: -30d}}}\n",
         "S006",
         "bad duration '-30d' for within",
-        "write <int><unit> with unit h, d or w, e.g. 30d",
+        "write <int><unit> with unit h, d, w, mo or y, e.g. 30d or 6mo",
     ),
     (
         "bad-period",

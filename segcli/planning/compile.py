@@ -14,12 +14,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from segcli.planning import ir
 from segcli.spec import model as m
-from segcli.spec.timeutil import period_bounds, to_utc
+from segcli.spec.timeutil import before, period_bounds, to_utc
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,7 @@ def compile_score(cond: m.ScoreCond, ctx: Context) -> ir.Expr:
 
 
 def compile_score_change(cond: m.ScoreChangeCond, ctx: Context) -> ir.Expr:
-    then = ctx.as_of - timedelta(seconds=cond.over.seconds)
+    then = before(ctx.as_of, cond.over, ctx.tz)
     delta = ir.Arith(
         "sub",
         ir.Col(ctx.score_column(cond.model, ctx.as_of)),
@@ -193,7 +193,7 @@ def compile_op(
 
 def _lit(value: Any, temporal: bool, as_of: datetime, tz: str) -> ir.Lit:
     if isinstance(value, m.Relative):
-        return ir.Lit(as_of - timedelta(seconds=value.duration.seconds))
+        return ir.Lit(before(as_of, value.duration, tz))
     if temporal and isinstance(value, date | datetime):
         return ir.Lit(to_utc(value, tz))
     if temporal and isinstance(value, str):
@@ -234,11 +234,11 @@ def _positive(
         return ir.And((ir.Cmp("ge", v, lo), ir.Cmp("le", v, hi)))
     if name == "within":
         assert isinstance(val, m.Duration)
-        start = as_of - timedelta(seconds=val.seconds)
+        start = before(as_of, val, tz)
         return ir.And((ir.Cmp("ge", v, ir.Lit(start)), ir.Cmp("le", v, ir.Lit(as_of))))
     if name == "older_than":
         assert isinstance(val, m.Duration)
-        return ir.Cmp("lt", v, ir.Lit(as_of - timedelta(seconds=val.seconds)))
+        return ir.Cmp("lt", v, ir.Lit(before(as_of, val, tz)))
     if name == "during":
         assert isinstance(val, m.Period)
         start, end, inclusive = period_bounds(val, as_of, tz)
@@ -286,6 +286,6 @@ def window_start(key: AggKey, tz: str) -> datetime | None:
     if key.window is None:
         return None
     if key.window.within is not None:
-        return key.as_of - timedelta(seconds=key.window.within.seconds)
+        return before(key.as_of, key.window.within, tz)
     assert key.window.during is not None
     return period_bounds(key.window.during, key.as_of, tz)[0]

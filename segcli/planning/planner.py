@@ -13,7 +13,7 @@ Building a plan reads schemas (column types), never rows.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from segcli.planning import ir
@@ -29,6 +29,7 @@ from segcli.planning.compile import (
 from segcli.planning.scoring import model_score, rule_points, score_col
 from segcli.spec import graph
 from segcli.spec import model as m
+from segcli.spec.timeutil import before
 
 ZERO_FILLED = ("count", "sum", "distinct", "active_days", "decay")
 DECOMPOSABLE = ("count", "sum", "avg", "min", "max", "last", "first", "decay")
@@ -250,7 +251,7 @@ class _Builder:
         if by.score is not None:
             return ir.Col(self.score_column(by.score, self.as_of))
         assert by.change_model is not None and by.change_over is not None
-        then = self.as_of - timedelta(seconds=by.change_over.seconds)
+        then = before(self.as_of, by.change_over, self.spec.timezone)
         return ir.Arith(
             "sub",
             ir.Col(self.score_column(by.change_model, self.as_of)),

@@ -31,14 +31,14 @@ PERIODS = (
 )
 DURATION: dict[str, Any] = {
     "type": "string",
-    "pattern": r"^\d+[hdw]$",
-    "description": "e.g. 30d, 12h, 2w",
+    "pattern": r"^\d+(h|d|w|mo|y)$",
+    "description": "e.g. 30d, 12h, 2w; calendar steps 6mo, 1y",
 }
 SCALAR: dict[str, Any] = {"type": ["string", "number", "boolean"]}
 ORDERED: dict[str, Any] = {
     "anyOf": [
         {"type": "number"},
-        {"type": "string", "pattern": r"^-\d+[hdw]$", "description": "relative: -30d"},
+        {"type": "string", "pattern": r"^-\d+(h|d|w|mo|y)$", "description": "relative: -30d, -6mo"},
         {"type": "string", "format": "date-time"},
         {"type": "string", "format": "date"},
         {"type": "string"},

@@ -13,10 +13,17 @@ from segcli.spec.language import AGGREGATES, OPERATORS
 
 @dataclass(frozen=True)
 class Duration:
-    """A length of time written `<int><unit>` with unit h, d or w."""
+    """A duration written `<int><unit>`: unit h, d or w is an exact length (`seconds`); unit mo
+    or y is a calendar step of `months` months (`seconds` is then only its nominal length, for
+    limits and messages: take calendar steps with `timeutil.before`)."""
 
     text: str
     seconds: int
+    months: int = 0
+
+    @property
+    def is_calendar(self) -> bool:
+        return self.months > 0
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from segcli.spec.language import OPERATOR
 from segcli.spec.load import YNode
 from segcli.spec.parse_values import Values, describe, hint
 
-_REL = re.compile(r"^-(\d+)([hdw])$")
+_REL = re.compile(r"^-(\d+)(h|d|w|mo|y)$")
 # Operator names users bring from SQL, HubSpot or Mautic; difflib cannot guess these.
 OP_ALIASES = {
     "=": "eq",

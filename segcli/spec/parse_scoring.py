@@ -84,6 +84,15 @@ class Scoring:
             d = self.v.mapping(body["decay"], "decay", DECAY_KEYS) or {}
             if "half_life" in d:
                 half_life = self.v.duration(d["half_life"], "half_life")
+                if half_life is not None and half_life.is_calendar:
+                    self.r.err(
+                        codes.BAD_VALUE,
+                        f"half_life must be an exact length, got the calendar step "
+                        f"{half_life.text!r}",
+                        d["half_life"],
+                        "use h, d or w (a month has no fixed length), e.g. 30d",
+                    )
+                    half_life = None
             else:
                 self.r.err(codes.MISSING_KEY, "decay needs half_life", body["decay"])
         if half_life is not None:

@@ -121,7 +121,7 @@ class Values:
             codes.BAD_VALUE,
             f"bad duration {node.value!r} for {what}",
             node,
-            "write <int><unit> with unit h, d or w, e.g. 30d",
+            "write <int><unit> with unit h, d, w, mo or y, e.g. 30d or 6mo",
         )
         return None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import re
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -9,34 +10,65 @@ from zoneinfo import ZoneInfo
 from segcli.spec.language import PERIODS
 from segcli.spec.model import Duration, Period
 
-__all__ = ["PERIODS", "parse_as_of", "parse_duration", "period_bounds", "to_utc"]
+__all__ = ["PERIODS", "before", "parse_as_of", "parse_duration", "period_bounds", "to_utc"]
 
 _UNITS = {"h": 3600, "d": 86400, "w": 7 * 86400}
-_DUR = re.compile(r"^(\d+)([hdw])$")
+_MONTHS = {"mo": 1, "y": 12}
+_MONTH_SECONDS = 2_629_746  # the Gregorian average month, for limits and messages only
+_DUR = re.compile(r"^(\d+)(h|d|w|mo|y)$")
 # as_of minus a duration must stay a date: 1000 years is far past any data and far from year 1.
 MAX_DURATION_SECONDS = 1000 * 366 * 86400
 MAX_DURATION_TEXT = "366000d (about 1000 years)"
 
 
-def parse_duration(text: str) -> Duration | None:
-    """`30d` -> Duration; None when the text is not `<int><unit>` with unit h, d or w, or is
-    longer than MAX_DURATION_SECONDS (see `duration_too_long`).
-
-    A day is exactly 24 hours: durations are lengths, calendar periods follow the timezone.
-    """
+def _parts(text: str) -> tuple[int, int] | None:
+    """(seconds, months) of `<int><unit>`, or None when the text is not one."""
     mt = _DUR.match(text.strip())
     if not mt:
         return None
-    seconds = int(mt.group(1)) * _UNITS[mt.group(2)]
-    if seconds > MAX_DURATION_SECONDS:
+    n, unit = int(mt.group(1)), mt.group(2)
+    if unit in _MONTHS:
+        months = n * _MONTHS[unit]
+        return months * _MONTH_SECONDS, months
+    return n * _UNITS[unit], 0
+
+
+def parse_duration(text: str) -> Duration | None:
+    """`30d` -> Duration; None when the text is not `<int><unit>` with unit h, d, w, mo or y,
+    or is longer than MAX_DURATION_SECONDS (see `duration_too_long`).
+
+    A day is exactly 24 hours: h, d and w are lengths. mo and y are calendar steps on the
+    local date-time (see `before`).
+    """
+    parts = _parts(text)
+    if parts is None or parts[0] > MAX_DURATION_SECONDS:
         return None
-    return Duration(text.strip(), seconds)
+    return Duration(text.strip(), parts[0], parts[1])
 
 
 def duration_too_long(text: str) -> bool:
     """True for a well-formed duration longer than MAX_DURATION_SECONDS (`99999999999d`)."""
-    mt = _DUR.match(text.strip())
-    return mt is not None and int(mt.group(1)) * _UNITS[mt.group(2)] > MAX_DURATION_SECONDS
+    parts = _parts(text)
+    return parts is not None and parts[0] > MAX_DURATION_SECONDS
+
+
+def before(at: datetime, d: Duration, tz: str) -> datetime:
+    """`at` minus `d`, as a UTC instant (SPEC §2.6).
+
+    h, d and w subtract an exact length. mo and y step back on the local date-time in `tz`,
+    keeping the local time of day and clamping the day to the month's end (2026-03-31 minus
+    1mo is 2026-02-28 at the same local time). A local time that does not exist on the target
+    day (a spring DST gap) is read with the offset before the change, so it lands later by the
+    gap; one that exists twice (autumn) keeps `at`'s fold.
+    """
+    if not d.months:
+        return at - timedelta(seconds=d.seconds)
+    zone = ZoneInfo(tz)
+    local = at.astimezone(zone)
+    index = local.year * 12 + local.month - 1 - d.months
+    year, month = divmod(index, 12)
+    day = min(local.day, calendar.monthrange(year, month + 1)[1])
+    return local.replace(year=year, month=month + 1, day=day).astimezone(UTC)
 
 
 def to_utc(value: date | datetime, tz: str) -> datetime:

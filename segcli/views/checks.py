@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from xml.etree import ElementTree as ET
 
@@ -11,7 +11,7 @@ import polars as pl
 
 from segcli.engines.catalog import Catalog
 from segcli.spec import model as m
-from segcli.spec.timeutil import parse_duration
+from segcli.spec.timeutil import before, parse_duration
 
 
 @dataclass
@@ -94,7 +94,7 @@ def run_check(spec: m.Spec, catalog: Catalog, check: m.Check, as_of: datetime) -
             return Outcome(label, "data", False, f"source '{check.source}' declares no time column")
         latest = lf.select(pl.col(src.time).filter(pl.col(src.time) <= as_of).max()).collect()
         value = latest.item()
-        limit = as_of - timedelta(seconds=within.seconds)
+        limit = before(as_of, within, spec.timezone)
         if value is None:
             return Outcome(label, "data", False, "no rows with a time at or before as_of")
         ok = value >= limit
