@@ -224,14 +224,11 @@ def test_demo_report_html_is_self_contained(tmp_path: Path) -> None:
     code, _ = invoke("report", "-c", str(spec), "--html", str(html))
     assert code == 0
     page = html.read_text()
-    for chart in (
-        'id="sizes"',
-        'id="runs"',
-        'id="changes"',
-        'id="overlap"',
-        'id="hist-engagement"',
-    ):
+    for chart in ('id="sizes"', 'id="runs"', 'id="overlap"', 'id="hist-engagement"'):
         assert chart in page
+    # One run is an initial load: said in words; no entered/left bars until a second run.
+    assert 'id="changes"' not in page and 'id="initial-loads"' in page
+    assert "No run after the first one yet" in page
     assert "http://" not in page.replace("http://www.w3.org", "") and "<script src" not in page
 
 
