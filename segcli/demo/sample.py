@@ -42,6 +42,10 @@ EMAIL_ROWS_PER_CONTACT = 40
 WEB_ROWS_PER_CONTACT = 25
 CHUNK_ROWS = 2_000_000  # rows generated (and written) at a time
 SINGLE_FILE_MAX_ROWS = 5_000_000  # above this an event table becomes a directory of parts
+# The demo project's timezone. Naive timestamps are its wall-clock times of real instants, so
+# none of them falls in a DST gap (a UTC wall time read as Berlin time can: 02:30 on the last
+# Sunday of March does not exist there).
+LOCAL_TZ = "Europe/Berlin"
 
 US = 1_000_000  # microseconds per second
 HOUR = 3600 * US
@@ -365,7 +369,9 @@ def _contacts(
             "age": pl.Series(age),
             "gender": _labels(GENDERS, _pick(rng, GENDER_P, n)),
             "language": _labels(LANGUAGES, language),
-            "created_at": _timestamps(created).dt.replace_time_zone(None),
+            "created_at": _timestamps(created)
+            .dt.convert_time_zone(LOCAL_TZ)
+            .dt.replace_time_zone(None),
         }
     ).with_columns(
         pl.when(pl.col("country") == "US").then(pl.col("state")).alias("state"),
@@ -680,7 +686,7 @@ def _csv_timestamps(frame: pl.DataFrame) -> list[pl.Expr]:
         "created_at": ("%Y-%m-%dT%H:%M:%S", None),  # naive: the project's timezone
         "trial_started_at": ("%Y-%m-%dT%H:%M:%S%:z", None),  # +00:00
         "updated_at": ("%Y-%m-%dT%H:%M:%SZ", None),
-        "purchased_at": ("%Y-%m-%dT%H:%M:%S%:z", "Europe/Berlin"),  # the shop's local offsets
+        "purchased_at": ("%Y-%m-%dT%H:%M:%S%:z", LOCAL_TZ),  # the shop's local offsets
     }
     exprs = []
     for name, (pattern, zone) in styles.items():
