@@ -1,36 +1,38 @@
-"""Read sources: CSV (also .csv.gz) and Parquet, globs, type inference and timezone normalisation.
+"""Read sources: CSV (also .csv.gz) and Parquet, globs, types and timezone normalisation.
 
 Every time column comes out as `Datetime("us", "UTC")`: naive values are read in the project
-timezone, aware ones converted. Dates stay `Date`. CSV files are read as text and converted
-column by column, so an unparseable value is reported with its file, row and value.
+timezone, aware ones converted. Dates stay `Date`. CSV sources stream (engines/csv_stream.py);
+Parquet parts are checked to agree on their schema before any row is read. An event source's
+key column is read in the type of the contacts key, and a key that cannot be is a data error.
 """
 
 from __future__ import annotations
 
 import glob
-import re
-from collections.abc import Callable
+import shutil
+import tempfile
+import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
+import pyarrow.parquet as pq
 
+from segcli.engines import csv_sample as cs
+from segcli.engines.csv_stream import DTYPES, UTC_DT, CsvSource, StreamedDataError, bad_values
 from segcli.errors import DataError
 from segcli.spec.model import Source, Spec
+
+__all__ = ["UTC_DT", "Catalog", "catalog_for", "display_path", "file_format", "source_files"]
+
+display_path = cs.show
 
 
 def catalog_for(spec: Spec) -> Catalog:
     """A Catalog over a validated spec's sources."""
     return Catalog(spec.base_dir, spec.timezone, dict(spec.sources))
-
-
-UTC_DT = pl.Datetime("us", "UTC")
-_SAMPLE = 2000
-_INT = re.compile(r"^-?(0|[1-9]\d{0,17})$")
-_FLOAT = re.compile(r"^-?(\d+\.?\d*([eE][-+]?\d+)?|\.\d+)$")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$")
-_BOOL = {"true", "false", "True", "False", "TRUE", "FALSE"}
 
 
 def source_files(base_dir: str, src: Source) -> list[Path]:
@@ -57,12 +59,10 @@ def file_format(path: Path) -> str:
     raise DataError(f"{display_path(path)}: unknown file format (use .csv, .csv.gz or .parquet)")
 
 
-def display_path(path: Path) -> str:
-    """A path as shown in messages: relative to the working directory when under it."""
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
+def short_error(exc: BaseException) -> str:
+    """A Polars error's first line, without the query plan Polars appends."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 @dataclass
@@ -72,78 +72,188 @@ class Catalog:
     base_dir: str
     timezone: str
     sources: dict[str, Source]
-    _frames: dict[str, pl.LazyFrame] = field(default_factory=dict)
+    _csv: dict[str, CsvSource] = field(default_factory=dict)
+    _parquet: dict[str, pl.LazyFrame] = field(default_factory=dict)
     _files: dict[str, list[Path]] = field(default_factory=dict)
+    _cache: dict[tuple[str, str | None], pl.LazyFrame] = field(default_factory=dict)
+    _tmp: str | None = None
+
+    def __post_init__(self) -> None:
+        # An unknown timezone is the spec's error (reported by the validator); the columns are
+        # still read, in UTC, so that the rest of the spec can be checked against them.
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            self.timezone = "UTC"
 
     def files(self, name: str) -> list[Path]:
         if name not in self._files:
-            self._files[name] = source_files(self.base_dir, self.sources[name])
-        return self._files[name]
-
-    def frame(self, name: str) -> pl.LazyFrame:
-        """The source as a LazyFrame with normalised types (not deduplicated, not filtered)."""
-        if name not in self._frames:
-            src = self.sources[name]
-            files = self.files(name)
+            files = source_files(self.base_dir, self.sources[name])
             fmts = {file_format(f) for f in files}
             if len(fmts) > 1:
                 raise DataError(f"source '{name}': mixes CSV and Parquet files")
-            if fmts == {"parquet"}:
-                lf = _scan_parquet(files, src)
-            else:
-                lf = pl.concat(
-                    [_read_csv(f, src, self.timezone).lazy() for f in files],
-                    how="vertical_relaxed",
-                )
-                lf = _settle_empty_columns(lf, src)
-            self._frames[name] = _normalise(lf, self.timezone)
-        return self._frames[name]
+            self._files[name] = files
+        return self._files[name]
+
+    def is_csv(self, name: str) -> bool:
+        return file_format(self.files(name)[0]) == "csv"
+
+    def csv(self, name: str) -> CsvSource:
+        """The CSV reader of a source (its heads read once)."""
+        if name not in self._csv:
+            self._csv[name] = CsvSource.open(self.sources[name], self.files(name), self.timezone)
+        return self._csv[name]
+
+    def key_type(self) -> str | None:
+        """The contacts key's type ('int' or 'str'), or None while contacts are unknown."""
+        contacts = self.sources.get("contacts")
+        if contacts is None:
+            return None
+        try:
+            dtype = self.schema("contacts").get(contacts.key)
+        except DataError:  # reported where contacts are read, not again for every source
+            return None
+        if dtype is None:
+            return None
+        if dtype.is_integer():
+            return "int"
+        return "str" if dtype == pl.String else None
+
+    def _key_type_for(self, name: str) -> str | None:
+        return None if name == "contacts" else self.key_type()
+
+    def frame(self, name: str) -> pl.LazyFrame:
+        """The source as a LazyFrame with normalised types (not deduplicated, not filtered)."""
+        key_type = self._key_type_for(name)
+        if self.is_csv(name):
+            src = self.sources[name]
+            if name == "contacts" or src.relation == "one":
+                return self.csv(name).frame(key_type)  # read once: streamed straight through
+            return self._columnar(name, key_type)
+        lf = self._parquet_frame(name)
+        src = self.sources[name]
+        if key_type is not None and src.key in lf.collect_schema():
+            lf = self._aligned_key(lf, name, key_type)
+        return lf
 
     def schema(self, name: str) -> dict[str, pl.DataType]:
-        """Column name -> dtype of a source after normalisation."""
-        try:
-            return dict(self.frame(name).collect_schema())
-        except pl.exceptions.PolarsError as exc:
-            raise DataError(f"source '{name}': cannot read {self.files(name)[0]}: {exc}") from exc
+        """Column name -> dtype of a source after normalisation (reads no rows)."""
+        if self.is_csv(name):
+            types = self.csv(name).types(self._key_type_for(name))
+            return {c: DTYPES[t] for c, t in types.items()}
+        schema = dict(self._parquet_frame(name).collect_schema())
+        key, key_type = self.sources[name].key, self._key_type_for(name)
+        if key_type is not None and key in schema:
+            schema[key] = DTYPES[key_type]
+        return schema
+
+    def _columnar(self, name: str, key_type: str | None) -> pl.LazyFrame:
+        """An event source's CSV rows, parsed and checked in one streaming pass into a temporary
+        Parquet file that the plan's several scans then read (re-parsing the text for every
+        scan would cost more than the whole aggregation)."""
+        if (name, key_type) not in self._cache:
+            if self._tmp is None:
+                self._tmp = tempfile.mkdtemp(prefix="segcli-cache-")
+                weakref.finalize(self, shutil.rmtree, self._tmp, True)
+            path = Path(self._tmp) / f"{len(self._cache)}.parquet"
+            lf = self.csv(name).frame(key_type)
+            try:
+                lf.sink_parquet(path, compression="lz4")
+            except pl.exceptions.PolarsError as exc:
+                raise DataError(f"source '{name}': cannot read: {short_error(exc)}") from None
+            except OSError as exc:
+                raise DataError(f"source '{name}': cannot cache its CSV rows: {exc}") from None
+            self._cache[name, key_type] = pl.scan_parquet(path)
+        return self._cache[name, key_type]
+
+    # ------------------------------------------------------------ Parquet
+
+    def _parquet_frame(self, name: str) -> pl.LazyFrame:
+        if name not in self._parquet:
+            src = self.sources[name]
+            files = self.files(name)
+            first = _parquet_schema(files[0])
+            for f in files[1:]:
+                _same_schema(files[0], first, f, _parquet_schema(f))
+            lf = pl.scan_parquet([str(f) for f in files])
+            casts = [
+                pl.col(col).cast(DTYPES[typ], strict=True)
+                for col, typ in src.columns
+                if col in first
+            ]
+            self._parquet[name] = _normalise(lf.with_columns(casts) if casts else lf, self.timezone)
+        return self._parquet[name]
+
+    def _aligned_key(self, lf: pl.LazyFrame, name: str, key_type: str) -> pl.LazyFrame:
+        """The key column in the contacts key's type; a key that cannot be is a data error."""
+        src = self.sources[name]
+        if lf.collect_schema()[src.key] == DTYPES[key_type]:
+            return lf
+        target = DTYPES[key_type]
+        files = self.files(name)
+
+        def check(series: Sequence[pl.Series]) -> pl.Series:
+            raw, parsed = series
+            if parsed.null_count() != raw.null_count():
+                raise _unmatched_key(files, src, key_type)
+            return parsed
+
+        cast = pl.col(src.key).cast(pl.String).str.strip_chars().cast(target, strict=False)
+        checked = pl.map_batches(
+            [pl.col(src.key), cast], check, return_dtype=target, is_elementwise=True
+        )
+        return lf.with_columns(checked.alias(src.key))
 
 
-def _settle_empty_columns(lf: pl.LazyFrame, src: Source) -> pl.LazyFrame:
-    """Columns with no value in any file: the time column is a datetime, others text.
-
-    A header-only export (no events today) must still have a time column, and a column empty
-    in one export takes its type from the others (vertical_relaxed concat of Null).
-    """
-    schema = lf.collect_schema()
-    casts = [
-        pl.col(c).cast(UTC_DT if c == src.time else pl.String())
-        for c, dtype in schema.items()
-        if dtype == pl.Null
-    ]
-    return lf.with_columns(casts) if casts else lf
-
-
-def _scan_parquet(files: list[Path], src: Source) -> pl.LazyFrame:
+def _parquet_schema(path: Path) -> dict[str, pl.DataType]:
     try:
-        lf = pl.scan_parquet([str(f) for f in files])
-        schema = lf.collect_schema()
+        return dict(pl.read_parquet_schema(path))
     except (pl.exceptions.PolarsError, OSError) as exc:
-        raise DataError(f"source '{src.name}': cannot read Parquet {files[0]}: {exc}") from exc
-    casts = []
-    for col, typ in src.columns:
-        if col in schema:
-            casts.append(pl.col(col).cast(_dtype(typ), strict=True))
-    return lf.with_columns(casts) if casts else lf
+        raise DataError(
+            f"{display_path(path)}: not a readable Parquet file ({short_error(exc)})"
+        ) from None
 
 
-def _dtype(typ: str) -> pl.DataType:
-    return {
-        "str": pl.String(),
-        "int": pl.Int64(),
-        "float": pl.Float64(),
-        "bool": pl.Boolean(),
-        "date": pl.Date(),
-        "datetime": UTC_DT,
-    }[typ]
+def _same_schema(
+    first: Path, want: dict[str, pl.DataType], other: Path, have: dict[str, pl.DataType]
+) -> None:
+    """DataError naming the part of a glob whose columns differ from the first part's."""
+    for col, dtype in want.items():
+        if col not in have:
+            raise DataError(
+                f"{display_path(other)}: has no column '{col}' (the first part, "
+                f"{display_path(first)}, has it)"
+            )
+        if have[col] != dtype:
+            raise DataError(
+                f"{display_path(other)}: column '{col}' is {have[col]}, but {dtype} in "
+                f"{display_path(first)}; every part of a source must have the same columns"
+            )
+    extra = [c for c in have if c not in want]
+    if extra:
+        raise DataError(
+            f"{display_path(other)}: has column '{extra[0]}' that {display_path(first)} lacks; "
+            "every part of a source must have the same columns"
+        )
+
+
+def _unmatched_key(files: list[Path], src: Source, key_type: str) -> StreamedDataError:
+    """The first row of a Parquet source whose key is not a contacts key's type."""
+    for f in files:
+        offset = 0
+        for batch in pq.ParquetFile(f).iter_batches(65_536, columns=[src.key]):
+            raw = pl.Series(batch.column(0)).cast(pl.String)
+            parsed = raw.str.strip_chars().cast(DTYPES[key_type], strict=False)
+            bad = bad_values(raw, parsed)
+            if bad is not None:
+                at = int(bad.arg_true()[0])
+                return StreamedDataError(
+                    f"{display_path(f)}: row {offset + at + 1}: column '{src.key}': key "
+                    f"{raw[at]!r} of source '{src.name}' cannot be compared with the contacts "
+                    f"key, which is {key_type}"
+                )
+            offset += len(raw)
+    return StreamedDataError(f"source '{src.name}': a key cannot be read as {key_type}")
 
 
 def _normalise(lf: pl.LazyFrame, tz: str) -> pl.LazyFrame:
@@ -156,88 +266,3 @@ def _normalise(lf: pl.LazyFrame, tz: str) -> pl.LazyFrame:
                 e = e.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
             exprs.append(e.dt.convert_time_zone("UTC").cast(UTC_DT))
     return lf.with_columns(exprs) if exprs else lf
-
-
-def infer_type(values: pl.Series) -> str:
-    """Infer a CSV column's type from a sample of its non-null text values."""
-    vals = [v for v in values.drop_nulls().head(_SAMPLE).to_list() if v != ""]
-    if not vals:
-        return "str"
-    tests: tuple[tuple[str, Callable[[str], bool]], ...] = (
-        ("bool", lambda v: v in _BOOL),
-        ("int", lambda v: bool(_INT.match(v))),
-        ("float", lambda v: bool(_FLOAT.match(v))),
-        ("date", lambda v: bool(_DATE.match(v))),
-        ("datetime", lambda v: bool(_DATETIME.match(v)) or bool(_DATE.match(v))),
-    )
-    for typ, test in tests:
-        if all(test(v) for v in vals):
-            return typ
-    return "str"
-
-
-def parse_text(col: pl.Expr, typ: str, tz: str) -> pl.Expr:
-    """Convert a text column to `typ`; unparseable values become null (checked by the caller)."""
-    if typ == "str":
-        return col
-    if typ == "int":
-        return col.str.strip_chars().cast(pl.Int64, strict=False)
-    if typ == "float":
-        return col.str.strip_chars().cast(pl.Float64, strict=False)
-    if typ == "bool":
-        low = col.str.strip_chars().str.to_lowercase()
-        return pl.when(low == "true").then(True).when(low == "false").then(False)
-    if typ == "date":
-        return col.str.strip_chars().str.to_date("%Y-%m-%d", strict=False)
-    n = col.str.strip_chars().str.replace(r"[zZ]$", "+00:00").str.replace(" ", "T", literal=True)
-    n = pl.when(n.str.len_chars() == 10).then(n + "T00:00:00").otherwise(n)
-    n = (
-        pl.when(n.str.contains(r"T\d{2}:\d{2}([+-]|$)"))
-        .then(n.str.replace(r"(T\d{2}:\d{2})", "${1}:00"))
-        .otherwise(n)
-    )
-    aware = n.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_zone="UTC")
-    aware2 = n.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%z", strict=False, time_zone="UTC")
-    naive = (
-        n.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False)
-        .dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
-        .dt.convert_time_zone("UTC")
-    )
-    return pl.coalesce(aware.cast(UTC_DT), aware2.cast(UTC_DT), naive.cast(UTC_DT))
-
-
-def _has_values(values: pl.Series) -> bool:
-    return bool(values.is_not_null().any())
-
-
-def _read_csv(path: Path, src: Source, tz: str) -> pl.DataFrame:
-    try:
-        raw = pl.read_csv(path, infer_schema=False)
-    except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{display_path(path)}: cannot read CSV: {exc}") from exc
-    declared = dict(src.columns)
-    exprs = []
-    types: dict[str, str] = {}
-    for col in raw.columns:
-        typ = declared.get(col) or infer_type(raw[col])
-        if col not in declared and not _has_values(raw[col]):
-            typ = "null"  # settled after all files are read (_settle_empty_columns)
-        types[col] = typ
-        expr = pl.col(col).cast(pl.Null) if typ == "null" else parse_text(pl.col(col), typ, tz)
-        exprs.append(expr.alias(col))
-    df = raw.select(exprs)
-    for col, typ in types.items():
-        if typ in ("str", "null"):
-            continue
-        bad = raw[col].is_not_null() & (raw[col].str.strip_chars() != "") & df[col].is_null()
-        if bad.any():
-            idx = int(bad.arg_true()[0])
-            value = raw[col][idx]
-            count = int(bad.sum())
-            more = f" ({count} such rows)" if count > 1 else ""
-            how = "declared" if col in declared else "inferred"
-            raise DataError(
-                f"{display_path(path)}:{idx + 2}: column '{col}': cannot parse {value!r} as {typ} "
-                f"({how} type){more}"
-            )
-    return df

@@ -207,6 +207,8 @@ SOURCE = (
     Key("relation", {"enum": ["one", "many"]}),
     Key("dedupe", STR_OR_LIST),
     Key("columns", {"type": "object", "additionalProperties": {"enum": list(COLUMN_TYPES)}}),
+    Key("delimiter", {"type": "string", "minLength": 1, "maxLength": 1}),  # CSV only
+    Key("encoding", {"type": "string"}),  # CSV only: a Python codec name
 )
 EVENT = (
     Key("source", STR_OR_LIST, True),

@@ -205,6 +205,8 @@ class Source:
     dedupe: tuple[str, ...] = ()
     columns: tuple[tuple[str, str], ...] = ()  # declared column types
     line: int = field(default=0, compare=False, repr=False)
+    delimiter: str | None = None  # CSV field separator (default ",")
+    encoding: str | None = None  # CSV text encoding (default UTF-8)
 
 
 @dataclass(frozen=True)

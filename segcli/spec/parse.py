@@ -8,6 +8,7 @@ name, column and type it meets is recorded in `Parsed.found` for `resolve` to ch
 
 from __future__ import annotations
 
+import codecs
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -203,6 +204,7 @@ class _Parser:
                         )
                     else:
                         columns.append((col, str(tnode.value)))
+        delimiter, encoding = self.csv_options(body)
         if not ok or path is None or key is None:
             return None
         return m.Source(
@@ -215,7 +217,40 @@ class _Parser:
             dedupe,
             tuple(columns),
             node.line,
+            delimiter,
+            encoding,
         )
+
+    def csv_options(self, body: dict[str, YNode]) -> tuple[str | None, str | None]:
+        """A source's `delimiter:` (one character) and `encoding:` (a known text encoding)."""
+        node = body.get("delimiter")
+        delimiter = self.v.string(node, "delimiter") if node is not None else None
+        if (
+            node is not None
+            and delimiter is not None
+            and (len(delimiter) != 1 or delimiter in '"\r\n')
+        ):
+            self.r.err(
+                codes.BAD_VALUE,
+                f"delimiter must be one character (not a quote or newline), got {delimiter!r}",
+                node,
+                'e.g. delimiter: ";" or delimiter: "\\t"',
+            )
+            delimiter = None
+        node = body.get("encoding")
+        encoding = self.v.string(node, "encoding") if node is not None else None
+        if node is not None and encoding is not None:
+            try:
+                codecs.lookup(encoding)
+            except LookupError:
+                self.r.err(
+                    codes.BAD_VALUE,
+                    f"unknown text encoding {encoding!r}",
+                    node,
+                    "e.g. utf-8, latin-1, cp1252",
+                )
+                encoding = None
+        return delimiter, encoding
 
     # ------------------------------------------------------------ segments
 

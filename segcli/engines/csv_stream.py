@@ -1,0 +1,355 @@
+"""CSV sources streamed through Polars, never loaded whole.
+
+The types are decided up front from the header and a sample of each file's head (declared with
+`columns:`, or inferred). The rows then stream through Polars as text, file by file, and each
+typed column is parsed and checked batch by batch inside the same query: a batch whose parsed
+column has no more nulls than its text (the common case) costs two counts. Only when a value
+does not parse are the files read again, to report the first bad value with its file and line.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+import weakref
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+from polars.io.plugins import register_io_source
+
+from segcli.engines import csv_sample as cs
+from segcli.errors import DataError
+from segcli.spec.model import Source
+
+UTC_DT = pl.Datetime("us", "UTC")
+DTYPES: dict[str, pl.DataType] = {
+    "str": pl.String(),
+    "int": pl.Int64(),
+    "float": pl.Float64(),
+    "bool": pl.Boolean(),
+    "date": pl.Date(),
+    "datetime": UTC_DT,
+}
+_LOCATE_CHUNK = 65_536
+# Datetime styles tried for a column's fast parse: (format, whether it carries an offset).
+_DATETIME_STYLES = (
+    ("%Y-%m-%dT%H:%M:%S%.f%z", True),
+    ("%Y-%m-%dT%H:%M:%S%.f%:z", True),
+    ("%Y-%m-%dT%H:%M:%S%.fZ", True),
+    ("%Y-%m-%dT%H:%M:%S%.f", False),
+    ("%Y-%m-%d %H:%M:%S%.f", False),
+)
+
+
+class StreamedDataError(DataError):
+    """A DataError raised from inside a Polars query. Polars re-creates the exception with its
+    own context (the failing expression) appended; that is cut off again here."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message.split("\n\n", 1)[0].rstrip())
+
+
+def parse_text(col: pl.Expr, typ: str, tz: str) -> pl.Expr:
+    """Convert a text column to `typ`; unparseable values become null (checked by the caller)."""
+    if typ == "str":
+        return col
+    if typ == "int":
+        return col.str.strip_chars().cast(pl.Int64, strict=False)
+    if typ == "float":
+        return col.str.strip_chars().cast(pl.Float64, strict=False)
+    if typ == "bool":
+        low = col.str.strip_chars().str.to_lowercase()
+        return pl.when(low == "true").then(True).when(low == "false").then(False)
+    if typ == "date":
+        return col.str.strip_chars().str.to_date("%Y-%m-%d", strict=False)
+    n = col.str.strip_chars().str.replace(r"[zZ]$", "+00:00").str.replace(" ", "T", literal=True)
+    n = pl.when(n.str.len_chars() == 10).then(n + "T00:00:00").otherwise(n)
+    n = (
+        pl.when(n.str.contains(r"T\d{2}:\d{2}([+-]|$)"))
+        .then(n.str.replace(r"(T\d{2}:\d{2})", "${1}:00"))
+        .otherwise(n)
+    )
+    aware = n.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_zone="UTC")
+    aware2 = n.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%z", strict=False, time_zone="UTC")
+    naive = (
+        n.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False)
+        .dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
+        .dt.convert_time_zone("UTC")
+    )
+    return pl.coalesce(aware.cast(UTC_DT), aware2.cast(UTC_DT), naive.cast(UTC_DT))
+
+
+def bad_values(raw: pl.Series, parsed: pl.Series) -> pl.Series | None:
+    """Where a non-blank text did not parse; None when nothing is bad (checked by counts first)."""
+    if parsed.null_count() == raw.null_count():
+        return None
+    bad = raw.is_not_null() & (raw.str.strip_chars() != "") & parsed.is_null()
+    return bad if bad.any() else None
+
+
+@dataclass
+class CsvSource:
+    """One CSV source: its files' heads read, its column types decided, its rows streamable."""
+
+    src: Source
+    files: list[Path]
+    tz: str
+    headers: dict[Path, list[str]]
+    sample: list[tuple[Path, cs.Record]]
+    _failures: dict[str, DataError] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _plain: dict[Path, str] = field(default_factory=dict)
+    _types: dict[str | None, dict[str, str]] = field(default_factory=dict)
+    _tmp: str | None = None
+
+    @classmethod
+    def open(cls, src: Source, files: list[Path], tz: str) -> CsvSource:
+        """Read every file's header and the sampled files' heads (DataError on any problem)."""
+        enc, sep = src.encoding, src.delimiter
+        heads = {f: cs.read_head(f, src.name, sep, enc, cs.SAMPLE_ROWS) for f in cs.sampled(files)}
+        headers = {f: h.header for f, h in heads.items()}
+        for f in files:
+            if f not in headers:
+                headers[f] = cs.read_head(f, src.name, sep, enc, 0).header
+        sample = [(f, rec) for f, h in heads.items() for rec in h.rows]
+        return cls(src, files, tz, headers, sample)
+
+    @property
+    def header(self) -> list[str]:
+        """Every column of the source, in order of first appearance over its files."""
+        out: dict[str, None] = {}
+        for f in self.files:
+            out.update(dict.fromkeys(self.headers[f]))
+        return list(out)
+
+    def _values(self, column: str) -> list[tuple[Path, int, str]]:
+        """The sample's non-blank values of `column`, each with its file and line."""
+        out = []
+        for f, rec in self.sample:
+            header = self.headers[f]
+            if column in header:
+                value = rec.fields[header.index(column)]
+                if value.strip():
+                    out.append((f, rec.line, value))
+        return out
+
+    def types(self, key_type: str | None = None) -> dict[str, str]:
+        """Each column's type: declared; the contacts key's type for an event source's key
+        (`key_type`); else inferred from the sample. Columns with no value are text, except
+        the time column (a datetime). DataError for a sampled value the type cannot parse."""
+        if key_type not in self._types:
+            self._types[key_type] = self._decide(key_type)
+        return self._types[key_type]
+
+    def _decide(self, key_type: str | None) -> dict[str, str]:
+        declared = dict(self.src.columns)
+        out: dict[str, str] = {}
+        for col in self.header:
+            values = [v.strip() for _, _, v in self._values(col)]
+            if col in declared:
+                typ = declared[col]
+            elif col == self.src.key:
+                typ = key_type or cs.infer(values, cs.KEY_TYPES) or "str"
+            elif col == self.src.time:
+                typ = cs.infer(values, cs.TIME_TYPES) or "datetime"
+            else:
+                typ = cs.infer(values, cs.ANY_TYPE) or "str"
+            out[col] = typ
+        for col, typ in out.items():
+            if typ != "str":
+                self._check_sample(col, typ, key_type)
+        return out
+
+    def _check_sample(self, col: str, typ: str, key_type: str | None) -> None:
+        values = self._values(col)
+        raw = pl.Series(col, [v for _, _, v in values], dtype=pl.String)
+        parsed = pl.DataFrame([raw]).select(parse_text(pl.col(col), typ, self.tz).alias(col))[col]
+        bad = bad_values(raw, parsed)
+        if bad is not None:
+            f, line, value = values[int(bad.arg_true()[0])]
+            raise DataError(self._message(f, line, col, value, typ, key_type))
+
+    def _message(
+        self, f: Path, line: int, col: str, value: str, typ: str, key_type: str | None
+    ) -> str:
+        if col in dict(self.src.columns):
+            why = "declared type"
+        elif col == self.src.key and key_type is not None:
+            why = f"the contacts key is {key_type}; keys must be comparable"
+        elif col == self.src.time:
+            why = f"the time column of source '{self.src.name}'"
+        else:
+            why = (
+                "type inferred from the column's other values; if the column is not "
+                f"{typ}, declare it on source '{self.src.name}': columns: {{{col}: str}}"
+            )
+        return f"{cs.show(f)}:{line}: column '{col}': cannot parse {value!r} as {typ} ({why})"
+
+    # ------------------------------------------------------------ streaming
+
+    def frame(self, key_type: str | None = None) -> pl.LazyFrame:
+        """The source's rows as a LazyFrame with parsed, checked columns (not yet read)."""
+        types = self.types(key_type)
+        lf = register_io_source(
+            self._batches,
+            schema={c: pl.String() for c in self.header},
+            explain_name=f"CSV source '{self.src.name}'",
+        )
+        checked = [self._checked(col, typ, key_type) for col, typ in types.items() if typ != "str"]
+        return lf.with_columns(checked) if checked else lf
+
+    def _checked(self, col: str, typ: str, key_type: str | None) -> pl.Expr:
+        full = parse_text(pl.col(col), typ, self.tz)
+        fast = self._fast_parse(col, typ)
+
+        def check(series: Sequence[pl.Series]) -> pl.Series:
+            raw, parsed = series
+            if bad_values(raw, parsed) is not None and fast is not None:
+                # A value in another of the accepted styles: this batch takes the full parse.
+                parsed = pl.DataFrame([raw]).select(full.alias(col))[col]
+            if bad_values(raw, parsed) is not None:
+                raise self._failure(col, typ, key_type)
+            return parsed
+
+        return pl.map_batches(
+            [pl.col(col), full if fast is None else fast],
+            check,
+            return_dtype=DTYPES[typ],
+            is_elementwise=True,
+        ).alias(col)
+
+    def _fast_parse(self, col: str, typ: str) -> pl.Expr | None:
+        """For a datetime column, the one format every sampled value is written in, when there
+        is one: parsing with it alone is several times faster than trying every accepted style,
+        and it gives the same instants (checked on the sample)."""
+        if typ != "datetime":
+            return None
+        values = [v for _, _, v in self._values(col)]
+        if not values:
+            return None
+        frame = pl.DataFrame([pl.Series(col, values, dtype=pl.String)])
+        want = frame.select(parse_text(pl.col(col), typ, self.tz).alias(col))[col]
+        for fmt, aware in _DATETIME_STYLES:
+            expr = pl.col(col).str.to_datetime(
+                fmt, strict=False, time_zone="UTC" if aware else None
+            )
+            if not aware:
+                expr = expr.dt.replace_time_zone(
+                    self.tz, ambiguous="earliest", non_existent="null"
+                ).dt.convert_time_zone("UTC")
+            expr = expr.cast(UTC_DT)
+            got = frame.select(expr.alias(col))[col]
+            if got.equals(want):
+                return expr
+        return None
+
+    def _batches(
+        self,
+        with_columns: list[str] | None,
+        predicate: pl.Expr | None,
+        n_rows: int | None,
+        batch_size: int | None,
+    ) -> Iterator[pl.DataFrame]:
+        cols = with_columns if with_columns is not None else self.header
+        left = n_rows
+        for f in self.files:
+            if left is not None and left <= 0:
+                return
+            have = self.headers[f]
+            lf = pl.scan_csv(
+                self._readable(f),
+                schema={c: pl.String() for c in have},
+                separator=self.src.delimiter or ",",
+                raise_if_empty=False,
+            )
+            lf = lf.select(
+                [pl.col(c) if c in have else pl.lit(None, pl.String()).alias(c) for c in cols]
+            )
+            if predicate is not None:
+                lf = lf.filter(predicate)
+            if left is not None:
+                lf = lf.head(left)
+            try:
+                for batch in lf.collect_batches(chunk_size=batch_size):
+                    if left is not None:
+                        left -= batch.height
+                    yield batch
+            except pl.exceptions.PolarsError as exc:
+                raise self._read_failure(f, exc) from None
+
+    def _readable(self, f: Path) -> str:
+        """A path Polars can read as UTF-8: the file itself, or a UTF-8 copy of it."""
+        if cs.is_utf8(self.src.encoding):
+            return str(f)
+        with self._lock:
+            if f not in self._plain:
+                if self._tmp is None:
+                    self._tmp = tempfile.mkdtemp(prefix="segcli-csv-")
+                    weakref.finalize(self, shutil.rmtree, self._tmp, True)
+                out = Path(self._tmp) / f"{len(self._plain)}.csv"
+                with (
+                    cs.open_text(f, self.src.encoding) as src,
+                    out.open("w", encoding="utf-8") as dst,
+                ):
+                    try:
+                        shutil.copyfileobj(src, dst, 1 << 20)
+                    except UnicodeDecodeError as exc:
+                        raise StreamedDataError(
+                            cs.not_decodable(f, self.src.encoding, exc).message
+                        ) from None
+                self._plain[f] = str(out)
+            return self._plain[f]
+
+    # ------------------------------------------------------------ finding what failed
+
+    def _read_failure(self, f: Path, exc: pl.exceptions.PolarsError) -> DataError:
+        """What stopped Polars reading `f`, found again with Python's csv module."""
+        width = len(self.headers[f])
+        try:
+            for rec in cs.records(f, self.src.delimiter or ",", self.src.encoding):
+                cs.check_width(f, rec, width)
+        except DataError as found:
+            return StreamedDataError(found.message)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return StreamedDataError(f"{cs.show(f)}: cannot read CSV: {first}")
+
+    def _failure(self, col: str, typ: str, key_type: str | None) -> DataError:
+        """The first value of `col` in the files that `typ` cannot parse (computed once)."""
+        with self._lock:
+            if col not in self._failures:
+                self._failures[col] = StreamedDataError(self._locate(col, typ, key_type))
+            return self._failures[col]
+
+    def _locate(self, col: str, typ: str, key_type: str | None) -> str:
+        for f in self.files:
+            header = self.headers[f]
+            if col not in header:
+                continue
+            i = header.index(col)
+            chunk: list[cs.Record] = []
+            for rec in cs.records(f, self.src.delimiter or ",", self.src.encoding):
+                chunk.append(rec)
+                if len(chunk) == _LOCATE_CHUNK:
+                    found = self._first_bad(chunk, i, col, typ)
+                    if found is not None:
+                        return self._message(f, *found, col, typ, key_type)
+                    chunk = []
+            found = self._first_bad(chunk, i, col, typ)
+            if found is not None:
+                return self._message(f, *found, col, typ, key_type)
+        return f"source '{self.src.name}': column '{col}' holds a value that is not {typ}"
+
+    def _first_bad(
+        self, chunk: list[cs.Record], i: int, col: str, typ: str
+    ) -> tuple[int, str] | None:
+        values = [r.fields[i] if i < len(r.fields) and r.fields[i] != "" else None for r in chunk]
+        raw = pl.Series(col, values, dtype=pl.String)
+        parsed = pl.DataFrame([raw]).select(parse_text(pl.col(col), typ, self.tz).alias(col))[col]
+        bad = bad_values(raw, parsed)
+        if bad is None:
+            return None
+        at = int(bad.arg_true()[0])
+        return chunk[at].line, str(values[at])
