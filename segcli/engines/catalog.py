@@ -30,6 +30,9 @@ __all__ = ["UTC_DT", "Catalog", "catalog_for", "display_path", "file_format", "s
 display_path = cs.show
 
 
+_NO_CONTACTS = "{}: the contacts export has no rows (only a header)"
+
+
 def catalog_for(spec: Spec) -> Catalog:
     """A Catalog over a validated spec's sources."""
     return Catalog(spec.base_dir, spec.timezone, dict(spec.sources))
@@ -139,6 +142,8 @@ class Catalog:
     def schema(self, name: str) -> dict[str, pl.DataType]:
         """Column name -> dtype of a source after normalisation (reads no rows)."""
         if self.is_csv(name):
+            if name == "contacts" and self.csv(name).has_no_rows:
+                raise DataError(_NO_CONTACTS.format(display_path(self.files(name)[0])))
             types = self.csv(name).types(self._key_type_for(name))
             return {c: DTYPES[t] for c, t in types.items()}
         schema = dict(self._parquet_frame(name).collect_schema())

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
-from segcli.engines.catalog import Catalog, display_path, file_format
+from segcli.engines.catalog import Catalog, display_path
 from segcli.errors import DataError
 from segcli.spec import model as m
 
@@ -36,14 +36,18 @@ def read_list(spec: m.Spec, rel: str, key_dtype: pl.DataType) -> pl.Series:
 
 
 def row_ref(catalog: Catalog, source: str, index: int, short: bool = False) -> str:
-    """Where row `index` (0-based, of the source's rows) is: `file.csv:LINE` for one CSV file,
-    `file.parquet: row N` for Parquet, `source 'x' row N` for several files."""
+    """Where row `index` (0-based, of the source's rows) is: `file.csv:LINE` for CSV,
+    `file.parquet: row N` for one Parquet file, `source 'x' row N` for several."""
     files = catalog.files(source)
+    if catalog.is_csv(source):
+        # Counted by records, so a quoted value spanning lines does not shift the line.
+        path, line = catalog.csv(source).locate_row(index)
+        if short and len(files) == 1:
+            return f"line {line}"
+        return f"{display_path(path)}:{line}"
     if len(files) > 1:
         return f"source '{source}' row {index + 1}"
     shown = display_path(files[0])
-    if file_format(files[0]) == "csv":
-        return f"line {index + 2}" if short else f"{shown}:{index + 2}"
     return f"row {index + 1}" if short else f"{shown}: row {index + 1}"
 
 
@@ -58,6 +62,9 @@ def load_contacts(spec: m.Spec, catalog: Catalog, columns: set[str] | None = Non
         own = [c for c in lf.collect_schema() if c == key or c in columns]
         lf = lf.select(own)
     df = lf.collect()
+    if df.height == 0:
+        shown = ", ".join(display_path(f) for f in catalog.files("contacts")[:3])
+        raise DataError(f"{shown}: the contacts export has no rows")
     nulls = df[key].is_null()
     if nulls.any():
         row = int(nulls.arg_true()[0])

@@ -9,6 +9,7 @@ does not parse are the files read again, to report the first bad value with its 
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import tempfile
 import threading
@@ -118,6 +119,11 @@ class CsvSource:
         return cls(src, files, tz, headers, sample)
 
     @property
+    def has_no_rows(self) -> bool:
+        """True when every file was sampled and none has a row after its header."""
+        return not self.sample and len(cs.sampled(self.files)) == len(self.files)
+
+    @property
     def header(self) -> list[str]:
         """Every column of the source, in order of first appearance over its files."""
         out: dict[str, None] = {}
@@ -179,6 +185,11 @@ class CsvSource:
             why = "declared type"
         elif col == self.src.key and key_type is not None:
             why = f"the contacts key is {key_type}; keys must be comparable"
+        elif col == self.src.key:
+            why = (
+                f"the other keys are {typ}; a key is never read as a number with decimals. If "
+                f"the keys are text, declare on source '{self.src.name}': columns: {{{col}: str}}"
+            )
         elif col == self.src.time:
             why = f"the time column of source '{self.src.name}'"
         else:
@@ -330,17 +341,33 @@ class CsvSource:
                 continue
             i = header.index(col)
             chunk: list[cs.Record] = []
-            for rec in cs.records(f, self.src.delimiter or ",", self.src.encoding):
+            for rec in self._rows(f):
                 chunk.append(rec)
                 if len(chunk) == _LOCATE_CHUNK:
                     found = self._first_bad(chunk, i, col, typ)
                     if found is not None:
-                        return self._message(f, *found, col, typ, key_type)
+                        return self._message(f, found[0], col, found[1], typ, key_type)
                     chunk = []
             found = self._first_bad(chunk, i, col, typ)
             if found is not None:
-                return self._message(f, *found, col, typ, key_type)
+                return self._message(f, found[0], col, found[1], typ, key_type)
         return f"source '{self.src.name}': column '{col}' holds a value that is not {typ}"
+
+    def _rows(self, f: Path) -> Iterator[cs.Record]:
+        """The records of one file after its header."""
+        return itertools.islice(
+            cs.records(f, self.src.delimiter or ",", self.src.encoding), 1, None
+        )
+
+    def locate_row(self, index: int) -> tuple[Path, int]:
+        """The file and first line of row `index` (0-based over the source's rows)."""
+        seen = 0
+        for f in self.files:
+            for rec in self._rows(f):
+                if seen == index:
+                    return f, rec.line
+                seen += 1
+        return self.files[-1], 0
 
     def _first_bad(
         self, chunk: list[cs.Record], i: int, col: str, typ: str

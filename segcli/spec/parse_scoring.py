@@ -209,11 +209,24 @@ class Scoring:
             return []
         try:
             with path.open(newline="", encoding="utf-8") as fh:
-                rows = list(csv.DictReader(fh))
+                reader = csv.DictReader(fh)
+                rows = list(reader)
+                header = list(reader.fieldnames or [])
         except OSError as exc:
             self.r.err(
                 codes.BAD_VALUE, f"cannot read rules_file {rel}: {exc.strerror}", body["path"]
             )
+            return []
+        # A file without the template's columns, or without rows, would give zero rules.
+        missing = sorted(_placeholders(body["when"]) - set(header))
+        if missing or not rows:
+            what = (
+                f"has no column '{missing[0]}' that `when` uses as {{{missing[0]}}} "
+                f"(it has: {', '.join(header) or 'no header'})"
+                if missing
+                else "has no rows: it would give the model no rules"
+            )
+            self.r.err(codes.BAD_VALUE, f"rules_file {rel} {what}", body["path"])
             return []
         each = bool(self.v.boolean(body["each"], "each")) if "each" in body else False
         cap = self._rule_cap(body)
@@ -256,6 +269,17 @@ class Scoring:
             out.append(m.Rule(name, points, when, stage, each, cap))
         # The `when` template is checked once per row: Reporter.sorted reports each once.
         return out
+
+
+def _placeholders(node: YNode) -> set[str]:
+    """The `{column}` names used in the string scalars of a `when` template."""
+    if isinstance(node.value, dict):
+        return set().union(*(_placeholders(v) for v in node.value.values()))
+    if isinstance(node.value, list):
+        return set().union(*(_placeholders(v) for v in node.value))
+    if isinstance(node.value, str):
+        return set(re.findall(r"\{([^{}]+)\}", node.value))
+    return set()
 
 
 def _substitute(node: YNode, row: dict[str, str]) -> YNode:
