@@ -8,10 +8,10 @@ key column is read in the type of the contacts key, and a key that cannot be is 
 
 from __future__ import annotations
 
+import atexit
 import glob
 import shutil
 import tempfile
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,8 +158,10 @@ class Catalog:
         scan would cost more than the whole aggregation)."""
         if (name, key_type) not in self._cache:
             if self._tmp is None:
+                # Removed when the process ends, not with the catalog: a LazyFrame over the
+                # cached file may outlive the catalog that made it.
                 self._tmp = tempfile.mkdtemp(prefix="segcli-cache-")
-                weakref.finalize(self, shutil.rmtree, self._tmp, True)
+                atexit.register(shutil.rmtree, self._tmp, True)
             path = Path(self._tmp) / f"{len(self._cache)}.parquet"
             lf = self.csv(name).frame(key_type)
             try:
