@@ -46,3 +46,7 @@ def main() -> None:
                 sys.stderr.write("interrupted\n")
             sys.exit(EXIT_INTERRUPTED)
         raise
+    finally:
+        # The command is done: a Ctrl-C while the interpreter shuts down changes nothing,
+        # and must not turn a finished run's exit code into a death by signal.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
