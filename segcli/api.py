@@ -18,6 +18,7 @@ from segcli.engines.catalog import Catalog, catalog_for
 from segcli.engines.polars import Evaluation
 from segcli.errors import SpecError, StateError, UsageError
 from segcli.fs import interrupts_deferred
+from segcli.outputs import delivery as handoff
 from segcli.outputs.files import (
     claim_out,
     discard_stages,
@@ -34,7 +35,8 @@ from segcli.spec import load as yamlnodes
 from segcli.spec import model as m
 from segcli.spec.timeutil import parse_as_of
 from segcli.spec.validate import file_problem, validate
-from segcli.state import fingerprint, kinds
+from segcli.state import fingerprint, kinds, outbox
+from segcli.state.outbox import Delivery
 from segcli.state.store import Manifest, StateDir
 
 
@@ -139,8 +141,15 @@ class RunResult:
     # and key + one score column per model: the run's results as frames, for notebooks.
     memberships: pl.DataFrame | None = field(default=None, repr=False)
     scores: pl.DataFrame | None = field(default=None, repr=False)
+    deliveries: list[Delivery] = field(default_factory=list)  # this run's (or would-be) ones
+    delivery: handoff.Report | None = None  # what was sent after the commit; what is pending
+
+    @property
+    def pending(self) -> list[handoff.Pending]:
+        return self.delivery.pending if self.delivery else []
 
     def to_json(self) -> dict[str, Any]:
+        sent = self.delivery.to_json() if self.delivery else {"delivered": [], "pending": []}
         return {
             "run_id": self.run_id,
             "as_of": self.as_of.isoformat(),
@@ -149,6 +158,12 @@ class RunResult:
             "total_seconds": round(self.total_seconds, 3),
             "segments": [{**s.__dict__, "seconds": round(s.seconds, 4)} for s in self.segments],
             "warnings": self.warnings,
+            "deliveries": [
+                {"delivery": d.id, "kind": d.kind, "target": d.target, "contacts": d.contacts}
+                | {"batches": d.batches}
+                for d in self.deliveries
+            ],
+            **sent,
         }
 
 
@@ -271,11 +286,14 @@ def run(
     keep_runs: int | None = None,
     progress: Any = None,
     engine: str = "polars",
+    actions: bool = True,
 ) -> RunResult:
     """Compute every selected segment and score in one plan, apply kinds and state, write.
 
     A run commits completely or not at all: outputs are written file by file (atomically),
-    then the state's snapshots, then its manifest, which is the commit point.
+    then the state's snapshots, then its manifest, which is the commit point. The run's
+    deliveries (on_enter/on_leave) are committed with it in the outbox and sent after the
+    commit (unless `actions` is False); what stays pending is in `result.pending`.
     """
     if fmt not in ("parquet", "csv"):
         raise UsageError(f"unknown format {fmt!r}: use parquet or csv")
@@ -322,6 +340,7 @@ def run(
         results: list[SegmentResult] = []
         writes: list[tuple[pl.DataFrame, Path]] = []
         snapshots: dict[str, pl.DataFrame] = {}
+        change_frames: dict[str, pl.DataFrame] = {}
         for name in ev.segments:
             t = time.perf_counter()
             cur = ev.membership(name)
@@ -329,6 +348,7 @@ def run(
             refreshed = name in refresh_set and prev is not None
             snap, changes = kinds.transition(prev, cur, key, at, refreshed)
             snapshots[name] = snap
+            change_frames[name] = changes
             members = snap.filter(pl.col("member")).select(key, "joined_at", "source")
             if not dry_run:
                 writes.append((members, stage / "segments" / name))
@@ -358,11 +378,21 @@ def run(
         )
         result.memberships = ev.memberships()
         result.scores = ev.scores()
+        result.deliveries = handoff.stage(
+            spec, project.catalog, state.path, run_id, at, change_frames, write=not dry_run
+        )
         if not dry_run:
             say("writing outputs")
             _write_and_commit(
                 project, result, fmt, writes, manifest, state, snapshots, keep_runs, say
             )
+            runs = state.read_manifest().runs
+            outbox.clean(state.path, runs)
+            if actions:
+                say("delivering")
+                result.delivery = handoff.deliver(state.path, runs, key)
+            else:
+                result.delivery = handoff.Report([], handoff.pending(state.path, runs))
         result.total_seconds = time.perf_counter() - t0
         return result
     finally:
@@ -419,11 +449,13 @@ def _write_and_commit(
                     strict=True,
                 )
             },
+            "deliveries": [d.record() for d in result.deliveries],
         }
+        hold = handoff.held_runs(state.path, manifest.runs)
         say("committing state")
         with interrupts_deferred():  # the commit and the move into place are not cut in half
             try:
-                state.commit(manifest, record, snapshots, keep_runs or spec.keep_runs)
+                state.commit(manifest, record, snapshots, keep_runs or spec.keep_runs, hold)
             except BaseException:
                 shutil.rmtree(stage, ignore_errors=True)
                 raise
@@ -486,3 +518,29 @@ def run_manifest(project: Project, result: RunResult) -> dict[str, Any]:
         "plan_seconds": round(result.plan_seconds, 3),
         "segments": {s.name: s.summary(seconds=round(s.seconds, 4)) for s in result.segments},
     }
+
+
+def deliver(
+    project: Project,
+    state_dir: str | Path | None = None,
+    segments: list[str] | None = None,
+    list_only: bool = False,
+) -> handoff.Report:
+    """Retry the pending deliveries of the committed runs (of `segments` only, when given),
+    holding the state lock; with `list_only`, only say what is pending and why."""
+    check_segment_names(project, segments)
+    state = project.state(state_dir)
+    if list_only:
+        runs = state.read_manifest().runs
+        return handoff.Report([], handoff.pending(state.path, runs, segments))
+    lock = None
+    try:
+        with interrupts_deferred():
+            lock = state.lock()
+        manifest = state.read_manifest()
+        outbox.clean(state.path, manifest.runs)
+        return handoff.deliver(state.path, manifest.runs, project.spec.contacts.key, segments)
+    finally:
+        if lock is not None:
+            with interrupts_deferred():
+                lock.release()

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from segcli import __version__, api
-from segcli.errors import SegcliError, SpecError, UsageError
+from segcli.errors import EXIT_PENDING, SegcliError, SpecError, UsageError
 from segcli.spec.diagnostics import render
 from segcli.views import commands as views
 from segcli.views import explain as explaining
@@ -27,7 +27,7 @@ app = typer.Typer(
     name="segcli",
     help="Marketing-automation segmentation and lead scoring from one YAML spec.\n\n"
     "Exit codes: 0 success, 1 a check failed, 2 invalid spec or usage, 3 input data error, "
-    "4 state error.",
+    "4 state error, 5 run committed but deliveries pending.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -215,10 +215,19 @@ def run(
     engine: Annotated[
         str, typer.Option("--engine", help="Where the plan runs: polars or duckdb.")
     ] = "polars",
+    no_actions: Annotated[
+        bool,
+        typer.Option(
+            "--no-actions",
+            help="Commit the run but send no on_enter/on_leave deliveries: they stay pending "
+            "(exit 5) for `segcli deliver`.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Compute segments and scores in one plan, update the state, write the outputs."""
+    """Compute segments and scores in one plan, update the state, write the outputs, then
+    deliver the on_enter/on_leave actions."""
     err = _err()
     live = err.is_terminal and not as_json
 
@@ -238,6 +247,7 @@ def run(
             dry_run=dry_run,
             keep_runs=keep_runs,
             engine=engine,
+            actions=not no_actions,
         )
         if live:
             with err.status("evaluating segments…") as status:
@@ -247,6 +257,7 @@ def run(
     result: api.RunResult = guarded(work, as_json, debug)
     if as_json:
         print(json.dumps(result.to_json(), indent=2, default=str))
+        _exit_if_pending(result.pending, as_json)
         return
     con = _out()
     for w in result.warnings:
@@ -276,6 +287,77 @@ def run(
         f"{len(result.segments)} segments; plan {result.plan_seconds:.2f} s (shared by all "
         f"segments), total {result.total_seconds:.2f} s; {where}"
     )
+    if dry_run:
+        for d in result.deliveries:
+            con.print(f"would deliver {_delivery_text(d)}; nothing sent (dry run)")
+        return
+    _print_delivered(con, result.delivery)
+    _exit_if_pending(result.pending, as_json)
+
+
+def _delivery_text(d: Any) -> str:
+    n = d.contacts
+    return (
+        f"{d.id}: {d.kind} to {d.target} ({n:,} contact{'s' if n != 1 else ''}, "
+        f"{d.batches} batch{'es' if d.batches != 1 else ''})"
+    )
+
+
+def _print_delivered(con: Console, report: Any) -> None:
+    for o in report.outcomes if report else []:
+        if o.ok and o.sent:
+            con.print(f"delivered {_delivery_text(o.delivery)} of run {o.delivery.run_id}")
+
+
+def _exit_if_pending(pending: list[Any], as_json: bool) -> None:
+    """Exit 5 naming the pending deliveries (the state is committed)."""
+    if not pending:
+        return
+    if not as_json:
+        n = len(pending)
+        lines = "".join(f"\n  {p.line()}" for p in pending)
+        sys.stderr.write(
+            f"error: committed, but {n} deliver{'ies' if n != 1 else 'y'} "
+            f"{'is' if n == 1 else 'are'} pending (retry with `segcli deliver`):{lines}\n"
+        )
+    raise typer.Exit(EXIT_PENDING)
+
+
+@app.command()
+def deliver(
+    segment: Annotated[
+        list[str] | None,
+        typer.Option("--segment", help="Only this segment's deliveries. Repeatable."),
+    ] = None,
+    list_only: Annotated[
+        bool, typer.Option("--list", help="Show what is pending and why; send nothing.")
+    ] = False,
+    config: ConfigOpt = DEFAULT_CONFIG,
+    state: Annotated[Path | None, typer.Option("--state", help="State directory.")] = None,
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Retry the pending on_enter/on_leave deliveries of committed runs; exit 5 if some
+    are still pending."""
+    report = guarded(
+        lambda: api.deliver(api.load(config, with_data=False), state, segment, list_only),
+        as_json,
+        debug,
+    )
+    if as_json:
+        print(json.dumps(report.to_json(), indent=2, default=str))
+    else:
+        con = _out()
+        _print_delivered(con, report)
+        if list_only:
+            for p in report.pending:
+                con.print(f"pending {p.line()}")
+            if not report.pending:
+                con.print("nothing pending")
+        elif not report.pending:
+            con.print("nothing pending")
+    if not list_only:
+        _exit_if_pending(report.pending, as_json)
 
 
 @app.command(name="compile")

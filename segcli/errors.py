@@ -9,6 +9,7 @@ EXIT_CHECK = 1
 EXIT_SPEC = 2
 EXIT_DATA = 3
 EXIT_STATE = 4
+EXIT_PENDING = 5
 
 
 @dataclass(frozen=True)

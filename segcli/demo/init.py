@@ -33,6 +33,10 @@ def init_project(directory: Path) -> list[Path]:
     written = [spec]
     spec.write_text(template, encoding="utf-8")
     write_demo(directory / "sample_data")
+    # The demo's on_enter command (segments.yaml runs it after each run).
+    script = resources.files("segcli").joinpath("templates/notify_sales.py.txt").read_text("utf-8")
+    (directory / "sample_data" / "scripts").mkdir(exist_ok=True)
+    (directory / "sample_data" / "scripts" / "notify_sales.py").write_text(script, "utf-8")
     written.append(directory / "sample_data")
     for name, text in ((".gitignore", GITIGNORE), ("README.md", README)):
         path = directory / name

@@ -245,6 +245,40 @@ EXPECT = (
         },
     ),
 )
+# Actions on entered/left contacts (SPEC §2.9); parsed by spec/actions.py.
+EXPORT_FORMATS = ("csv", "jsonl", "parquet")
+PLACEHOLDERS = ("segment", "change", "run_id", "date")
+WEBHOOK_TEMPLATES = ("json", "slack")
+TIMEOUT: dict[str, Any] = {
+    "type": "string",
+    "pattern": r"^\d+(\.\d+)?(ms|s|m|h)$",
+    "description": "e.g. 30s, 500ms, 2m",
+}
+COLUMNS: dict[str, Any] = {"type": "array", "items": STRING}
+ARGV: dict[str, Any] = {"type": "array", "items": STRING, "minItems": 1}
+EXPORT = (
+    Key("path", {"type": "string", "pattern": r"\.(csv|jsonl|parquet)$"}, True),
+    Key("columns", COLUMNS),
+)
+COMMAND = (Key("argv", ARGV, True), Key("timeout", TIMEOUT), Key("columns", COLUMNS))
+WEBHOOK = (
+    Key("url", {"type": "string", "pattern": "^https?://"}, True),
+    Key("batch", {"type": "integer", "minimum": 1}),
+    Key("secret_env", STRING),
+    Key("template", {"enum": list(WEBHOOK_TEMPLATES)}),
+    Key("timeout", TIMEOUT),
+    Key("columns", COLUMNS),
+)
+ACTION = (
+    Key("export", obj(EXPORT)),
+    Key("command", {"anyOf": [ARGV, obj(COMMAND)]}),
+    Key("webhook", obj(WEBHOOK)),
+)
+ACTIONS: dict[str, Any] = {
+    "type": "array",
+    "items": {"anyOf": [obj((k,), required=[k.name]) for k in ACTION]},
+}
+
 SEGMENT = (
     Key("description", STRING),
     Key("kind", {"enum": list(KINDS)}),
@@ -254,6 +288,8 @@ SEGMENT = (
     Key("tags", {"type": "array", "items": STRING}),
     Key("expect", obj(EXPECT)),
     *(Key(f, STRING) for f in LIST_FILES),
+    Key("on_enter", ACTIONS),
+    Key("on_leave", ACTIONS),
 )
 READY = {"anyOf": [NUMBER, {"type": "string", "pattern": r"^-?\d+(\.\d+)?%$"}]}
 RULE = (

@@ -233,6 +233,41 @@ class Expect:
     max_change: str | None = None
 
 
+# ---------------------------------------------------------------- actions (SPEC §2.9)
+
+
+@dataclass(frozen=True)
+class ExportAction:
+    """A file of the changed contacts: the key, then `columns` (None: every contacts column)."""
+
+    path: str
+    columns: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class CommandAction:
+    """An argv (no shell) fed the changed contacts as JSON Lines on stdin."""
+
+    argv: tuple[str, ...]
+    timeout: float = 60.0
+    columns: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class WebhookAction:
+    """HTTP POSTs of JSON batches (or one Slack message with `template: slack`)."""
+
+    url: str
+    batch: int = 500
+    secret_env: str | None = None
+    template: Literal["json", "slack"] = "json"
+    timeout: float = 10.0
+    columns: tuple[str, ...] | None = None
+
+
+Action: TypeAlias = ExportAction | CommandAction | WebhookAction
+
+
 @dataclass(frozen=True)
 class Segment:
     name: str
@@ -246,6 +281,8 @@ class Segment:
     from_file: str | None = None
     include_file: str | None = None
     exclude_file: str | None = None
+    on_enter: tuple[Action, ...] = ()
+    on_leave: tuple[Action, ...] = ()
     line: int = field(default=0, compare=False, repr=False)
 
 

@@ -19,6 +19,7 @@ from segcli.errors import Diagnostic
 from segcli.spec import codes, refs
 from segcli.spec import language as lang
 from segcli.spec import model as m
+from segcli.spec.actions import ActionParser
 from segcli.spec.checkargs import arg_problem
 from segcli.spec.diagnostics import Reporter
 from segcli.spec.load import YNode
@@ -314,6 +315,9 @@ class _Parser:
         tags = self.v.str_list(body["tags"], "tag") or () if "tags" in body else ()
         expect = self.expect(body["expect"]) if "expect" in body else None
         desc = self.v.string(body["description"], "description") if "description" in body else None
+        acts = ActionParser(self.r, self.v, self.found)
+        on_enter = acts.actions(body["on_enter"], "on_enter") if "on_enter" in body else ()
+        on_leave = acts.actions(body["on_leave"], "on_leave") if "on_leave" in body else ()
         return m.Segment(
             name=name,
             kind=kind,
@@ -326,6 +330,8 @@ class _Parser:
             from_file=files.get("from_file"),
             include_file=files.get("include_file"),
             exclude_file=files.get("exclude_file"),
+            on_enter=on_enter,
+            on_leave=on_leave,
             line=node.line,
         )
 

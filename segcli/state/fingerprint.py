@@ -56,7 +56,8 @@ def models_used(seg: m.Segment) -> list[str]:
 def segment_fingerprint(spec: m.Spec, name: str) -> str:
     """What decides segment `name`'s members, as a short stable hash."""
     seg = spec.segments[name]
-    core = replace(seg, description=None, tags=(), expect=None)
+    # Actions (on_enter/on_leave) say what to do with changes, not who is a member.
+    core = replace(seg, description=None, tags=(), expect=None, on_enter=(), on_leave=())
     files = [f"{f}={_file_digest(spec, f)}" for f in list_files(seg)]
     models = [repr(spec.scoring[n]) for n in models_used(seg) if n in spec.scoring]
     return _digest(repr(core), *files, *models)

@@ -348,13 +348,16 @@ class StateDir:
         run: dict[str, Any],
         snapshots: dict[str, pl.DataFrame],
         keep_runs: int | None,
+        hold: set[str] | None = None,
     ) -> Manifest:
-        """Write the run's snapshots, then the manifest (the commit point), then prune."""
+        """Write the run's snapshots, then the manifest (the commit point), then prune.
+
+        Runs named in `hold` (those with deliveries still pending) are never pruned."""
         run_id = run["run_id"]
         runs = self.path / "runs"
         tmp = runs / f".tmp-{run_id}"
         try:
-            return self._commit(manifest, run, snapshots, keep_runs, tmp)
+            return self._commit(manifest, run, snapshots, keep_runs, tmp, hold or set())
         except (OSError, pl.exceptions.PolarsError) as exc:
             self._commit_failed(tmp)
             raise write_error(exc, "commit the run to the state directory", self.path) from exc
@@ -366,6 +369,7 @@ class StateDir:
         snapshots: dict[str, pl.DataFrame],
         keep_runs: int | None,
         tmp: Path,
+        hold: set[str],
     ) -> Manifest:
         run_id = run["run_id"]
         runs = tmp.parent
@@ -392,7 +396,7 @@ class StateDir:
                 "kind": run["segments"][name]["kind"],
             }
         if keep_runs is not None:
-            new = self._prune(new, keep_runs)
+            new = self._prune(new, keep_runs, hold)
         data = json.dumps(new.to_json(), indent=2).encode()
         try:
             atomic_write_bytes(self.manifest_path, data)
@@ -409,13 +413,13 @@ class StateDir:
             pass
         return new
 
-    def _prune(self, manifest: Manifest, keep_runs: int) -> Manifest:
+    def _prune(self, manifest: Manifest, keep_runs: int, hold: set[str]) -> Manifest:
         """Keep the newest `keep_runs` runs and every older run holding a snapshot that one of
         them still uses (a segment run less often, with --segment), so that `diff` works
         between any two kept runs and every current snapshot stays."""
         runs = manifest.runs
         cut = len(runs) - keep_runs
-        needed = {c["run_id"] for c in manifest.current.values()}
+        needed = {c["run_id"] for c in manifest.current.values()} | hold
         latest: dict[str, str] = {}  # segment -> run holding its snapshot as of run i
         for i, r in enumerate(runs):
             latest.update(dict.fromkeys(r["segments"], r["run_id"]))
