@@ -15,7 +15,7 @@ from segcli.spec import language as lang
 from segcli.spec import model as m
 from segcli.spec.diagnostics import Reporter
 from segcli.spec.load import YNode
-from segcli.spec.parse_values import Values, _tname, hint
+from segcli.spec.parse_values import Values, describe, hint
 
 ACTION_KINDS = lang.names(lang.ACTION)
 EXPORT_KEYS = lang.names(lang.EXPORT)
@@ -55,7 +55,7 @@ class ActionParser:
         if not node.is_list:
             self.r.err(
                 codes.WRONG_TYPE,
-                f"{what} must be a list of actions, got {_tname(node.value)}",
+                f"{what} must be a list of actions, got {describe(node.value)}",
                 node,
                 "write e.g. `- export: {path: exports/{segment}-{date}.csv}`",
             )
@@ -147,7 +147,7 @@ class ActionParser:
             self.r.err(
                 codes.WRONG_TYPE,
                 f"command must be a non-empty list (program and arguments; no shell), "
-                f"got {_tname(argv_node.value)}",
+                f"got {describe(argv_node.value)}",
                 argv_node,
                 'e.g. command: ["python", "scripts/notify.py"]',
             )
