@@ -357,6 +357,8 @@ class Reference:
         if isinstance(cond, m.ScoreChangeCond):
             change = self.score_change(cond.model, key, cond.over, at)
             return test_holds(cond.test, change, Clock(at, self.tz))
+        if isinstance(cond, m.SequenceCond):
+            return self.sequence_done(cond, key, at) is not None
         raise TypeError(f"unknown condition {cond!r}")
 
     # ------------------------------------------------------------ events
@@ -410,6 +412,52 @@ class Reference:
         if ev.agg == "avg":
             return sum(values) / len(values)
         return max(values) if ev.agg == "max" else min(values)
+
+    # ------------------------------------------------------------ sequences
+
+    def step_rows(
+        self,
+        step: m.SeqStep,
+        window: m.Window | None,
+        same: tuple[str, ...],
+        key: Any,
+        at: datetime,
+    ) -> list[tuple[datetime, tuple[Any, ...]]]:
+        """(time, same values) of the contact's rows of one step; rows with a null time or
+        a null `same` value cannot take part in a sequence."""
+        ev = m.EventCond(step.sources, step.types, step.where, window, "count", None, m.Test(()))
+        out = []
+        for row, t in self.matching_rows(ev, key, at):
+            values = tuple(row.get(c) for c in same)
+            if t is not None and all(v is not None for v in values):
+                out.append((t, values))
+        return out
+
+    def sequence_done(self, c: m.SequenceCond, key: Any, at: datetime) -> datetime | None:
+        """The earliest time at which the sequence completed for the contact (SPEC §2.6),
+        by brute force over every pair of consecutive steps; None when it never did."""
+        reached = self.step_rows(c.steps[0], c.window, c.same, key, at)
+        for step in c.steps[1:]:
+            rows = self.step_rows(step, c.window, c.same, key, at)
+            reached = [
+                (t, v)
+                for t, v in rows
+                if any(
+                    pv == v
+                    and pt < t
+                    and (c.max_gap is None or (t - pt).total_seconds() <= c.max_gap.seconds)
+                    for pt, pv in reached
+                )
+            ]
+        times = [t for t, _ in reached]
+        if c.then_not is not None:
+            assert c.wait is not None
+            wait = timedelta(seconds=c.wait.seconds)
+            blocks = [t for t, _ in self.step_rows(c.then_not, None, (), key, at)]
+            times = [
+                t for t in times if t + wait <= at and not any(t < b <= t + wait for b in blocks)
+            ]
+        return min(times, default=None)
 
     # ------------------------------------------------------------ scoring
 

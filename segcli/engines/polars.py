@@ -18,6 +18,7 @@ import polars as pl
 
 from segcli.engines.catalog import Catalog
 from segcli.engines.contacts import load_contacts, read_list
+from segcli.engines.polars_sequences import sequence_frames
 from segcli.errors import DataError
 from segcli.planning import ir
 from segcli.planning.compile import bucket_of, grade_expr
@@ -453,6 +454,11 @@ def execute(
     frames = {r.name: _prepare(r, catalog.frame(r.name), key_dtype, plan) for r in plan.sources}
     queries = [_scan_query(s, reads[s.source], frames[s.source], key, env) for s in plan.scans]
     queries += [_pooled_query(p, reads, frames, key, env) for p in plan.pooled]
+    try:
+        found = sequence_frames(plan, frames, key, lambda e: to_polars(e, env))
+    except pl.exceptions.PolarsError as exc:
+        raise DataError(f"evaluating the plan's sequences failed: {exc}") from exc
+    queries += [f.lazy() for f in found]
     for q in queries:
         lf = lf.join(q, on=key, how="left", coalesce=True)
     if plan.aggregates:

@@ -21,7 +21,15 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
-from segcli.engines.sql import Translator, col, ident, lit, local_midnight, sql_type
+from segcli.engines.sql import (
+    Translator,
+    col,
+    ident,
+    lit,
+    local_midnight,
+    sql_type,
+    unsupported,
+)
 from segcli.planning import ir
 from segcli.planning.planner import (
     Aggregate,
@@ -212,6 +220,8 @@ def build_query(
     file: str = "",
 ) -> exp.Select:
     """The plan as one SELECT: `outputs` are (plan column, output name) pairs after the key."""
+    if plan.sequences:
+        raise unsupported(dialect, "sequence conditions (SPEC §2.6)", file)
     t = Translator(dialect, file, inputs.in_list, inputs.in_previous)
     key = plan.key
     q = _select(exp.Star()).from_("l0", copy=False)

@@ -48,6 +48,8 @@ class Context:
     segment_column: Callable[[str], str]
     score_column: Callable[[str, datetime], str]
     models: dict[str, m.ScoreModel] = field(default_factory=dict)
+    # (sequence, as_of) -> the per-contact column of its completion time (SPEC §2.6).
+    register_seq: Callable[[tuple[m.SequenceCond, datetime]], str] | None = None
 
 
 def compile_condition(cond: m.Condition, ctx: Context) -> ir.Expr:
@@ -147,6 +149,14 @@ def compile_grade(cond: m.GradeCond, ctx: Context) -> ir.Expr:
     return compile_test(grade, "str", cond.test, ctx.as_of, ctx.tz)
 
 
+def compile_sequence(cond: m.SequenceCond, ctx: Context) -> ir.Expr:
+    """True when the sequence completed: its per-contact completion time is not null (the
+    planner turns the sequence into a `SequencePlan`, see segcli.planning.sequences)."""
+    if ctx.register_seq is None:  # pragma: no cover - the planner always registers
+        raise NotImplementedError("sequence conditions need the planner")
+    return ir.Not(ir.IsNull(ir.Col(ctx.register_seq((cond, ctx.as_of)))))
+
+
 _DISPATCH: dict[str, Callable[[Any, Context], ir.Expr]] = {
     "AllCond": compile_all,
     "AnyCond": compile_any,
@@ -158,6 +168,7 @@ _DISPATCH: dict[str, Callable[[Any, Context], ir.Expr]] = {
     "ScoreCond": compile_score,
     "ScoreChangeCond": compile_score_change,
     "GradeCond": compile_grade,
+    "SequenceCond": compile_sequence,
 }
 
 # ---------------------------------------------------------------- tests (operators)

@@ -27,6 +27,7 @@ from segcli.planning.compile import (
     window_start,
 )
 from segcli.planning.scoring import model_score, rule_points, score_col
+from segcli.planning.sequences import SeqKey, SequencePlan, plan_sequence, sequence_col
 from segcli.spec import graph
 from segcli.spec import model as m
 from segcli.spec.timeutil import before
@@ -155,6 +156,8 @@ class Plan:
     models: tuple[str, ...] = ()
     # The order in which aggregates' sources were first needed: one source, or a pool.
     reads: tuple[tuple[str, ...], ...] = ()
+    # Sequence conditions (SPEC §2.6), each read in a shared per-source sequence pass.
+    sequences: tuple[SequencePlan, ...] = ()
     spec: m.Spec | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -190,6 +193,8 @@ class Plan:
             )
             first = p.parts[0][1]
             lines += [f"    {a.name}: {describe_key(a.key, self.timezone)}" for a in first]
+        for sp in self.sequences:
+            lines += sp.describe(self.timezone)
         if not lines:
             lines.append("no event aggregates: contacts only")
         return lines
@@ -222,6 +227,12 @@ class _Builder:
     types: dict[str, str]
     aggs: dict[AggKey, str] = field(default_factory=dict)
     scores: dict[tuple[str, datetime], str] = field(default_factory=dict)
+    seqs: dict[SeqKey, str] = field(default_factory=dict)
+
+    def register_seq(self, key: SeqKey) -> str:
+        if key not in self.seqs:
+            self.seqs[key] = sequence_col(len(self.seqs))
+        return self.seqs[key]
 
     def register(self, key: AggKey) -> str:
         if key not in self.aggs:
@@ -243,6 +254,7 @@ class _Builder:
             segment_column=segment_col,
             score_column=self.score_column,
             models=self.spec.scoring,
+            register_seq=self.register_seq,
         )
 
     def top_value(self, by: m.TopBy) -> ir.Expr:
@@ -336,6 +348,10 @@ def build_plan(
             if rel and rel not in lists:
                 lists.append(rel)
     reads, scans, pooled = _scans(spec, schemas, b.aggs, as_of)
+    row_types = {s: _row_types(spec, schemas, s) for s in spec.sources}
+    sequences = tuple(plan_sequence(n, k, spec, row_types, as_of) for k, n in b.seqs.items())
+    for sp in sequences:
+        reads += [_read(spec, schemas, s) for s in sp.sources if s not in {r.name for r in reads}]
     units = tuple(_per_source(b.aggs))
     return Plan(
         as_of=as_of,
@@ -352,6 +368,7 @@ def build_plan(
         lists=tuple(lists),
         models=tuple(spec.scoring),
         reads=units,
+        sequences=sequences,
         spec=spec,
     )
 
@@ -395,6 +412,9 @@ def _details(spec: m.Spec, b: _Builder, names: list[str]) -> list[tuple[str, ir.
                 out.append((node_col(n, part, i), compile_condition(node, ctx)))
                 if isinstance(node, m.EventCond):
                     col = b.register(event_agg_key(node, b.as_of))
+                    out.append((agg_value_col(n, part, i), ir.Col(col)))
+                elif isinstance(node, m.SequenceCond):
+                    col = b.register_seq((node, b.as_of))
                     out.append((agg_value_col(n, part, i), ir.Col(col)))
                 elif isinstance(node, m.GradeCond):
                     score = ir.Col(b.score_column(node.model, b.as_of))

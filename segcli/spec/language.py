@@ -152,6 +152,7 @@ CONDITIONS: dict[str, str] = {
     "score_change": "score now minus score `over` ago + operators",
     "bucket": "a stable pseudo-random share of contacts",
     "grade": "the grade the contact's score earns in a model with grades + eq/ne/in/not_in",
+    "sequence": "rows of 2+ steps in time order (max_gap, within/during, same, then_not)",
 }
 
 # ---------------------------------------------------------------- the keys of each section
@@ -220,6 +221,20 @@ EVENT = (
         Key(a.name, ops_schema({"column": STRING}, ["column"]) if a.column else ops_schema())
         for a in AGGREGATES
     ),
+)
+SEQ_STEP = (
+    Key("source", STR_OR_LIST, True),
+    Key("type", STR_OR_LIST),
+    Key("where", {"type": "object", "additionalProperties": ops_schema()}),
+)
+THEN_NOT = (Key("step", obj(SEQ_STEP), True), Key("wait", DURATION, True))
+SEQUENCE = (
+    Key("steps", {"type": "array", "items": obj(SEQ_STEP), "minItems": 2}, True),
+    Key("max_gap", DURATION),
+    Key("within", DURATION),
+    Key("during", VALUE_SCHEMAS["period"]),
+    Key("same", STR_OR_LIST),
+    Key("then_not", obj(THEN_NOT)),
 )
 BUCKET = (
     Key("percent", {"type": "number", "minimum": 0, "maximum": 100}, True),

@@ -171,6 +171,31 @@ class GradeCond:
 
 
 @dataclass(frozen=True)
+class SeqStep:
+    """One step of a sequence: rows of pooled relation-many sources, like an event condition
+    without a test (SPEC §2.6)."""
+
+    sources: tuple[str, ...]
+    types: tuple[str, ...] | None
+    where: tuple[RowCond, ...]
+
+
+@dataclass(frozen=True)
+class SequenceCond:
+    """`sequence:` rows r1 ... rk of its steps at strictly increasing times (SPEC §2.6), each
+    gap at most `max_gap`, all in `window`, all sharing the `same` columns' non-null values;
+    with `then_not`, no row of that step in (tk, tk + wait] and tk + wait <= as_of."""
+
+    steps: tuple[SeqStep, ...]
+    max_gap: Duration | None = None
+    window: Window | None = None
+    same: tuple[str, ...] = ()
+    then_not: SeqStep | None = None
+    wait: Duration | None = None
+    line: int = field(default=0, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
 class BucketCond:
     """A stable pseudo-random share of contacts: sha256(salt:key) mod 10000 < percent*100."""
 
@@ -189,6 +214,7 @@ Condition: TypeAlias = (
     | ScoreChangeCond
     | BucketCond
     | GradeCond
+    | SequenceCond
 )
 
 # ---------------------------------------------------------------- sources, segments, spec

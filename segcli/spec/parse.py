@@ -25,7 +25,7 @@ from segcli.spec.diagnostics import Reporter
 from segcli.spec.load import YNode
 from segcli.spec.parse_conditions import Conditions
 from segcli.spec.parse_scoring import Scoring
-from segcli.spec.parse_values import Values, describe, hint
+from segcli.spec.parse_values import Values, _tname, hint
 
 TOP_KEYS = lang.names(lang.TOP_LEVEL)
 SOURCE_KEYS = lang.names(lang.SOURCE)
@@ -73,7 +73,7 @@ class _Parser:
             self.r.diags.append(
                 Diagnostic(
                     codes.EMPTY_FILE.code,
-                    f"the spec's top level must be a mapping, got {describe(root.value)}",
+                    f"the spec's top level must be a mapping, got {_tname(root.value)}",
                     self.r.file,
                     root.line,
                     root.col,
@@ -141,7 +141,7 @@ class _Parser:
             return {}
         if not node.is_map:
             self.r.err(
-                codes.WRONG_TYPE, f"sources must be a mapping, got {describe(node.value)}", node
+                codes.WRONG_TYPE, f"sources must be a mapping, got {_tname(node.value)}", node
             )
             return {}
         out: dict[str, m.Source] = {}
@@ -258,7 +258,7 @@ class _Parser:
     def segments(self, node: YNode) -> dict[str, m.Segment]:
         if not node.is_map:
             self.r.err(
-                codes.WRONG_TYPE, f"segments must be a mapping, got {describe(node.value)}", node
+                codes.WRONG_TYPE, f"segments must be a mapping, got {_tname(node.value)}", node
             )
             return {}
         out = {}

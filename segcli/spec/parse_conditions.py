@@ -17,7 +17,8 @@ from segcli.spec.diagnostics import Reporter
 from segcli.spec.grades import parse_grade_cond
 from segcli.spec.load import YNode
 from segcli.spec.parse_ops import Operators, op_hint
-from segcli.spec.parse_values import Values, describe, hint
+from segcli.spec.parse_values import Values, _tname, hint
+from segcli.spec.sequences import SequenceParser
 from segcli.spec.typecheck import op_problem
 
 COND_KEYS = tuple(lang.CONDITIONS)
@@ -40,7 +41,7 @@ class Conditions:
         if not node.is_map:
             self.r.err(
                 codes.WRONG_TYPE,
-                f"a condition must be a mapping, got {describe(node.value)}",
+                f"a condition must be a mapping, got {_tname(node.value)}",
                 node,
                 f"start with one of: {', '.join(COND_KEYS)}",
             )
@@ -82,7 +83,7 @@ class Conditions:
         if not inner.is_list:
             self.r.err(
                 codes.WRONG_TYPE,
-                f"{key} takes a list of conditions, got {describe(inner.value)}",
+                f"{key} takes a list of conditions, got {_tname(inner.value)}",
                 inner,
             )
             return None
@@ -298,6 +299,9 @@ class Conditions:
         if use is not None:
             self.found.append(use)
         return cond
+
+    def cond_sequence(self, node: YNode) -> m.Condition | None:
+        return SequenceParser(self.r, self.v, self, self.found).parse(node)
 
     def _model_ref(self, node: YNode) -> str | None:
         name = self.v.string(node, "model")

@@ -7,7 +7,6 @@ the parsers of operators, conditions, scoring and the whole spec each hold one.
 from __future__ import annotations
 
 import difflib
-import math
 import re
 import stat
 from pathlib import Path
@@ -55,7 +54,7 @@ class Values:
         """Check `node` is a mapping with only `allowed` keys; report unknown keys."""
         if not node.is_map:
             self.r.err(
-                codes.WRONG_TYPE, f"{what} must be a mapping, got {describe(node.value)}", node
+                codes.WRONG_TYPE, f"{what} must be a mapping, got {_tname(node.value)}", node
             )
             return None
         for key in node.value:
@@ -73,7 +72,7 @@ class Values:
         if not isinstance(node.value, str) or node.value == "":
             self.r.err(
                 codes.WRONG_TYPE,
-                f"{what} must be a non-empty string, got {describe(node.value)}",
+                f"{what} must be a non-empty string, got {_tname(node.value)}",
                 node,
             )
             return None
@@ -82,7 +81,7 @@ class Values:
     def boolean(self, node: YNode, what: str) -> bool | None:
         if not isinstance(node.value, bool):
             self.r.err(
-                codes.WRONG_TYPE, f"{what} must be true or false, got {describe(node.value)}", node
+                codes.WRONG_TYPE, f"{what} must be true or false, got {_tname(node.value)}", node
             )
             return None
         return node.value
@@ -90,10 +89,7 @@ class Values:
     def number(self, node: YNode, what: str) -> float | None:
         v = node.value
         if isinstance(v, bool) or not isinstance(v, int | float):
-            self.r.err(codes.WRONG_TYPE, f"{what} must be a number, got {describe(v)}", node)
-            return None
-        if not math.isfinite(v):  # .nan or .inf would make every score NaN or infinite
-            self.r.err(codes.BAD_VALUE, f"{what} must be a finite number, got {v}", node)
+            self.r.err(codes.WRONG_TYPE, f"{what} must be a number, got {_tname(v)}", node)
             return None
         return float(v)
 
@@ -176,8 +172,7 @@ def file_problem(path: Path) -> str | None:
     return None
 
 
-def describe(v: Any) -> str:
-    """A value in words for messages: "a mapping", "string 'x'", "boolean true"."""
+def _tname(v: Any) -> str:
     if isinstance(v, dict):
         return "a mapping"
     if isinstance(v, list):

@@ -90,4 +90,22 @@ class DecayUse:
     rules: tuple[m.Rule, ...]
 
 
-Reference = SegmentUse | ModelUse | FieldUse | ColumnUse | EventUse | CheckUse | DecayUse | GradeUse
+@dataclass(frozen=True)
+class SequenceUse:
+    """Sources whose rows a sequence orders by time: each must declare `time:`."""
+
+    node: YNode
+    sources: tuple[str, ...]
+
+
+Reference = (
+    SequenceUse
+    | SegmentUse
+    | ModelUse
+    | FieldUse
+    | ColumnUse
+    | EventUse
+    | CheckUse
+    | DecayUse
+    | GradeUse
+)

@@ -26,6 +26,7 @@ from segcli.spec.graph import find_cycles
 from segcli.spec.load import YNode
 from segcli.spec.parse import Parsed
 from segcli.spec.parse_values import file_problem, hint, known
+from segcli.spec.sequences import resolve_sequence
 from segcli.spec.typecheck import category, op_problem, type_name
 
 SchemaOf = Callable[[m.Source], dict[str, pl.DataType]]
@@ -117,6 +118,8 @@ class _Resolver:
             self.source_known(ref.node, ref.source, f"unknown source '{ref.source}'")
         elif isinstance(ref, GradeUse):
             resolve_grade(self.r, ref, self.p.scoring, self.p.declared_models)
+        elif isinstance(ref, refs.SequenceUse):
+            resolve_sequence(self.r, ref, self.sources)
         else:
             self.decay(ref)
 

@@ -37,6 +37,7 @@ def _conditions() -> dict[str, dict[str, Any]]:
         ),
         "bucket": _one_key("bucket", lang.obj(lang.BUCKET)),
         "grade": _one_key("grade", _grade()),
+        "sequence": _one_key("sequence", lang.obj(lang.SEQUENCE)),
     }
     assert list(shapes) == list(lang.CONDITIONS), "a condition kind has no schema"
     return shapes

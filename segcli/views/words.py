@@ -89,6 +89,35 @@ def describe_event(c: m.EventCond) -> str:
     return describe_test(f"{subject} " + " ".join(bits), c.test)
 
 
+def describe_step(step: m.SeqStep) -> str:
+    """A sequence step in words: `form_submit rows of web where ...`."""
+    what = " or ".join(step.types) + " " if step.types else ""
+    text = f"{what}rows of {' + '.join(step.sources)}"
+    if step.where:
+        text += " where " + " and ".join(describe_test(r.column, r.test) for r in step.where)
+    return text
+
+
+def describe_sequence(c: m.SequenceCond) -> str:
+    """A sequence in words: its steps in order and each option (SPEC §2.6)."""
+    steps = ", then ".join(f"({describe_step(s)})" for s in c.steps)
+    bits = [f"in this order, each strictly later: {steps}"]
+    if c.max_gap is not None:
+        bits.append(f"each at most {c.max_gap.text} after the one before")
+    if c.window and c.window.within:
+        bits.append(f"all in the last {c.window.within.text}")
+    if c.window and c.window.during:
+        bits.append(f"all during {c.window.during.name.replace('_', ' ')}")
+    if c.same:
+        bits.append(f"all with the same non-empty {', '.join(c.same)}")
+    if c.then_not is not None and c.wait is not None:
+        bits.append(
+            f"and then no ({describe_step(c.then_not)}) within {c.wait.text} after the last "
+            f"step, once {c.wait.text} has passed"
+        )
+    return "; ".join(bits)
+
+
 def node_text(cond: m.Condition) -> str:
     """One condition node in words, without its children (`all of:`, `country is 'US'`)."""
     if isinstance(cond, m.AllCond):
@@ -110,6 +139,8 @@ def node_text(cond: m.Condition) -> str:
         return describe_test(f"change of score {cond.model} over {cond.over.text}", cond.test)
     if isinstance(cond, m.GradeCond):
         return describe_test(f"grade in model {cond.model}", cond.test)
+    if isinstance(cond, m.SequenceCond):
+        return describe_sequence(cond)
     if isinstance(cond, m.BucketCond):
         return f"falls in a stable {cond.percent:g}% bucket (salt {cond.salt!r})"
     raise NotImplementedError(type(cond).__name__)  # pragma: no cover
