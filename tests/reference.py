@@ -59,6 +59,11 @@ def local_date(t: datetime, tz: str) -> date:
     return t.astimezone(ZoneInfo(tz)).date()
 
 
+def times(d: m.Duration, k: int) -> m.Duration:
+    """k times a duration: k calendar steps stay one calendar step of k units (SPEC §2.6)."""
+    return m.Duration(f"{k}x{d.text}", d.seconds * k, d.months * k)
+
+
 def back(as_of: datetime, d: m.Duration, tz: str) -> datetime:
     """as_of minus a duration: h/d/w exactly; mo/y as whole months on the local wall clock,
     the day clamped to the target month's length, the time of day kept (SPEC §2.6)."""
@@ -344,6 +349,8 @@ class Reference:
         if isinstance(cond, m.FieldCond):
             col = f"{cond.source}.{cond.column}" if cond.source else cond.column
             return test_holds(cond.test, self.rows[key].get(col), Clock(at, self.tz))
+        if isinstance(cond, m.EventCond) and cond.regularly is not None:
+            return self.regular_periods(cond, key, at) >= cond.regularly.periods
         if isinstance(cond, m.EventCond):
             return test_holds(cond.test, self.event_value(cond, key, at), Clock(at, self.tz))
         if isinstance(cond, m.SegmentRef):
@@ -412,6 +419,21 @@ class Reference:
         if ev.agg == "avg":
             return sum(values) / len(values)
         return max(values) if ev.agg == "max" else min(values)
+
+    def regular_periods(self, ev: m.EventCond, key: Any, at: datetime) -> int:
+        """How many of the last `of` periods (as_of - (i+1)*every, as_of - i*every] hold at
+        least `at_least` matching rows (SPEC §2.6, cadence)."""
+        reg = ev.regularly
+        assert reg is not None
+        stamps = [t for _, t in self.matching_rows(ev, key, at) if t is not None]
+        hits = 0
+        for i in range(reg.of):
+            lo, hi = (
+                back(at, times(reg.every, i + 1), self.tz),
+                back(at, times(reg.every, i), self.tz),
+            )
+            hits += sum(1 for t in stamps if lo < t <= hi) >= reg.at_least
+        return hits
 
     # ------------------------------------------------------------ sequences
 

@@ -311,3 +311,13 @@ def test_random_sequences_match_reference(world: Any, negate: bool, project_dirs
     got = compute(project, as_of)
     ref = Reference(project.spec, contacts, rows, as_of)
     assert got.members["s"] == ref.members("s"), (cond, as_of, rows)
+
+
+@pytest.mark.parametrize("body", ["max_gap: 1mo", "then_not: {step: {source: email}, wait: 1y}"])
+def test_gaps_and_waits_are_exact_lengths(tmp_path: Path, body: str) -> None:
+    for f in DATA.glob("*.csv"):
+        shutil.copy(f, tmp_path / f.name)
+    cond = f"{{sequence: {{steps: [{STEP}, {STEP}], {body}}}}}"
+    diags = diagnostics(tmp_path, SEQ_HEAD + cond + "\n")
+    assert [(d.code, d.line) for d in diags] == [("S006", 8)]
+    assert "must be an exact length, got the calendar step" in diags[0].message

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -34,6 +34,8 @@ class AggKey:
     column: str | None
     as_of: datetime
     half_life_s: int | None = None  # for agg == "decay": sum of 0.5^(age / half_life)
+    # Only rows in (span[0], span[1]]: one period of a `regularly` cadence (SPEC §2.6).
+    span: tuple[datetime, datetime] | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,8 @@ def bucket_of(salt: str, key: str) -> int:
 
 
 def compile_event(cond: m.EventCond, ctx: Context) -> ir.Expr:
+    if cond.regularly is not None:
+        return ir.Cmp("ge", regular_periods(cond, ctx), ir.Lit(cond.regularly.periods))
     col = ctx.register_agg(event_agg_key(cond, ctx.as_of))
     typ = "datetime" if cond.agg in ("last", "first") else "float"
     return compile_test(ir.Col(col), typ, cond.test, ctx.as_of, ctx.tz)
@@ -117,6 +121,30 @@ def event_agg_key(
         as_of,
         half_life_s,
     )
+
+
+def cadence_span(reg: m.Regularly, as_of: datetime, i: int, tz: str) -> tuple[datetime, datetime]:
+    """Period i of a cadence: (as_of - (i+1)*every, as_of - i*every], as (start, end); with a
+    calendar unit each bound is one calendar step of k units from as_of (SPEC §2.6)."""
+    return before(as_of, times(reg.every, i + 1), tz), before(as_of, times(reg.every, i), tz)
+
+
+def times(d: m.Duration, k: int) -> m.Duration:
+    """k times a duration (a calendar one stays a calendar step: 3 x 1mo is 3mo)."""
+    return m.Duration(f"{k}x{d.text}", d.seconds * k, d.months * k)
+
+
+def regular_periods(cond: m.EventCond, ctx: Context) -> ir.Expr:
+    """How many of the last `of` periods have at least `at_least` matching rows: one count
+    aggregate per period, all in the scan of their source (counts are never null)."""
+    reg = cond.regularly
+    assert reg is not None
+    hits = []
+    for i in range(reg.of):
+        key = replace(event_agg_key(cond, ctx.as_of), span=cadence_span(reg, ctx.as_of, i, ctx.tz))
+        count = ir.Col(ctx.register_agg(key))
+        hits.append(ir.Cast(ir.Cmp("ge", count, ir.Lit(reg.at_least)), "int"))
+    return ir.Horizontal("sum", tuple(hits))
 
 
 def compile_score(cond: m.ScoreCond, ctx: Context) -> ir.Expr:
@@ -287,6 +315,10 @@ def row_filter(
             else m.Op("during", key.window.during)
         )
         parts.append(compile_op(ir.Col(time_col), op, False, True, key.as_of, tz))
+    if key.span is not None and time_col is not None:
+        t = ir.Col(time_col)
+        lo, hi = (ir.Lit(x) for x in key.span)
+        parts.append(ir.And((ir.Cmp("gt", t, lo), ir.Cmp("le", t, hi))))
     for rc in key.where:
         parts.append(compile_test(ir.Col(rc.column), types.get(rc.column), rc.test, key.as_of, tz))
     return ir.FillNull(ir.And(tuple(parts)), ir.Lit(False)) if parts else ir.Lit(True)
@@ -294,9 +326,10 @@ def row_filter(
 
 def window_start(key: AggKey, tz: str) -> datetime | None:
     """The earliest row time an aggregate can use (None when it looks at all of history)."""
-    if key.window is None:
-        return None
-    if key.window.within is not None:
-        return before(key.as_of, key.window.within, tz)
-    assert key.window.during is not None
-    return period_bounds(key.window.during, key.as_of, tz)[0]
+    starts = [key.span[0]] if key.span is not None else []
+    if key.window is not None and key.window.within is not None:
+        starts.append(before(key.as_of, key.window.within, tz))
+    elif key.window is not None:
+        assert key.window.during is not None
+        starts.append(period_bounds(key.window.during, key.as_of, tz)[0])
+    return max(starts) if starts else None

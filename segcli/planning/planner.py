@@ -23,6 +23,7 @@ from segcli.planning.compile import (
     compile_condition,
     event_agg_key,
     grade_expr,
+    regular_periods,
     row_filter,
     window_start,
 )
@@ -213,6 +214,9 @@ def describe_key(k: AggKey, tz: str = "UTC") -> str:
     for rc in k.where:
         ops = ", ".join(f"{o.name} {o.value!r}" for o in rc.test.ops)
         bits.append(f"{rc.column} {ops}")
+    if k.span is not None:
+        lo, hi = (x.astimezone(ZoneInfo(tz)).isoformat() for x in k.span)
+        bits.append(f"in ({lo}, {hi}]")
     bits.append(f"as of {k.as_of.astimezone(ZoneInfo(tz)).isoformat()}")
     return "; ".join(bits)
 
@@ -410,7 +414,9 @@ def _details(spec: m.Spec, b: _Builder, names: list[str]) -> list[tuple[str, ir.
         for part, root in (("where", seg.where), ("exclude", seg.exclude)):
             for i, node in enumerate(graph.walk(root)):
                 out.append((node_col(n, part, i), compile_condition(node, ctx)))
-                if isinstance(node, m.EventCond):
+                if isinstance(node, m.EventCond) and node.regularly is not None:
+                    out.append((agg_value_col(n, part, i), regular_periods(node, ctx)))
+                elif isinstance(node, m.EventCond):
                     col = b.register(event_agg_key(node, b.as_of))
                     out.append((agg_value_col(n, part, i), ir.Col(col)))
                 elif isinstance(node, m.SequenceCond):

@@ -211,6 +211,12 @@ SOURCE = (
     Key("delimiter", {"type": "string", "minLength": 1, "maxLength": 1}),  # CSV only
     Key("encoding", {"type": "string"}),  # CSV only: a Python codec name
 )
+REGULARLY = (
+    Key("at_least", {"type": "integer", "minimum": 1, "description": "rows per period (1)"}),
+    Key("every", DURATION, True),
+    Key("periods", {"type": "integer", "minimum": 1, "description": "periods needed (of)"}),
+    Key("of", {"type": "integer", "minimum": 1, "maximum": 1000}, True),
+)
 EVENT = (
     Key("source", STR_OR_LIST, True),
     Key("type", STR_OR_LIST),
@@ -221,6 +227,7 @@ EVENT = (
         Key(a.name, ops_schema({"column": STRING}, ["column"]) if a.column else ops_schema())
         for a in AGGREGATES
     ),
+    Key("regularly", obj(REGULARLY)),
 )
 SEQ_STEP = (
     Key("source", STR_OR_LIST, True),

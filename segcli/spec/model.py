@@ -103,6 +103,17 @@ AGG_WITH_COLUMN = tuple(a.name for a in AGGREGATES if a.column)
 
 
 @dataclass(frozen=True)
+class Regularly:
+    """`regularly:` (cadence, SPEC §2.6): at least `at_least` matching rows in at least
+    `periods` of the last `of` periods of length `every` ending at as_of."""
+
+    at_least: int
+    every: Duration
+    periods: int
+    of: int
+
+
+@dataclass(frozen=True)
 class EventCond:
     """An aggregate over a contact's rows of one or more pooled relation-many sources."""
 
@@ -114,12 +125,14 @@ class EventCond:
     column: str | None
     test: Test
     line: int = field(default=0, compare=False, repr=False)
+    regularly: Regularly | None = None  # cadence instead of a test (SPEC §2.6)
 
     @property
     def is_default_test(self) -> bool:
         """True for the default test `count: {gte: 1}` ("did at least once")."""
         return (
-            self.agg == "count"
+            self.regularly is None
+            and self.agg == "count"
             and self.test.ops == (Op("gte", 1),)
             and self.test.include_missing is None
         )

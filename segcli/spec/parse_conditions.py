@@ -13,6 +13,7 @@ from collections.abc import Callable
 from segcli.spec import codes, refs
 from segcli.spec import language as lang
 from segcli.spec import model as m
+from segcli.spec.cadence import parse_regularly
 from segcli.spec.diagnostics import Reporter
 from segcli.spec.grades import parse_grade_cond
 from segcli.spec.load import YNode
@@ -174,12 +175,24 @@ class Conditions:
             if parsed is None:
                 return None
             test, column_node, column = parsed
+        regularly = None
+        if "regularly" in body:
+            if aggs:
+                self.r.err(
+                    codes.CONFLICT,
+                    f"an event takes regularly or a test, not both (got {', '.join(aggs)})",
+                    enode,
+                    "regularly is the event's test: drop the other one",
+                )
+                ok = False
+            regularly = parse_regularly(self.r, self.v, body["regularly"])
+            ok &= regularly is not None
         self.found.append(
             refs.EventUse(
                 body["source"],
                 srcs,
                 body.get("type"),
-                body.get("within") or body.get("during"),
+                body.get("within") or body.get("during") or body.get("regularly"),
                 tuple(where),
                 agg,
                 column_node,
@@ -189,7 +202,7 @@ class Conditions:
         if not ok:
             return None
         conds = tuple(m.RowCond(f.column, f.test) for f in where)
-        return m.EventCond(srcs, types, conds, window, agg, column, test, node.line)
+        return m.EventCond(srcs, types, conds, window, agg, column, test, node.line, regularly)
 
     def _window(self, enode: YNode, body: dict[str, YNode]) -> tuple[m.Window | None, bool]:
         if "within" in body and "during" in body:

@@ -57,7 +57,7 @@ class SequenceParser:
         ok &= steps is not None
         max_gap = None
         if "max_gap" in body:
-            max_gap = self.v.duration(body["max_gap"], "max_gap")
+            max_gap = self.exact(body["max_gap"], "max_gap")
             ok &= max_gap is not None
         window, window_ok = self._window(snode, body)
         ok &= window_ok
@@ -84,6 +84,19 @@ class SequenceParser:
         return m.SequenceCond(
             tuple(s for s, _ in steps), max_gap, window, same, then_not, wait, node.line
         )
+
+    def exact(self, node: YNode, what: str) -> m.Duration | None:
+        """A duration of exact length (h, d, w): gaps and waits between two rows' times."""
+        d = self.v.duration(node, what)
+        if d is not None and d.is_calendar:
+            self.r.err(
+                codes.BAD_VALUE,
+                f"{what} must be an exact length, got the calendar step {d.text!r}",
+                node,
+                "use h, d or w, e.g. 30d",
+            )
+            return None
+        return d
 
     def _steps(self, snode: YNode, lnode: YNode | None) -> list[tuple[m.SeqStep, YNode]] | None:
         if lnode is None:
@@ -157,7 +170,7 @@ class SequenceParser:
             )
             return None
         step = self.step(body["step"], "then_not step")
-        wait = self.v.duration(body["wait"], "wait")
+        wait = self.exact(body["wait"], "wait")
         if step is not None:
             self.found.append(refs.SequenceUse(body["step"], step.sources))
         if step is None or wait is None:

@@ -75,6 +75,12 @@ def describe_event(c: m.EventCond) -> str:
         bits.append(f"in the last {c.window.within.text}")
     if c.window and c.window.during:
         bits.append(f"during {c.window.during.name.replace('_', ' ')}")
+    if c.regularly is not None:
+        r = c.regularly
+        return (
+            f"at least {r.at_least} {' '.join(bits)} in each of at least {r.periods} of the "
+            f"last {r.of} periods of {r.every.text}"
+        )
     subject = {
         "count": "number of",
         "sum": f"sum of {c.column} over",
