@@ -15,7 +15,7 @@ from segcli.spec import language as lang
 from segcli.spec import model as m
 from segcli.spec.diagnostics import Reporter
 from segcli.spec.load import YNode
-from segcli.spec.parse_values import Values, describe, hint
+from segcli.spec.parse_values import Values, hint
 
 ACTION_KINDS = lang.names(lang.ACTION)
 EXPORT_KEYS = lang.names(lang.EXPORT)
@@ -25,6 +25,15 @@ PLACEHOLDERS = lang.PLACEHOLDERS
 TEMPLATES = lang.WEBHOOK_TEMPLATES
 _TIMEOUT = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
 _TIMEOUT_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def describe(v: Any) -> str:
+    """A value's kind in words, for messages (kept here: the parser's helper moves)."""
+    if isinstance(v, dict):
+        return "a mapping"
+    if isinstance(v, list):
+        return "a list"
+    return "null" if v is None else f"{type(v).__name__} {v!r}"
 
 
 def parse_timeout(text: str) -> float | None:
