@@ -213,3 +213,22 @@ def test_tables_to_a_pipe_are_not_cut_at_80_columns(basic: Path) -> None:
     assert max(len(ln) for ln in lines) > 80
     assert "…" not in res.stdout
     assert "│ 101        │ 2026-11-20T00:00:00+01:00 │ rule   │ ana@example.com │" in res.stdout
+
+
+def test_show_scores_include_grades(basic: Path) -> None:
+    spec = basic / "segments.yaml"
+    spec.write_text(
+        spec.read_text().replace(
+            "  engagement:\n    rules:", "  engagement:\n    grades: {A: 10, B: 5}\n    rules:"
+        )
+    )
+    assert invoke("run", "--as-of", "2026-11-20").exit_code == 0
+    res = invoke("show", "hot", "--scores", "--columns", "first_name", "--format", "csv")
+    assert res.exit_code == 0, res.output
+    shown = pl.read_csv(res.stdout.encode())
+    assert shown.columns[-3:] == ["engagement", "engagement_pct", "engagement_grade"]
+    scores = pl.read_parquet(basic / "out/scores.parquet")
+    want = scores.filter(pl.col("contact_id").is_in(shown["contact_id"].implode()))
+    assert shown["engagement_grade"].to_list() == want["engagement_grade"].to_list()
+    res = invoke("show", "hot", "--columns", "engagement_grade", "--format", "csv")
+    assert res.stdout.splitlines()[0] == "contact_id,joined_at,source,engagement_grade"
