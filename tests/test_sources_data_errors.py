@@ -244,3 +244,11 @@ def test_declared_options_are_checked(tmp_path: Path) -> None:
     messages = [d.message for d in info.value.diagnostics]
     assert any("delimiter must be one character" in m for m in messages)
     assert any("unknown text encoding 'klingon'" in m for m in messages)
+
+
+def test_a_bad_list_key_is_reported_at_its_line_after_empty_ones(tmp_path: Path) -> None:
+    files = {"contacts.csv": CONTACTS, "vip.csv": "contact_id\n1\n\n\n2.0\n"}
+    seg = "  vip: {where: {all: []}, include_file: vip.csv}\n"
+    assert data_error(project(tmp_path, files, segments=seg)) == (
+        "list file vip.csv:5: column 'contact_id': cannot parse '2.0' as Int64"
+    )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
-from segcli.engines.catalog import Catalog, display_path
+from segcli.engines.catalog import Catalog, display_path, short_error
 from segcli.errors import DataError
 from segcli.spec import model as m
 
@@ -19,20 +19,20 @@ def read_list(spec: m.Spec, rel: str, key_dtype: pl.DataType) -> pl.Series:
     try:
         df = pl.read_csv(path, infer_schema=False)
     except (OSError, pl.exceptions.PolarsError) as exc:
-        raise DataError(f"list file {rel}: cannot read: {exc}") from exc
+        raise DataError(f"list file {rel}: cannot read: {short_error(exc)}") from exc
     if key not in df.columns:
         raise DataError(
             f"list file {rel}: needs a column named '{key}' (has: {', '.join(df.columns)})"
         )
-    raw = df[key].drop_nulls().str.strip_chars()
+    raw = df[key].str.strip_chars()
     cast = raw.cast(key_dtype, strict=False)
-    bad = raw.filter(cast.is_null())
-    if len(bad):
+    bad = raw.is_not_null() & (raw != "") & cast.is_null()
+    if bad.any():
+        at = int(bad.arg_true()[0])  # rows counted with the empty ones, so the line is right
         raise DataError(
-            f"list file {rel}:{int(cast.is_null().arg_true()[0]) + 2}: column "
-            f"'{key}': cannot parse {bad[0]!r} as {key_dtype}"
+            f"list file {rel}:{at + 2}: column '{key}': cannot parse {raw[at]!r} as {key_dtype}"
         )
-    return cast.unique()
+    return cast.drop_nulls().unique()
 
 
 def row_ref(catalog: Catalog, source: str, index: int, short: bool = False) -> str:
