@@ -252,3 +252,20 @@ def test_a_bad_list_key_is_reported_at_its_line_after_empty_ones(tmp_path: Path)
     assert data_error(project(tmp_path, files, segments=seg)) == (
         "list file vip.csv:5: column 'contact_id': cannot parse '2.0' as Int64"
     )
+
+
+def test_a_naive_parquet_time_in_the_skipped_dst_hour_is_a_data_error(tmp_path: Path) -> None:
+    times = ["2026-03-28T02:30:00", "2026-03-29T02:30:00"]  # Berlin skips 02:00-03:00 on the 29th
+    pl.DataFrame({"contact_id": [1, 2], "seen": times}).with_columns(
+        pl.col("seen").str.to_datetime()
+    ).write_parquet(tmp_path / "contacts.parquet")
+    spec = project(tmp_path, {}, segments="  seen: {where: {field: seen, lt: 2026-04-01}}\n")
+    spec.write_text(
+        spec.read_text()
+        .replace("contacts.csv", "contacts.parquet")
+        .replace("version: 1\n", "version: 1\ntimezone: Europe/Berlin\n")
+    )
+    assert data_error(spec) == (
+        "contacts.parquet: row 2: column 'seen': 2026-03-29 02:30:00 does not exist in "
+        "Europe/Berlin (the clocks skip that hour); write the time with its offset, or correct it"
+    )

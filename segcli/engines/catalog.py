@@ -12,7 +12,7 @@ import atexit
 import glob
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -188,7 +188,9 @@ class Catalog:
                 for col, typ in src.columns
                 if col in first
             ]
-            self._parquet[name] = _normalise(lf.with_columns(casts) if casts else lf, self.timezone)
+            self._parquet[name] = _normalise(
+                lf.with_columns(casts) if casts else lf, self.timezone, files
+            )
         return self._parquet[name]
 
     def _aligned_key(self, lf: pl.LazyFrame, name: str, key_type: str) -> pl.LazyFrame:
@@ -263,13 +265,49 @@ def _unmatched_key(files: list[Path], src: Source, key_type: str) -> StreamedDat
     return StreamedDataError(f"source '{src.name}': a key cannot be read as {key_type}")
 
 
-def _normalise(lf: pl.LazyFrame, tz: str) -> pl.LazyFrame:
-    """Datetimes to UTC microseconds (naive ones read in `tz`)."""
+def _normalise(lf: pl.LazyFrame, tz: str, files: list[Path]) -> pl.LazyFrame:
+    """Datetimes to UTC microseconds (naive ones read in `tz`; one that does not exist there,
+    in the hour a DST change skips, is a data error rather than a silent null)."""
     exprs = []
     for col, dtype in lf.collect_schema().items():
         if isinstance(dtype, pl.Datetime):
             e = pl.col(col)
             if dtype.time_zone is None:
-                e = e.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
-            exprs.append(e.dt.convert_time_zone("UTC").cast(UTC_DT))
+                local = e.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
+                e = pl.map_batches(
+                    [e, local],
+                    _gap_check(files, col, tz),
+                    return_dtype=pl.Datetime(dtype.time_unit, tz),
+                    is_elementwise=True,
+                )
+            exprs.append(e.dt.convert_time_zone("UTC").cast(UTC_DT).alias(col))
     return lf.with_columns(exprs) if exprs else lf
+
+
+def _gap_check(files: list[Path], col: str, tz: str) -> Callable[[Sequence[pl.Series]], pl.Series]:
+    def check(series: Sequence[pl.Series]) -> pl.Series:
+        raw, local = series
+        if local.null_count() != raw.null_count():
+            raise _first_gap(files, col, tz)
+        return local
+
+    return check
+
+
+def _first_gap(files: list[Path], col: str, tz: str) -> StreamedDataError:
+    """The first naive timestamp of a Parquet source that does not exist in `tz`."""
+    for f in files:
+        offset = 0
+        for batch in pq.ParquetFile(f).iter_batches(65_536, columns=[col]):
+            raw = pl.Series(batch.column(0))
+            local = raw.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
+            bad = raw.is_not_null() & local.is_null()
+            if bad.any():
+                at = int(bad.arg_true()[0])
+                return StreamedDataError(
+                    f"{display_path(f)}: row {offset + at + 1}: column '{col}': {raw[at]} does "
+                    f"not exist in {tz} (the clocks skip that hour); write the time with its "
+                    "offset, or correct it"
+                )
+            offset += len(raw)
+    return StreamedDataError(f"column '{col}': a time does not exist in {tz}")
