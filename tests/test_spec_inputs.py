@@ -16,6 +16,7 @@ import pytest
 from segcli import api
 from segcli.errors import DataError, Diagnostic, SpecError, UsageError
 from segcli.spec import graph
+from segcli.spec import model as m
 from segcli.spec.diagnostics import render
 
 DATA = Path(__file__).parent / "projects" / "errors"
@@ -268,3 +269,38 @@ def test_a_long_chain_of_segment_references_validates(project: Path) -> None:
     text = text.replace(f"  s1500: {DE}\n", "  s1500: {where: {segment: s0}}\n")
     [d] = diagnostics(project, text)
     assert d.message.endswith("s1499 -> s1500 -> s0")
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        ("sales_ready: .inf", "sales_ready must be a finite number, got inf"),
+        ("min: .nan", "min must be a finite number, got nan"),
+    ],
+)
+def test_scores_take_finite_numbers(project: Path, yaml_text: str, message: str) -> None:
+    rules = "rules: [{name: r, points: 1, when: {field: age, gt: 1}}]"
+    d = one(project, HEAD + f"scoring:\n  m: {{{yaml_text}, {rules}}}\n")
+    assert (d.code, d.message) == ("S006", message)
+
+
+def test_a_date_literal_on_a_number_column_is_shown_as_written(project: Path) -> None:
+    d = one(project, HEAD + "segments:\n  a: {where: {field: age, gt: 2026-01-31}}\n")
+    assert (d.code, d.message) == (
+        "S012",
+        "gt: '2026-01-31' is a date/time, but column 'age' has type int",
+    )
+
+
+def test_a_source_name_with_a_dot_is_found_in_a_field(project: Path) -> None:
+    (project / "crm.csv").write_text("contact_id,stage\n1,won\n", encoding="utf-8")
+    text = HEAD + (
+        "  crm.v2: {path: crm.csv, key: contact_id, relation: one}\n"
+        "segments:\n  won: {where: {field: crm.v2.stage, eq: won}}\n"
+        "  typo: {where: {field: crm.v3.stage, eq: won}}\n"
+    )
+    [d] = diagnostics(project, text)
+    assert (d.code, d.message) == ("S008", "unknown source 'crm' in field 'crm.v3.stage'")
+    spec = api.load(write(project, text.replace("crm.v3", "crm.v2"))).spec
+    won = m.FieldCond("stage", "crm.v2", m.Test((m.Op("eq", "won"),)))
+    assert spec.segments["won"].where == won

@@ -17,7 +17,7 @@ from segcli.spec import model as m
 from segcli.spec.diagnostics import Reporter
 from segcli.spec.load import YNode
 from segcli.spec.parse_ops import Operators
-from segcli.spec.parse_values import Values, _tname, hint, known
+from segcli.spec.parse_values import Values, describe, hint, known
 
 GRADE_OPS = lang.GRADE_OPS
 DEFAULT_BELOW = "F"
@@ -46,7 +46,7 @@ def parse_grades(
             r.err(
                 codes.WRONG_TYPE,
                 f"grades must be a non-empty mapping of grade: lowest score, got "
-                f"{_tname(gnode.value)}",
+                f"{describe(gnode.value)}",
                 gnode,
                 "e.g. grades: {A: 80, B: 60, C: 40, D: 20}",
             )
@@ -108,7 +108,7 @@ def parse_grade_cond(
         items = op.value if isinstance(op.value, tuple) else (op.value,)
         for item in items:
             if not isinstance(item, str):
-                r.err(codes.WRONG_TYPE, f"grades are names, got {_tname(item)}", vnode)
+                r.err(codes.WRONG_TYPE, f"grades are names, got {describe(item)}", vnode)
                 ok = False
             else:
                 values.append((vnode, item))

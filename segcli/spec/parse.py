@@ -25,7 +25,7 @@ from segcli.spec.diagnostics import Reporter
 from segcli.spec.load import YNode
 from segcli.spec.parse_conditions import Conditions
 from segcli.spec.parse_scoring import Scoring
-from segcli.spec.parse_values import Values, _tname, hint
+from segcli.spec.parse_values import Values, describe, hint, split_field
 
 TOP_KEYS = lang.names(lang.TOP_LEVEL)
 SOURCE_KEYS = lang.names(lang.SOURCE)
@@ -73,7 +73,7 @@ class _Parser:
             self.r.diags.append(
                 Diagnostic(
                     codes.EMPTY_FILE.code,
-                    f"the spec's top level must be a mapping, got {_tname(root.value)}",
+                    f"the spec's top level must be a mapping, got {describe(root.value)}",
                     self.r.file,
                     root.line,
                     root.col,
@@ -95,6 +95,7 @@ class _Parser:
             out.timezone = self.timezone(top["timezone"])
         snode = top.get("sources")
         out.declared_sources = tuple(snode.value) if snode is not None and snode.is_map else ()
+        self.conditions.declared_sources = out.declared_sources
         out.sources = self.sources(snode, root)
         seg_node = top.get("segments")
         if seg_node is not None and seg_node.is_map:
@@ -141,7 +142,7 @@ class _Parser:
             return {}
         if not node.is_map:
             self.r.err(
-                codes.WRONG_TYPE, f"sources must be a mapping, got {_tname(node.value)}", node
+                codes.WRONG_TYPE, f"sources must be a mapping, got {describe(node.value)}", node
             )
             return {}
         out: dict[str, m.Source] = {}
@@ -258,7 +259,7 @@ class _Parser:
     def segments(self, node: YNode) -> dict[str, m.Segment]:
         if not node.is_map:
             self.r.err(
-                codes.WRONG_TYPE, f"segments must be a mapping, got {_tname(node.value)}", node
+                codes.WRONG_TYPE, f"segments must be a mapping, got {describe(node.value)}", node
             )
             return {}
         out = {}
@@ -368,7 +369,8 @@ class _Parser:
         if "field" in body:
             f = self.v.string(body["field"], "top.by.field")
             if f:
-                src, col = f.split(".", 1) if "." in f else ("contacts", f)
+                source, col = split_field(f, self.conditions.declared_sources)
+                src = source or "contacts"
                 self.found.append(refs.ColumnUse(body["field"], f, src, col))
             return m.TopBy(field=f) if f else None
         if "score" in body:

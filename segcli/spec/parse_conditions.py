@@ -18,7 +18,7 @@ from segcli.spec.diagnostics import Reporter
 from segcli.spec.grades import parse_grade_cond
 from segcli.spec.load import YNode
 from segcli.spec.parse_ops import Operators, op_hint
-from segcli.spec.parse_values import Values, _tname, hint
+from segcli.spec.parse_values import Values, describe, hint, split_field
 from segcli.spec.sequences import SequenceParser
 from segcli.spec.typecheck import op_problem
 
@@ -36,13 +36,14 @@ class Conditions:
         self.v = values
         self.ops = Operators(r, values)
         self.found = found  # references for resolve to check
+        self.declared_sources: tuple[str, ...] = ()  # set once `sources:` is read
 
     def condition(self, node: YNode) -> m.Condition | None:
         """Parse one condition; returns None (with diagnostics) when it is malformed."""
         if not node.is_map:
             self.r.err(
                 codes.WRONG_TYPE,
-                f"a condition must be a mapping, got {_tname(node.value)}",
+                f"a condition must be a mapping, got {describe(node.value)}",
                 node,
                 f"start with one of: {', '.join(COND_KEYS)}",
             )
@@ -84,7 +85,7 @@ class Conditions:
         if not inner.is_list:
             self.r.err(
                 codes.WRONG_TYPE,
-                f"{key} takes a list of conditions, got {_tname(inner.value)}",
+                f"{key} takes a list of conditions, got {describe(inner.value)}",
                 inner,
             )
             return None
@@ -139,7 +140,7 @@ class Conditions:
         name = self.v.string(node.value["field"], "field")
         if name is None or body is None:
             return None
-        source, column = name.split(".", 1) if "." in name else (None, name)
+        source, column = split_field(name, self.declared_sources)
         test = self.ops.test(node, body, f"field '{name}'", require_op=True)
         self.found.append(refs.FieldUse(node.value["field"], name, source, column, test))
         if source == "contacts":

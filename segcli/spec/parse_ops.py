@@ -20,7 +20,7 @@ from segcli.spec import model as m
 from segcli.spec.diagnostics import Reporter
 from segcli.spec.language import OPERATOR
 from segcli.spec.load import YNode
-from segcli.spec.parse_values import Values, _tname, hint
+from segcli.spec.parse_values import Values, describe, hint
 
 _REL = re.compile(r"^-(\d+)(h|d|w|mo|y)$")
 # Operator names users bring from SQL, HubSpot or Mautic; difflib cannot guess these.
@@ -127,7 +127,7 @@ class Operators:
                 return v
             self.r.err(
                 codes.WRONG_TYPE,
-                f"{op} takes a single value, got {_tname(v)}",
+                f"{op} takes a single value, got {describe(v)}",
                 node,
                 "use in: [...] for several values" if node.is_list else None,
             )
@@ -137,7 +137,7 @@ class Operators:
                 shown = v if isinstance(v, str | int | float) and not isinstance(v, bool) else "..."
                 self.r.err(
                     codes.WRONG_TYPE,
-                    f"{op} takes a list, got {_tname(v)}",
+                    f"{op} takes a list, got {describe(v)}",
                     node,
                     f"write {op}: [{shown}]",
                 )
@@ -159,7 +159,7 @@ class Operators:
             return (lo, hi)
         if kind in ("string", "regex"):
             if not isinstance(v, str):
-                self.r.err(codes.WRONG_TYPE, f"{op} takes a string, got {_tname(v)}", node)
+                self.r.err(codes.WRONG_TYPE, f"{op} takes a string, got {describe(v)}", node)
                 return _BAD
             if kind == "regex":
                 problem = _regex_problem(v)
@@ -175,7 +175,7 @@ class Operators:
             return v
         if kind == "bool":
             if not isinstance(v, bool):
-                self.r.err(codes.WRONG_TYPE, f"{op} takes true or false, got {_tname(v)}", node)
+                self.r.err(codes.WRONG_TYPE, f"{op} takes true or false, got {describe(v)}", node)
                 return _BAD
             return v
         if kind == "duration":

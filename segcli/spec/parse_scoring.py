@@ -20,7 +20,7 @@ from segcli.spec.grades import parse_grades
 from segcli.spec.graph import walk
 from segcli.spec.load import YNode
 from segcli.spec.parse_conditions import Conditions
-from segcli.spec.parse_values import Values, _tname, file_problem
+from segcli.spec.parse_values import Values, describe, file_problem
 
 MODEL_KEYS = lang.names(lang.MODEL)
 RULE_KEYS = lang.names(lang.RULE)
@@ -40,7 +40,7 @@ class Scoring:
     def scoring(self, node: YNode) -> dict[str, m.ScoreModel]:
         if not node.is_map:
             self.r.err(
-                codes.WRONG_TYPE, f"scoring must be a mapping, got {_tname(node.value)}", node
+                codes.WRONG_TYPE, f"scoring must be a mapping, got {describe(node.value)}", node
             )
             return {}
         out = {}

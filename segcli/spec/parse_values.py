@@ -7,6 +7,7 @@ the parsers of operators, conditions, scoring and the whole spec each hold one.
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import stat
 from pathlib import Path
@@ -54,7 +55,7 @@ class Values:
         """Check `node` is a mapping with only `allowed` keys; report unknown keys."""
         if not node.is_map:
             self.r.err(
-                codes.WRONG_TYPE, f"{what} must be a mapping, got {_tname(node.value)}", node
+                codes.WRONG_TYPE, f"{what} must be a mapping, got {describe(node.value)}", node
             )
             return None
         for key in node.value:
@@ -72,7 +73,7 @@ class Values:
         if not isinstance(node.value, str) or node.value == "":
             self.r.err(
                 codes.WRONG_TYPE,
-                f"{what} must be a non-empty string, got {_tname(node.value)}",
+                f"{what} must be a non-empty string, got {describe(node.value)}",
                 node,
             )
             return None
@@ -81,7 +82,7 @@ class Values:
     def boolean(self, node: YNode, what: str) -> bool | None:
         if not isinstance(node.value, bool):
             self.r.err(
-                codes.WRONG_TYPE, f"{what} must be true or false, got {_tname(node.value)}", node
+                codes.WRONG_TYPE, f"{what} must be true or false, got {describe(node.value)}", node
             )
             return None
         return node.value
@@ -89,7 +90,10 @@ class Values:
     def number(self, node: YNode, what: str) -> float | None:
         v = node.value
         if isinstance(v, bool) or not isinstance(v, int | float):
-            self.r.err(codes.WRONG_TYPE, f"{what} must be a number, got {_tname(v)}", node)
+            self.r.err(codes.WRONG_TYPE, f"{what} must be a number, got {describe(v)}", node)
+            return None
+        if not math.isfinite(v):  # .nan or .inf would make every score NaN or infinite
+            self.r.err(codes.BAD_VALUE, f"{what} must be a finite number, got {v}", node)
             return None
         return float(v)
 
@@ -147,6 +151,18 @@ NAME_MAX = 100
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 
+def split_field(name: str, sources: tuple[str, ...]) -> tuple[str | None, str]:
+    """`SOURCE.COL` as (SOURCE, COL), (None, COL) without a dot. Source names may hold dots
+    themselves (`crm.v2.stage`): the longest declared source before a dot wins."""
+    if "." not in name:
+        return None, name
+    for src in sorted(sources, key=len, reverse=True):
+        if name.startswith(src + "."):
+            return src, name[len(src) + 1 :]
+    source, column = name.split(".", 1)
+    return source, column
+
+
 def name_problem(name: str) -> str | None:
     """Why `name` is not an identifier (SPEC §3.2), or None when it is one."""
     if len(name) > NAME_MAX:
@@ -172,7 +188,8 @@ def file_problem(path: Path) -> str | None:
     return None
 
 
-def _tname(v: Any) -> str:
+def describe(v: Any) -> str:
+    """A value in words for messages: "a mapping", "string 'x'", "boolean true"."""
     if isinstance(v, dict):
         return "a mapping"
     if isinstance(v, list):

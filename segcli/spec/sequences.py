@@ -24,7 +24,7 @@ from segcli.spec import language as lang
 from segcli.spec import model as m
 from segcli.spec.diagnostics import Reporter
 from segcli.spec.load import YNode
-from segcli.spec.parse_values import Values, _tname
+from segcli.spec.parse_values import Values, describe
 
 SEQUENCE_KEYS = lang.names(lang.SEQUENCE)
 STEP_KEYS = lang.names(lang.SEQ_STEP)
@@ -108,7 +108,7 @@ class SequenceParser:
             )
             return None
         if not lnode.is_list or len(lnode.value) < 2:
-            got = f"{len(lnode.value)} step(s)" if lnode.is_list else _tname(lnode.value)
+            got = f"{len(lnode.value)} step(s)" if lnode.is_list else describe(lnode.value)
             self.r.err(
                 codes.WRONG_TYPE,
                 f"sequence steps must be a list of 2 or more steps, got {got}",

@@ -100,5 +100,6 @@ def op_problem(op: m.Op, cat: str, dtype_name: str, subject: str = "the column")
         if cat == "time" and (lc == "time" or _is_iso(x)):
             continue
         if lc != cat:
-            return f"{name}: {x!r} is {_LITERAL_WORDS[lc]}, {has}"
+            shown = repr(x.isoformat()) if isinstance(x, date) else repr(x)
+            return f"{name}: {shown} is {_LITERAL_WORDS[lc]}, {has}"
     return None
