@@ -269,3 +269,25 @@ def test_a_naive_parquet_time_in_the_skipped_dst_hour_is_a_data_error(tmp_path: 
         "contacts.parquet: row 2: column 'seen': 2026-03-29 02:30:00 does not exist in "
         "Europe/Berlin (the clocks skip that hour); write the time with its offset, or correct it"
     )
+
+
+def test_the_csv_cache_is_removed_when_the_process_ends(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    files = {"contacts.csv": CONTACTS, "purchases.csv": PURCHASES}
+    spec = project(tmp_path, files, PURCHASE_SOURCE, BUYERS)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    code = (
+        "import os, sys, tempfile; from segcli import api; p = api.load(sys.argv[1]); "
+        "print(p.catalog.frame('purchases').collect().height, "
+        "len(os.listdir(tempfile.gettempdir())))"
+    )
+    env = {**os.environ, "TMPDIR": str(tmp)}
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(spec)], env=env, capture_output=True, text=True
+    )
+    assert out.stdout.split() == ["2", "1"], out.stderr  # rows read, one cache folder made
+    assert list(tmp.iterdir()) == []

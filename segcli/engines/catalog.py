@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import glob
+import itertools
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
@@ -28,6 +29,19 @@ from segcli.spec.model import Source, Spec
 __all__ = ["UTC_DT", "Catalog", "catalog_for", "display_path", "file_format", "source_files"]
 
 display_path = cs.show
+
+
+_CACHED = itertools.count()
+_CACHE_DIRS: list[Path] = []
+
+
+def _cache_dir() -> Path:
+    """One temporary folder per process for cached CSV rows, removed when the process ends
+    (not with the catalog: a LazyFrame over a cached file may outlive the catalog)."""
+    if not _CACHE_DIRS:
+        _CACHE_DIRS.append(Path(tempfile.mkdtemp(prefix="segcli-cache-")))
+        atexit.register(shutil.rmtree, _CACHE_DIRS[0], True)
+    return _CACHE_DIRS[0]
 
 
 _NO_CONTACTS = "{}: the contacts export has no rows (only a header)"
@@ -79,7 +93,6 @@ class Catalog:
     _parquet: dict[str, pl.LazyFrame] = field(default_factory=dict)
     _files: dict[str, list[Path]] = field(default_factory=dict)
     _cache: dict[tuple[str, str | None], pl.LazyFrame] = field(default_factory=dict)
-    _tmp: str | None = None
 
     def __post_init__(self) -> None:
         # An unknown timezone is the spec's error (reported by the validator); the columns are
@@ -157,12 +170,7 @@ class Catalog:
         Parquet file that the plan's several scans then read (re-parsing the text for every
         scan would cost more than the whole aggregation)."""
         if (name, key_type) not in self._cache:
-            if self._tmp is None:
-                # Removed when the process ends, not with the catalog: a LazyFrame over the
-                # cached file may outlive the catalog that made it.
-                self._tmp = tempfile.mkdtemp(prefix="segcli-cache-")
-                atexit.register(shutil.rmtree, self._tmp, True)
-            path = Path(self._tmp) / f"{len(self._cache)}.parquet"
+            path = _cache_dir() / f"{next(_CACHED)}.parquet"
             lf = self.csv(name).frame(key_type)
             try:
                 lf.sink_parquet(path, compression="lz4")
