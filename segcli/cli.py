@@ -22,6 +22,7 @@ from segcli.spec.diagnostics import render
 from segcli.views import commands as views
 from segcli.views import explain as explaining
 from segcli.views.lastrun import local_time
+from segcli.views.report import deliveries_text
 
 app = typer.Typer(
     name="segcli",
@@ -433,7 +434,7 @@ def history(
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Size, entered and left per committed run."""
+    """Size, entered, left and deliveries (done, pending, failed) per committed run."""
     hist: views.History = guarded(
         lambda: views.history(api.load(config, with_data=False), name, state), as_json, debug
     )
@@ -441,7 +442,7 @@ def history(
         print(json.dumps(hist, indent=2, default=str))
         return
     table = Table(title="segcli history" + (f" — {name}" if name else ""))
-    for col in ("run", "as_of", "segment", "kind", "members", "entered", "left"):
+    for col in ("run", "as_of", "segment", "kind", "members", "entered", "left", "deliveries"):
         table.add_column(col, justify="right" if col in ("members", "entered", "left") else "left")
     for r in hist:
         table.add_row(
@@ -452,6 +453,7 @@ def history(
             f"{r['size']:,}",
             f"{r['entered']:,}",
             f"{r['left']:,}",
+            deliveries_text(r["deliveries"]),
         )
     _out().print(table)
 
@@ -670,14 +672,15 @@ def report(
     con.print(t)
     if rep.runs:
         t = Table(title="runs")
-        for col in ("run", "as_of", "entered", "left"):
-            t.add_column(col, justify="left" if col in ("run", "as_of") else "right")
+        for col in ("run", "as_of", "entered", "left", "deliveries"):
+            t.add_column(col, justify="right" if col in ("entered", "left") else "left")
         for r in rep.runs:
             t.add_row(
                 r["run_id"],
                 rep.local(r["as_of"]),
                 f"{sum(v or 0 for v in r['entered'].values()):,}",
                 f"{sum(v or 0 for v in r['left'].values()):,}",
+                deliveries_text(r["deliveries"]),
             )
         con.print(t)
     names = rep.overlap_names

@@ -263,13 +263,27 @@ def pending(state: Path, runs: list[dict[str, Any]]) -> list[Delivery]:
     return [d for d in deliveries(runs) if len(done(state, d)) < d.batches]
 
 
-def status(state: Path, run: dict[str, Any]) -> dict[str, int]:
-    """A run's deliveries by state: {"done": n, "pending": n} (empty when it has none)."""
-    ds = deliveries([run])
-    if not ds:
-        return {}
-    n_done = sum(len(done(state, d)) >= d.batches for d in ds)
-    return {"done": n_done, "pending": len(ds) - n_done}
+def status(state: Path, run: dict[str, Any], segment: str | None = None) -> dict[str, int]:
+    """A run's deliveries (of one segment, when given) by state, for history and report:
+    `done` (every batch delivered), `failed` (not done, and its last attempt failed) and
+    `pending` (not done and not failed: not attempted yet, e.g. after `--no-actions` or a
+    run killed before delivering). All zero when the run has none."""
+    out = status_empty()
+    for d in deliveries([run]):
+        if segment is not None and d.segment != segment:
+            continue
+        if len(done(state, d)) >= d.batches:
+            out["done"] += 1
+        elif last_failure(state, d) is not None:
+            out["failed"] += 1
+        else:
+            out["pending"] += 1
+    return out
+
+
+def status_empty() -> dict[str, int]:
+    """The status of a run without deliveries."""
+    return {"done": 0, "pending": 0, "failed": 0}
 
 
 def clean(state: Path, runs: list[dict[str, Any]]) -> None:

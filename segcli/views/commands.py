@@ -14,6 +14,7 @@ import polars as pl
 from segcli import api
 from segcli.errors import StateError, UsageError
 from segcli.outputs.files import iso_timestamps
+from segcli.state import outbox
 from segcli.state.store import Manifest, StateDir
 from segcli.views.checks import Outcome, expectations, run_check
 from segcli.views.lastrun import LastRun, RunRef, last_run, local_time, read_frame
@@ -216,10 +217,12 @@ def history(
     name: str | None,
     state_dir: Path | None = None,
 ) -> History:
-    """Size, entered and left of each (or one) segment in every committed run."""
+    """Size, entered and left of each (or one) segment in every committed run, and the
+    status of its deliveries in that run (done, pending, failed)."""
     if name is not None:
         api.check_segment_names(project, [name])
-    manifest = project.state(state_dir).read_manifest()
+    state = project.state(state_dir)
+    manifest = state.read_manifest()
     rows = []
     for r in manifest.runs:
         for seg, info in r["segments"].items():
@@ -233,6 +236,7 @@ def history(
                         "size": info["size"],
                         "entered": info["entered"],
                         "left": info["left"],
+                        "deliveries": outbox.status(state.path, r, seg),
                     }
                 )
     return History(project.spec.timezone, rows)
@@ -293,4 +297,4 @@ def report(
     if spec.scoring:
         given = Path(out_dir) if out_dir else None
         scores = read_frame(lr.output_file("scores", given, project.out_dir()))
-    return build_report(spec, members, scores, lr.manifest, lr.ref)
+    return build_report(spec, members, scores, lr.manifest, lr.ref, state=lr.state.path)

@@ -11,7 +11,7 @@ import html
 import math
 from datetime import UTC, datetime
 
-from segcli.views.report import Histogram, Report
+from segcli.views.report import Histogram, Report, deliveries_text
 
 BAR = "#4C78A8"
 ENTERED = "#54A24B"
@@ -363,7 +363,8 @@ def render_html(r: Report, title: str) -> str:
     rows = "".join(
         f"<tr><td>{_e(run['run_id'])}</td><td>{_e(r.local(run['as_of']))}</td>"
         f"<td>{sum(v or 0 for v in run['entered'].values()):,}</td>"
-        f"<td>{sum(v or 0 for v in run['left'].values()):,}</td></tr>"
+        f"<td>{sum(v or 0 for v in run['left'].values()):,}</td>"
+        f"<td>{_e(deliveries_text(run['deliveries']))}</td></tr>"
         for run in r.runs
     )
     shows = f"last committed {r.last.label()}; " if r.last else ""
@@ -375,7 +376,7 @@ def render_html(r: Report, title: str) -> str:
         f"<h2>Segment sizes (last committed run)</h2>{sizes_chart(r)}"
         f"<h2>Sizes over runs</h2>{runs_chart(r)}"
         f"<h2>Entered and left per run</h2>{changes_chart(r)}"
-        f"<table><tr><th>run</th><th>as_of</th><th>entered</th><th>left</th></tr>{rows}</table>"
+        f"<table><tr><th>run</th><th>as_of</th><th>entered</th><th>left</th><th>deliveries</th></tr>{rows}</table>"
         f"<h2>Overlap between segments (Jaccard)</h2>{heatmap(r)}"
         f"<h2>Score distributions</h2>{hists}</body></html>"
     )

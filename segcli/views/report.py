@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from segcli.spec import model as m
+from segcli.state import outbox
 from segcli.state.store import Manifest
 from segcli.views.lastrun import RunRef, local_time
 
@@ -26,7 +28,7 @@ class Histogram:
 @dataclass
 class Report:
     sizes: dict[str, int]
-    runs: list[dict[str, Any]]  # run_id, as_of, sizes, entered, left (per segment)
+    runs: list[dict[str, Any]]  # run_id, as_of, sizes, entered, left (per segment), deliveries
     overlap_names: list[str]
     overlap_counts: list[list[int]]
     histograms: list[Histogram] = field(default_factory=list)
@@ -68,8 +70,10 @@ def build_report(
     manifest: Manifest,
     last: RunRef,
     bins: int = 15,
+    state: Path | None = None,
 ) -> Report:
-    """Gather the report's numbers: the last run's members and scores, the state's history."""
+    """Gather the report's numbers: the last run's members and scores, the state's history
+    (with each run's delivery status when `state`, the state directory, is given)."""
     names = list(members)
     sizes = {n: len(s) for n, s in members.items()}
     long = pl.concat(
@@ -98,6 +102,7 @@ def build_report(
                 "entered": {s: v["entered"] for s, v in segs.items()},
                 "left": {s: v["left"] for s, v in segs.items()},
                 "new_segments": new,
+                "deliveries": outbox.status(state, r) if state else outbox.status_empty(),
             }
         )
     hists = []
@@ -105,6 +110,12 @@ def build_report(
         if scores is not None and name in scores.columns:
             hists.append(histogram(scores[name], name, sm.sales_ready, bins))
     return Report(sizes, runs, names, counts, hists, last)
+
+
+def deliveries_text(counts: dict[str, int]) -> str:
+    """A run's deliveries for a person: `2 done, 1 failed` (the non-zero counts), or `-`."""
+    parts = [f"{counts[k]} {k}" for k in ("done", "pending", "failed") if counts.get(k)]
+    return ", ".join(parts) or "-"
 
 
 def histogram(values: pl.Series, model: str, sales_ready: float, bins: int) -> Histogram:
