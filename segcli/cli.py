@@ -112,8 +112,11 @@ def guarded(fn: Callable[[], Any], as_json: bool, debug: bool) -> Any:
     except Exception as exc:  # an internal bug: say so plainly, still within 0-5
         if debug:
             raise
+        # One line: a library's message may append pages of context (Polars: its query plan).
+        first = (str(exc).strip().splitlines() or [""])[0]
         sys.stderr.write(
-            f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)\n"
+            f"internal error: {type(exc).__name__}: {first} "
+            "(rerun with --debug for the traceback)\n"
         )
         raise typer.Exit(4) from None
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import polars as pl
 
-from segcli.engines.catalog import Catalog
+from segcli.engines.catalog import Catalog, short_error
 from segcli.engines.contacts import load_contacts, read_list
 from segcli.engines.polars_sequences import sequence_frames
 from segcli.errors import DataError
@@ -479,7 +479,7 @@ def execute(
         opts = pl.QueryOptFlags(comm_subplan_elim=False)
         frame = lf.select(keep).collect(engine="streaming", optimizations=opts)
     except pl.exceptions.PolarsError as exc:
-        raise DataError(f"evaluating the plan failed: {exc}") from exc
+        raise DataError(f"evaluating the plan failed: {short_error(exc)}") from exc
     if not frame[key].is_sorted():
         frame = frame.sort(key)
     return Evaluation(frame, plan, warnings, time.perf_counter() - t0)
