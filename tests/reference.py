@@ -93,12 +93,40 @@ def _quarter_start(d: date) -> date:
     return date(d.year, 3 * ((d.month - 1) // 3) + 1, 1)
 
 
-def period_bounds(name: str, as_of: datetime, tz: str) -> tuple[datetime, datetime, bool]:
+def fiscal_bounds(
+    name: str, as_of: datetime, tz: str, first_month: int
+) -> tuple[datetime, datetime, bool]:
+    """Fiscal years start on day 1 of `first_month`; quarters are 3-month steps from there."""
+    today = local_date(as_of, tz)
+    starts = []  # every fiscal quarter start from two years back to now, ascending
+    for year in range(today.year - 2, today.year + 1):
+        for q in range(4):
+            month0 = first_month - 1 + 3 * q
+            starts.append(date(year + month0 // 12, month0 % 12 + 1, 1))
+    starts = sorted(s for s in starts if s <= today)
+    quarter = starts[-1]
+    year_start = max(s for s in starts if s.month == first_month)
+    if name == "this_fiscal_quarter":
+        return local_midnight(quarter, tz), as_of, True
+    if name == "this_fiscal_year":
+        return local_midnight(year_start, tz), as_of, True
+    if name == "last_fiscal_quarter":
+        return local_midnight(starts[-2], tz), local_midnight(quarter, tz), False
+    assert name == "last_fiscal_year"
+    previous = date(year_start.year - 1, first_month, 1)
+    return local_midnight(previous, tz), local_midnight(year_start, tz), False
+
+
+def period_bounds(
+    name: str, as_of: datetime, tz: str, fiscal_start: int = 1
+) -> tuple[datetime, datetime, bool]:
     """(start, end, end_inclusive) of a calendar period; start is always inclusive.
 
     Periods are `[start, end)` in the project timezone, except the current ones (today,
     this_week, this_month, this_quarter, this_year) which end at as_of, inclusive.
     """
+    if "fiscal" in name:
+        return fiscal_bounds(name, as_of, tz, fiscal_start)
     today = local_date(as_of, tz)
     monday = today - timedelta(days=today.weekday())
     month = today.replace(day=1)
@@ -124,8 +152,8 @@ def period_bounds(name: str, as_of: datetime, tz: str) -> tuple[datetime, dateti
     return local_midnight(start, tz), local_midnight(end, tz), False
 
 
-def in_period(t: datetime, name: str, as_of: datetime, tz: str) -> bool:
-    start, end, inclusive = period_bounds(name, as_of, tz)
+def in_period(t: datetime, name: str, as_of: datetime, tz: str, fiscal_start: int = 1) -> bool:
+    start, end, inclusive = period_bounds(name, as_of, tz, fiscal_start)
     return start <= t <= end if inclusive else start <= t < end
 
 
@@ -253,7 +281,7 @@ def _time_op(op: m.Op, t: datetime, clock: Clock) -> bool:
         return t < back(clock.as_of, lit, clock.tz)
     if name == "during":
         assert isinstance(lit, m.Period)
-        return in_period(t, lit.name, clock.as_of, clock.tz)
+        return in_period(t, lit.name, clock.as_of, clock.tz, lit.fiscal_start)
     if name == "eq":
         return t == clock.instant(lit)
     if name == "in":
@@ -394,7 +422,8 @@ class Reference:
         if window.within is not None:
             return back(clock.as_of, window.within, clock.tz) <= t <= clock.as_of
         assert window.during is not None
-        return in_period(t, window.during.name, clock.as_of, clock.tz)
+        during = window.during
+        return in_period(t, during.name, clock.as_of, clock.tz, during.fiscal_start)
 
     def event_value(self, ev: m.EventCond, key: Any, as_of: datetime) -> Any:
         """The event's aggregate for one contact (0 or null when no row matches)."""

@@ -255,6 +255,10 @@ PERIOD_NAMES = (
     "last_quarter",
     "this_year",
     "last_year",
+    "this_fiscal_quarter",
+    "last_fiscal_quarter",
+    "this_fiscal_year",
+    "last_fiscal_year",
 )
 AS_OF_POOL = (
     utc(2026, 3, 30, 10),  # Monday after the spring change: yesterday is 23 h
@@ -353,6 +357,10 @@ class World:
     instants: list[datetime]
     web_dates: bool = False  # web's time column holds dates, not datetimes
     web_int_amounts: bool = False  # web's amount is an int column (pooled with email's floats)
+    fiscal_start: int = 1  # the spec's fiscal_year_start
+
+    def period(self, name: str) -> m.Period:
+        return m.Period(name, self.fiscal_start if "fiscal" in name else 1)
 
     def event_cols(self, source: str) -> tuple[Col, ...]:
         """The columns `where:` may use on one source (its time column included)."""
@@ -364,7 +372,7 @@ class World:
         return (*others, amount, Col(time_col, "date" if self.web_dates else "datetime"))
 
 
-def interesting_instants(as_of: datetime, tz: str) -> list[datetime]:
+def interesting_instants(as_of: datetime, tz: str, fiscal_start: int = 1) -> list[datetime]:
     """as_of, window boundaries and period boundaries, each with its neighbours (±1 s)."""
     sec = timedelta(seconds=1)
     out = [as_of, as_of - sec, as_of + sec, as_of + timedelta(days=1)]
@@ -372,7 +380,7 @@ def interesting_instants(as_of: datetime, tz: str) -> list[datetime]:
         edge = back(as_of, d, tz)
         out += [edge - sec, edge, edge + sec]
     for p in PERIOD_NAMES:
-        start, end, inclusive = period_bounds(p, as_of, tz)
+        start, end, inclusive = period_bounds(p, as_of, tz, fiscal_start)
         out += [start - sec, start, end - sec] + ([] if inclusive else [end])
     return sorted(set(out))
 
@@ -385,7 +393,9 @@ def worlds(draw: st.DrawFn) -> World:
     else:
         as_of = utc(2025, 1, 1) + timedelta(seconds=draw(st.integers(0, 3 * 365 * 86400)))
     web_dates, web_ints = draw(st.booleans()), draw(st.booleans())
-    return World(tz, as_of, interesting_instants(as_of, tz), web_dates, web_ints)
+    fiscal = draw(st.sampled_from((1, 4, 10, 12)))
+    instants = interesting_instants(as_of, tz, fiscal)
+    return World(tz, as_of, instants, web_dates, web_ints, fiscal)
 
 
 def draw_instant(draw: st.DrawFn, w: World) -> datetime:
@@ -453,7 +463,7 @@ def draw_literal(draw: st.DrawFn, w: World, kind: str, op: str, pool: tuple[Any,
         if op in ("within", "older_than"):
             return draw(st.sampled_from(DURATIONS))
         if op == "during":
-            return m.Period(draw(st.sampled_from(PERIOD_NAMES)))
+            return w.period(draw(st.sampled_from(PERIOD_NAMES)))
         return draw_time_literal(draw, w, op)
     from_pool = bool(pool) and draw(st.integers(0, 3)) > 0
     return draw(st.sampled_from(pool if from_pool else NUMBER_LITERALS))
@@ -514,7 +524,7 @@ def draw_event(draw: st.DrawFn, w: World, default_test: bool = False) -> m.Event
                 None,
                 None,
                 *(m.Window(within=d) for d in DURATIONS),
-                *(m.Window(during=m.Period(p)) for p in PERIOD_NAMES),
+                *(m.Window(during=w.period(p)) for p in PERIOD_NAMES),
             )
         )
     )
@@ -865,6 +875,7 @@ class Case:
         doc: dict[str, Any] = {
             "version": 1,
             "timezone": self.spec.timezone,
+            "fiscal_year_start": self.spec.fiscal_year_start,
             "sources": {n: source_yaml(s) for n, s in self.spec.sources.items()},
         }
         if self.spec.scoring:
@@ -945,7 +956,9 @@ def cases(
         )
         top = draw_top(draw, models)
         segments[name] = m.Segment(name, where=where, exclude=exclude, top=top)
-    spec = m.Spec("segments.yaml", "", w.tz, sources, segments, scoring)
+    spec = m.Spec(
+        "segments.yaml", "", w.tz, sources, segments, scoring, fiscal_year_start=w.fiscal_start
+    )
     return Case(spec, contacts, tables, files, w.as_of)
 
 

@@ -28,6 +28,10 @@ PERIODS = (
     "last_quarter",
     "this_year",
     "last_year",
+    "this_fiscal_quarter",
+    "last_fiscal_quarter",
+    "this_fiscal_year",
+    "last_fiscal_year",
 )
 DURATION: dict[str, Any] = {
     "type": "string",
@@ -354,6 +358,15 @@ STATE = (Key("keep_runs", {"type": "integer", "minimum": 1}),)
 TOP_LEVEL = (
     Key("version", {"const": 1}),
     Key("timezone", {"type": "string", "description": "IANA name, e.g. Europe/Berlin"}),
+    Key(
+        "fiscal_year_start",
+        {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 12,
+            "description": "the month fiscal years start on (default 1)",
+        },
+    ),
     Key(
         "sources",
         {

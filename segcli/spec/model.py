@@ -35,9 +35,11 @@ class Relative:
 
 @dataclass(frozen=True)
 class Period:
-    """A calendar period name such as `last_month`, in the project timezone."""
+    """A calendar period name such as `last_month`, in the project timezone; fiscal ones
+    carry the spec's `fiscal_year_start` (the month fiscal years start on)."""
 
     name: str
+    fiscal_start: int = 1
 
 
 Scalar: TypeAlias = str | int | float | bool | date | datetime | None
@@ -380,6 +382,7 @@ class Spec:
     scoring: dict[str, ScoreModel]
     checks: tuple[Check, ...] = ()
     keep_runs: int | None = None
+    fiscal_year_start: int = 1
 
     @property
     def contacts(self) -> Source:

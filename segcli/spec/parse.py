@@ -46,6 +46,7 @@ class Parsed:
     scoring: dict[str, m.ScoreModel] = field(default_factory=dict)
     checks: tuple[m.Check, ...] = ()
     keep_runs: int | None = None
+    fiscal_year_start: int = 1
     # Every name declared, even when its definition is broken (reported where it is declared):
     # a use of it must not be reported again as unknown.
     declared_sources: tuple[str, ...] = ()
@@ -93,6 +94,9 @@ class _Parser:
             )
         if "timezone" in top:
             out.timezone = self.timezone(top["timezone"])
+        if "fiscal_year_start" in top:
+            out.fiscal_year_start = self.fiscal_year_start(top["fiscal_year_start"])
+            self.v.fiscal_start = out.fiscal_year_start
         snode = top.get("sources")
         out.declared_sources = tuple(snode.value) if snode is not None and snode.is_map else ()
         self.conditions.declared_sources = out.declared_sources
@@ -112,6 +116,18 @@ class _Parser:
             if "keep_runs" in st:
                 out.keep_runs = self.v.integer(st["keep_runs"], "keep_runs", 1)
         return out
+
+    def fiscal_year_start(self, node: YNode) -> int:
+        v = node.value
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 12:
+            self.r.err(
+                codes.BAD_VALUE,
+                f"fiscal_year_start must be a month number 1-12, got {v!r}",
+                node,
+                "e.g. fiscal_year_start: 4 for fiscal years starting on April 1",
+            )
+            return 1
+        return v
 
     def timezone(self, node: YNode) -> str:
         tzs = self.v.string(node, "timezone")

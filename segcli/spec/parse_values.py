@@ -43,6 +43,7 @@ class Values:
 
     def __init__(self, r: Reporter) -> None:
         self.r = r
+        self.fiscal_start = 1  # set from the top level before any condition is parsed
 
     def check_name(self, parent: YNode, name: str, what: str) -> None:
         """Segment, model and source names become file names: they must be identifiers."""
@@ -127,7 +128,8 @@ class Values:
 
     def period(self, node: YNode) -> m.Period | None:
         if isinstance(node.value, str) and node.value in PERIODS:
-            return m.Period(node.value)
+            fiscal = self.fiscal_start if "fiscal" in node.value else 1
+            return m.Period(node.value, fiscal)
         self.r.err(
             codes.BAD_VALUE,
             f"unknown calendar period {node.value!r}",

@@ -105,6 +105,29 @@ def _local_midnight(d: date, tz: ZoneInfo) -> datetime:
     return datetime(d.year, d.month, d.day, tzinfo=tz).astimezone(UTC)
 
 
+def _month_start(d: date, months: int) -> date:
+    """The first day of the month `months` after d's month (negative: before)."""
+    index = d.year * 12 + d.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def _fiscal_bounds(
+    name: str, today: date, start_month: int, as_of: datetime, zone: ZoneInfo
+) -> tuple[datetime, datetime, bool]:
+    """Fiscal years start on the first of `start_month` (FY2027 with start 4 is 2026-04-01 to
+    2027-03-31); fiscal quarters are its four three-month parts."""
+    year = today.year if today.month >= start_month else today.year - 1
+    fy = date(year, start_month, 1)
+    if name.endswith("_year"):
+        first, prev = fy, _month_start(fy, -12)
+    else:
+        first = _month_start(fy, 3 * (((today.month - start_month) % 12) // 3))
+        prev = _month_start(first, -3)
+    if name.startswith("this_"):
+        return _local_midnight(first, zone), as_of, True
+    return _local_midnight(prev, zone), _local_midnight(first, zone), False
+
+
 def period_bounds(
     period: Period | str, as_of: datetime, tz: str
 ) -> tuple[datetime, datetime, bool]:
@@ -116,6 +139,9 @@ def period_bounds(
     zone = ZoneInfo(tz)
     local = as_of.astimezone(zone)
     today = local.date()
+    if "fiscal" in name:
+        fiscal = period.fiscal_start if isinstance(period, Period) else 1
+        return _fiscal_bounds(name, today, fiscal, as_of, zone)
     if name == "today":
         return _local_midnight(today, zone), as_of, True
     if name == "yesterday":

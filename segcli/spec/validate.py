@@ -53,5 +53,6 @@ def validate(
         scoring=parsed.scoring,
         checks=parsed.checks,
         keep_runs=parsed.keep_runs,
+        fiscal_year_start=parsed.fiscal_year_start,
     )
     return spec, []

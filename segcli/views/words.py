@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 from datetime import date, datetime
 from typing import Any
 
@@ -35,7 +36,10 @@ def _value(v: Any) -> str:
     if isinstance(v, m.Duration):
         return v.text
     if isinstance(v, m.Period):
-        return v.name.replace("_", " ")
+        text = v.name.replace("_", " ")
+        if "fiscal" in v.name and v.fiscal_start != 1:
+            text += f" (fiscal years start on {calendar.month_name[v.fiscal_start]} 1)"
+        return text
     if isinstance(v, tuple):
         return "[" + ", ".join(_value(x) for x in v) + "]"
     if isinstance(v, datetime | date):
