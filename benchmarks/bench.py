@@ -493,13 +493,15 @@ def print_shape(shape: Shape, summary: dict[str, dict[str, float]], rs: dict[str
     for name, r in rs.items():
         if "(cpu)" in name:
             continue
+        cpu = rs.get(f"{name} (cpu)")
         limit = next((LIMITS[v] for v in DUCKDB_VARIANTS if name.endswith("/" + v)), None)
         verdict = (
             ""
             if limit is None
             else f"  (SPEC §6: <= {limit}; " + ("ok)" if r <= limit else "MISSED)")
         )
-        print(f"  {name:<44} {r:5.2f}{verdict}")
+        cpu_text = "" if cpu is None else f"; CPU time {cpu:.2f}"
+        print(f"  {name:<44} {r:5.2f}{verdict}{cpu_text}")
     load = max(s["max_load"] for s in summary.values())
     cores = os.cpu_count() or 1
     if load > cores:
@@ -513,9 +515,9 @@ def table(shapes: list[dict[str, Any]], builds: list[str]) -> list[str]:
     """The per-shape table (Markdown), one row per shape and segcli build."""
     head = (
         "| shape | segcli | DuckDB single pass | DuckDB per segment | ratios (≤ 0.75 / ≤ 0.5) "
-        "| segcli peak RSS | DuckDB peak RSS (single / per seg.) | agree |"
+        "| CPU-time ratios | segcli peak RSS | DuckDB peak RSS (single / per seg.) | agree |"
     )
-    lines = [head, "|" + "---|" * 8]
+    lines = [head, "|" + "---|" * 9]
     for entry in shapes:
         s, r = entry["summary"], entry["ratios"]
         for b in builds:
@@ -528,14 +530,18 @@ def table(shapes: list[dict[str, Any]], builds: list[str]) -> list[str]:
             def rss(v: str, s: dict[str, dict[str, float]] = s) -> str:
                 return f"{s[v]['max_peak_rss_mib'] / 1024:.2f}" if v in s else "-"
 
-            pair = " / ".join(
-                f"{r[f'{b}/{v}']:.2f}" if f"{b}/{v}" in r else "-" for v in DUCKDB_VARIANTS
+            pair, cpu = (
+                " / ".join(
+                    f"{r[f'{b}/{v}{kind}']:.2f}" if f"{b}/{v}{kind}" in r else "-"
+                    for v in DUCKDB_VARIANTS
+                )
+                for kind in ("", " (cpu)")
             )
             name = entry["shape"] + ("" if len(builds) == 1 else f" ({b})")
             lines.append(
                 f"| {name} | {wall(b)} | {wall('duckdb_single')} | {wall('duckdb_per_segment')} "
-                f"| {pair} | {rss(b)} GiB | {rss('duckdb_single')} / {rss('duckdb_per_segment')}"
-                f" GiB | {'yes' if not entry['disagreements'] else 'NO'} |"
+                f"| {pair} | {cpu} | {rss(b)} GiB | {rss('duckdb_single')} / "
+                f"{rss('duckdb_per_segment')} GiB | {'no' if entry['disagreements'] else 'yes'} |"
             )
     return lines
 

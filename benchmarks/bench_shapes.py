@@ -146,6 +146,7 @@ def _derived(base: Path, contacts: int, threads: int) -> Path:
     con.execute(f"SET temp_directory = '{out / 'spill'}'")
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET preserve_insertion_order = true")
+    con.execute("SET enable_progress_bar = false")
     for table in EVENT_TABLES:
         parts = _files(base, table)
         source = f"read_parquet({parts})"
