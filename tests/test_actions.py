@@ -269,3 +269,24 @@ def test_demo_hands_off_its_mqls_without_the_network(tmp_path: Path) -> None:
     assert len(export) > 10
     inbox = (tmp_path / "p" / "exports" / "sales-inbox.txt").read_text()
     assert f"{len(export) - 1} contacts entered mql" in inbox
+
+
+def test_two_webhooks_on_one_change_have_distinct_idempotency_keys(tmp_path: Path) -> None:
+    hooks = (
+        '[{webhook: {url: "http://127.0.0.1:9/a"}}, {export: {path: "x.csv"}}, '
+        '{webhook: {url: "http://127.0.0.1:9/b"}}]'
+    )
+    write_spec(tmp_path, on_enter=hooks)
+    write_contacts(tmp_path, mqls=[1, 3])
+    project = api.load(tmp_path / "segments.yaml")
+    changes = {"mql": pl.DataFrame({"contact_id": [1, 3], "change": ["entered", "entered"]})}
+    owed = outbox.plan(
+        "abcdef012345", "2026-11-20T00:00:00+00:00", "2026-11-20", project.spec, changes
+    )
+    webhooks = [d for d in owed if d.kind == "webhook"]
+    assert len(webhooks) == 2
+    # The first keeps SPEC §2.9's form; the second is told apart, so keys are unique per batch.
+    assert webhooks[0].key(1) == "abcdef012345:mql:entered:1"
+    assert webhooks[1].key(1) == "abcdef012345:mql:entered:1#2"
+    keys = {d.key(b) for d in webhooks for b in range(1, d.batches + 1)}
+    assert len(keys) == sum(d.batches for d in webhooks)

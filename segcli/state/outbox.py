@@ -47,6 +47,9 @@ class Delivery:
     action: dict[str, Any]  # the action's parameters as committed (paths resolved)
     contacts: int
     batches: int
+    # The webhook's place among the webhooks of the same segment and change (0 for the
+    # first): a second webhook's Idempotency-Keys get `#2`, so keys stay unique per batch.
+    nth: int = 0
 
     @property
     def payload(self) -> str:
@@ -54,7 +57,8 @@ class Delivery:
 
     def key(self, batch: int) -> str:
         """The batch's Idempotency-Key: the same on every retry, unique per batch."""
-        return f"{self.run_id}:{self.segment}:{self.change}:{batch}"
+        suffix = f"#{self.nth + 1}" if self.nth else ""
+        return f"{self.run_id}:{self.segment}:{self.change}:{batch}{suffix}"
 
     @property
     def target(self) -> str:
@@ -124,8 +128,10 @@ def plan(
             if n == 0:
                 continue
             fill = {"segment": name, "change": change, "run_id": run_id, "date": date}
+            hooks = 0
             for i, action in enumerate(actions):
                 kind = type(action).__name__.removesuffix("Action").lower()
+                nth, hooks = (hooks, hooks + 1) if kind == "webhook" else (0, hooks)
                 params = action_params(action, fill, base)
                 out.append(
                     Delivery(
@@ -138,6 +144,7 @@ def plan(
                         params,
                         n,
                         batch_count(action, n),
+                        nth,
                     )
                 )
     return out
