@@ -175,8 +175,9 @@ def test_three_nightly_runs_all_kinds(tmp_path: Path) -> None:
     assert members(out, "vp_static") == {1: (D1, "rule"), 2: (D1, "rule"), 5: (D1, "manual")}
     assert members(out, "clickers") == {3: (D1, "rule")}
     assert members(out, "clickers_semi") == {3: (D1, "rule")}
+    # 5 is in by include_file only: a manual addition (SPEC §3.2).
     assert changes(out, "vp_static") == {
-        (1, "entered", "matched"), (2, "entered", "matched"), (5, "entered", "matched")
+        (1, "entered", "matched"), (2, "entered", "matched"), (5, "entered", "manual")
     }  # fmt: skip
     assert changes(out, "clickers") == {(3, "entered", "matched")}
 
@@ -335,10 +336,23 @@ class Model:
                 src = "rule" if k in base and k in matches else "kept" if k in base else "manual"
                 new[k] = (before[k][0] if k in before else at, src)
             self.members[name] = new
-            out[name] = {(k, "entered", "matched") for k in set(new) - set(before)} | {
-                (k, "left", "unmatched" if k in keys else "deleted") for k in set(before) - set(new)
+            # Manual changes are named (SPEC §3.2): in by include_file only; out by
+            # exclude_file (still in the rule-made base); out when an include line was all.
+            out[name] = {
+                (k, "entered", "manual" if new[k][1] == "manual" else "matched")
+                for k in set(new) - set(before)
+            } | {
+                (k, "left", self.left_reason(k, keys, base, before)) for k in set(before) - set(new)
             }
         return out
+
+    @staticmethod
+    def left_reason(
+        k: int, keys: set[int], base: set[int], before: dict[int, tuple[datetime, str]]
+    ) -> str:
+        if k not in keys:
+            return "deleted"
+        return "manual" if k in base or before[k][1] == "manual" else "unmatched"
 
 
 @settings(
@@ -562,19 +576,22 @@ def test_overrides_last_exactly_as_long_as_their_line(tmp_path: Path) -> None:
     run(cfg, "2026-03-02")
     for n in kinds:
         assert members(out, n) == {1: (D1, "rule"), 2: (D2, "rule")}, n
-        assert changes(out, n) == {(2, "entered", "matched"), (3, "left", "unmatched")}, n
+        # 3 was in by its include line alone: removing the line is a manual change.
+        assert changes(out, n) == {(2, "entered", "matched"), (3, "left", "manual")}, n
     # Night 3: 1 excluded, 4's exclude line removed (so its include line now counts).
     write_export(tmp_path, people, lists={"inc": [4], "exc": [1]})
     run(cfg, "2026-03-03")
     for n in kinds:
         assert members(out, n) == {2: (D2, "rule"), 4: (D3, "manual")}, n
+        # An exclude_file removal is left/manual, an include_file addition entered/manual.
+        assert changes(out, n) == {(1, "left", "manual"), (4, "entered", "manual")}, n
     # Night 4: 1's line removed; 1 stopped being in the US: only the kept kinds take it back.
     write_export(tmp_path, [contact(1, country="DE"), *people[1:]], lists={"inc": [], "exc": []})
     run(cfg, "2026-03-04")
     assert members(out, "us_dyn") == {2: (D2, "rule")}
     for n in ("us_semi", "us_static"):
         assert members(out, n) == {1: (date(2026, 3, 4), "kept"), 2: (D2, "rule")}, n
-        assert changes(out, n) == {(1, "entered", "matched"), (4, "left", "unmatched")}, n
+        assert changes(out, n) == {(1, "entered", "matched"), (4, "left", "manual")}, n
 
 
 # ------------------------------------------------------------------ 4. time

@@ -128,21 +128,42 @@ def transition(
         entered = members.join(was.select(key), on=key, how="anti", maintain_order="left")
         left = was.select(key).join(members, on=key, how="anti", maintain_order="left")
     reason_in = "refreshed" if refreshed and prev.height else "matched"
+    # Manual changes are named (SPEC §3.2): in only by include_file is `manual`; out because
+    # of exclude_file (the rule-made set has the contact, the membership does not) is
+    # `manual`, and so is leaving when one's only claim was an include_file line now gone.
+    entered = entered.join(
+        snap.select(key, "source"), on=key, how="left", maintain_order="left"
+    ).select(
+        key,
+        pl.when(pl.col("source") == "manual")
+        .then(pl.lit("manual"))
+        .otherwise(pl.lit(reason_in))
+        .alias("reason"),
+    )
     if left.height:
-        still_there = left.join(cur.select(key), on=key, how="semi")[key]
-        left = left.with_columns(
-            pl.when(pl.col(key).is_in(still_there.implode()))
-            .then(pl.lit("refreshed" if refreshed else "unmatched"))
-            .otherwise(pl.lit("deleted"))
-            .alias("reason")
+        left = (
+            left.join(cur.select(key, "base"), on=key, how="left", maintain_order="left")
+            .join(
+                prev.select(key, pl.col("source").alias("was")),
+                on=key,
+                how="left",
+                maintain_order="left",
+            )
+            .select(
+                key,
+                pl.when(pl.col("base").is_null())
+                .then(pl.lit("deleted"))
+                .when(pl.col("base") | (pl.col("was") == "manual"))
+                .then(pl.lit("manual"))
+                .otherwise(pl.lit("refreshed" if refreshed else "unmatched"))
+                .alias("reason"),
+            )
         )
     else:
         left = left.with_columns(pl.lit(None, dtype=pl.String).alias("reason"))
     changes = pl.concat(
         [
-            entered.with_columns(
-                pl.lit("entered").alias("change"), pl.lit(reason_in).alias("reason")
-            ),
+            entered.with_columns(pl.lit("entered").alias("change")),
             left.with_columns(pl.lit("left").alias("change")),
         ],
         how="diagonal",
