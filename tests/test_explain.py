@@ -123,3 +123,18 @@ def test_explain_contact_says_when_the_run_recorded_otherwise(basic: Path) -> No
     assert out.exit_code == 0, out.output
     assert "out vps: does not match the rule" in out.stdout
     assert "note: the last committed run recorded this contact as IN" in out.stdout
+
+
+def test_explain_says_sequences_run_in_a_pass_of_their_own(basic: Path) -> None:
+    spec = basic / "segments.yaml"
+    seq_segment = (
+        "segments:\n  click_then_bounce:\n    where:\n      sequence:\n        steps:\n"
+        "          - {source: email, type: click}\n"
+        "          - {source: email, type: hard_bounce}\n"
+    )
+    spec.write_text(spec.read_text().replace("segments:\n", seq_segment, 1))
+    seq = invoke("explain", "click_then_bounce", "--as-of", "2026-11-20")
+    assert seq.exit_code == 0, seq.output
+    assert "sequences matched first, then everything else collected in one query" in seq.stdout
+    plain = invoke("explain", "vps", "--as-of", "2026-11-20")
+    assert plain.stdout.rstrip().endswith("all collected in one query")

@@ -457,7 +457,7 @@ def execute(
     try:
         found = sequence_frames(plan, frames, key, lambda e: to_polars(e, env))
     except pl.exceptions.PolarsError as exc:
-        raise DataError(f"evaluating the plan's sequences failed: {exc}") from exc
+        raise DataError(f"evaluating the plan's sequences failed: {short_error(exc)}") from exc
     queries += [f.lazy() for f in found]
     for q in queries:
         lf = lf.join(q, on=key, how="left", coalesce=True)

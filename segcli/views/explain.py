@@ -75,7 +75,11 @@ def explain_segment(
     lines += ["", said, f"plan (as of {local_time(at, spec.timezone)}):"]
     lines += ["  " + ln for ln in plan.describe()]
     lines.append(f"  then segments in order: {', '.join(plan.order)}")
-    lines.append("  all collected in one query")
+    if plan.sequences:
+        # Sequences are matched in a pass of their own (as-of joins over the step rows).
+        lines.append("  sequences matched first, then everything else collected in one query")
+    else:
+        lines.append("  all collected in one query")
     seg = spec.segments[name]
     data: dict[str, Any] = {
         "segment": name,
