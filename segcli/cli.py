@@ -461,6 +461,17 @@ def history(
     _out().print(table)
 
 
+# Where the last committed run's outputs are when they were moved after the run.
+MovedOutOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        help="Where the last run's outputs are, if moved (scores are read from there). "
+        "Default: where that run wrote them.",
+    ),
+]
+
+
 @app.command()
 def show(
     name: Annotated[str, typer.Argument(help="Segment name.", metavar="NAME")],
@@ -469,14 +480,7 @@ def show(
         Path | None,
         typer.Option("--state", help="State directory. Default: .segcli/ beside the spec."),
     ] = None,
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            "--out",
-            help="Where the last run's outputs are, if moved (scores are read from there). "
-            "Default: where that run wrote them.",
-        ),
-    ] = None,
+    out: MovedOutOpt = None,
     limit: Annotated[int, typer.Option("--limit", help="At most this many rows (0 or more).")] = 20,
     columns: Annotated[
         str | None,
@@ -638,14 +642,7 @@ def report(
         Path | None,
         typer.Option("--html", help="Write a self-contained HTML page with charts to this file."),
     ] = None,
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            "--out",
-            help="Where the last run's outputs are, if moved (scores are read from there). "
-            "Default: where that run wrote them.",
-        ),
-    ] = None,
+    out: MovedOutOpt = None,
     state: Annotated[Path | None, typer.Option("--state", help="State directory.")] = None,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,

@@ -70,6 +70,19 @@ def atomic_path(path: Path) -> Iterator[Path]:
         raise
 
 
+def fsync_dir(path: Path) -> None:
+    """fsync a folder, so the renames into it survive a crash (best effort: some file
+    systems cannot open a folder for it)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write bytes to `path` atomically."""
     with atomic_path(path) as tmp:

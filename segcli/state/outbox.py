@@ -27,7 +27,7 @@ from typing import Any
 import polars as pl
 
 from segcli.errors import StateError
-from segcli.fs import atomic_write_bytes
+from segcli.fs import atomic_write_bytes, fsync_dir
 from segcli.spec import model as m
 
 _RUN_FOLDER = re.compile(r"(\.tmp-)?[0-9a-f]{12}")
@@ -193,9 +193,9 @@ def write_payloads(state: Path, run_id: str, frames: dict[str, pl.DataFrame]) ->
         frame.write_parquet(target)
         with target.open("rb") as fh:
             os.fsync(fh.fileno())
-    _fsync(tmp)
+    fsync_dir(tmp)
     os.replace(tmp, root / run_id)
-    _fsync(root)
+    fsync_dir(root)
 
 
 def read_payload(state: Path, d: Delivery) -> pl.DataFrame:
@@ -238,7 +238,7 @@ def mark_done(state: Path, d: Delivery, batch: int) -> None:
     atomic_write_bytes(
         folder(state, d.run_id) / "done" / f"{d.id}.{batch}", json.dumps(body).encode()
     )
-    _fsync(folder(state, d.run_id) / "done")
+    fsync_dir(folder(state, d.run_id) / "done")
     (folder(state, d.run_id) / "status" / f"{d.id}.json").unlink(missing_ok=True)
 
 
@@ -303,14 +303,3 @@ def clean(state: Path, runs: list[dict[str, Any]]) -> None:
     for child in root.iterdir():
         if child.name not in known and _RUN_FOLDER.fullmatch(child.name) and child.is_dir():
             shutil.rmtree(child, ignore_errors=True)
-
-
-def _fsync(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -37,7 +37,7 @@ from typing import Any
 import polars as pl
 
 from segcli.errors import StateError
-from segcli.fs import atomic_write_bytes, claim_dir, write_error
+from segcli.fs import atomic_write_bytes, claim_dir, fsync_dir, write_error
 
 SCHEMA_VERSION = 1
 STATE_MARKER = ".segcli-state"
@@ -384,9 +384,9 @@ class StateDir:
 
         with ThreadPoolExecutor(max_workers=4) as pool:
             list(pool.map(write, snapshots.items()))
-        _fsync_dir(tmp)
+        fsync_dir(tmp)
         os.replace(tmp, runs / run_id)
-        _fsync_dir(runs)
+        fsync_dir(runs)
         new = Manifest([*manifest.runs, run], dict(manifest.current), list(manifest.pruned))
         for name in snapshots:
             new.current[name] = {
@@ -407,7 +407,7 @@ class StateDir:
         # Committed. Tidying up is best effort: a failure there must not report the run
         # as failed (the next run tidies again).
         try:
-            _fsync_dir(self.path)
+            fsync_dir(self.path)
             self.clean_strays(new)
         except OSError:
             pass
@@ -461,14 +461,3 @@ def _remove_snapshots(folder: Path) -> None:
             f.unlink(missing_ok=True)
     with contextlib.suppress(OSError):  # it holds something segcli did not write: leave it
         folder.rmdir()
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
