@@ -188,16 +188,9 @@ class ActionParser:
         secret = self.v.string(body["secret_env"], "secret_env") if "secret_env" in body else None
         template: Any = "json"
         if "template" in body:
-            t = body["template"].value
-            if t not in TEMPLATES:
-                self.r.err(
-                    codes.BAD_VALUE,
-                    f"unknown webhook template {t!r}",
-                    body["template"],
-                    hint(str(t), TEMPLATES) or f"one of: {', '.join(TEMPLATES)}",
-                )
-            else:
-                template = t
+            tnode = body["template"]
+            message = f"unknown webhook template {tnode.value!r}"
+            template = self.v.choice(tnode, TEMPLATES, message) or template
         timeout = self.timeout(body.get("timeout"), 10.0)
         return m.WebhookAction(
             url, batch, secret, template, timeout, self.columns(body.get("columns"))

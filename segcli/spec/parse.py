@@ -25,7 +25,7 @@ from segcli.spec.diagnostics import Reporter
 from segcli.spec.load import YNode
 from segcli.spec.parse_conditions import Conditions
 from segcli.spec.parse_scoring import Scoring
-from segcli.spec.parse_values import Values, describe, hint, split_field
+from segcli.spec.parse_values import Values, describe, split_field
 
 TOP_KEYS = lang.names(lang.TOP_LEVEL)
 SOURCE_KEYS = lang.names(lang.SOURCE)
@@ -212,16 +212,10 @@ class _Parser:
                 self.r.err(codes.WRONG_TYPE, "columns must be a mapping of column: type", cnode)
             else:
                 for col, tnode in cnode.value.items():
-                    if tnode.value not in COLUMN_TYPES:
-                        self.r.err(
-                            codes.BAD_VALUE,
-                            f"unknown column type {tnode.value!r} for '{col}'",
-                            tnode,
-                            hint(str(tnode.value), COLUMN_TYPES)
-                            or f"one of: {', '.join(COLUMN_TYPES)}",
-                        )
-                    else:
-                        columns.append((col, str(tnode.value)))
+                    message = f"unknown column type {tnode.value!r} for '{col}'"
+                    declared = self.v.choice(tnode, COLUMN_TYPES, message)
+                    if declared is not None:
+                        columns.append((col, declared))
         delimiter, encoding = self.csv_options(body)
         if not ok or path is None or key is None:
             return None
@@ -292,16 +286,8 @@ class _Parser:
             return None
         kind: Any = "dynamic"
         if "kind" in body:
-            k = body["kind"].value
-            if k not in KINDS:
-                self.r.err(
-                    codes.BAD_VALUE,
-                    f"unknown kind {k!r}",
-                    body["kind"],
-                    hint(str(k), KINDS) or f"one of: {', '.join(KINDS)}",
-                )
-            else:
-                kind = k
+            knode = body["kind"]
+            kind = self.v.choice(knode, KINDS, f"unknown kind {knode.value!r}") or kind
         where = self.conditions.condition(body["where"]) if "where" in body else None
         exclude = self.conditions.condition(body["exclude"]) if "exclude" in body else None
         files = {}

@@ -161,7 +161,7 @@ class Conditions:
             return None
         ok = True
         types = self.v.str_list(body["type"], "type") if "type" in body else None
-        window, ok = self._window(enode, body)
+        window, ok = self.v.window(enode, body, "an event")
         where, where_ok = self._row_filters(body.get("where"))
         ok &= where_ok
         aggs = [k for k in m.AGG_KINDS if k in body]
@@ -204,18 +204,6 @@ class Conditions:
             return None
         conds = tuple(m.RowCond(f.column, f.test) for f in where)
         return m.EventCond(srcs, types, conds, window, agg, column, test, node.line, regularly)
-
-    def _window(self, enode: YNode, body: dict[str, YNode]) -> tuple[m.Window | None, bool]:
-        if "within" in body and "during" in body:
-            self.r.err(codes.CONFLICT, "an event takes within or during, not both", enode)
-            return None, False
-        if "within" in body:
-            d = self.v.duration(body["within"], "within")
-            return (m.Window(within=d), True) if d else (None, False)
-        if "during" in body:
-            p = self.v.period(body["during"])
-            return (m.Window(during=p), True) if p else (None, False)
-        return None, True
 
     def _row_filters(self, wnode: YNode | None) -> tuple[list[refs.RowFilter], bool]:
         if wnode is None:

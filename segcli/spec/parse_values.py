@@ -126,17 +126,36 @@ class Values:
         )
         return None
 
-    def period(self, node: YNode) -> m.Period | None:
-        if isinstance(node.value, str) and node.value in PERIODS:
-            fiscal = self.fiscal_start if "fiscal" in node.value else 1
-            return m.Period(node.value, fiscal)
-        self.r.err(
-            codes.BAD_VALUE,
-            f"unknown calendar period {node.value!r}",
-            node,
-            hint(str(node.value), PERIODS) or f"one of: {', '.join(PERIODS)}",
-        )
+    def window(
+        self, node: YNode, body: dict[str, YNode], what: str
+    ) -> tuple[m.Window | None, bool]:
+        """`within:` or `during:` of an event or a sequence (`what` names it in the message):
+        the window (None when there is none) and whether it parsed."""
+        if "within" in body and "during" in body:
+            self.r.err(codes.CONFLICT, f"{what} takes within or during, not both", node)
+            return None, False
+        if "within" in body:
+            d = self.duration(body["within"], "within")
+            return (m.Window(within=d), True) if d else (None, False)
+        if "during" in body:
+            p = self.period(body["during"])
+            return (m.Window(during=p), True) if p else (None, False)
+        return None, True
+
+    def choice(self, node: YNode, options: tuple[str, ...], message: str) -> str | None:
+        """The node's value when it is one of `options`; otherwise S006 `message` with a
+        did-you-mean hint (or the list of options) and None."""
+        if isinstance(node.value, str) and node.value in options:
+            return node.value
+        help = hint(str(node.value), options) or f"one of: {', '.join(options)}"
+        self.r.err(codes.BAD_VALUE, message, node, help)
         return None
+
+    def period(self, node: YNode) -> m.Period | None:
+        name = self.choice(node, PERIODS, f"unknown calendar period {node.value!r}")
+        if name is None:
+            return None
+        return m.Period(name, self.fiscal_start if "fiscal" in name else 1)
 
     def str_list(self, node: YNode, what: str) -> tuple[str, ...] | None:
         items = node.value if node.is_list else [node]

@@ -59,7 +59,7 @@ class SequenceParser:
         if "max_gap" in body:
             max_gap = self.exact(body["max_gap"], "max_gap")
             ok &= max_gap is not None
-        window, window_ok = self._window(snode, body)
+        window, window_ok = self.v.window(snode, body, "a sequence")
         ok &= window_ok
         same: tuple[str, ...] = ()
         if "same" in body:
@@ -144,18 +144,6 @@ class SequenceParser:
         )
         conds = tuple(m.RowCond(f.column, f.test) for f in where)
         return m.SeqStep(srcs, types, conds)
-
-    def _window(self, snode: YNode, body: dict[str, YNode]) -> tuple[m.Window | None, bool]:
-        if "within" in body and "during" in body:
-            self.r.err(codes.CONFLICT, "a sequence takes within or during, not both", snode)
-            return None, False
-        if "within" in body:
-            d = self.v.duration(body["within"], "within")
-            return (m.Window(within=d), True) if d else (None, False)
-        if "during" in body:
-            p = self.v.period(body["during"])
-            return (m.Window(during=p), True) if p else (None, False)
-        return None, True
 
     def _then_not(self, node: YNode) -> tuple[m.SeqStep, m.Duration] | None:
         body = self.v.mapping(node, "then_not", THEN_NOT_KEYS)
