@@ -10,6 +10,7 @@ does not parse are the files read again, to report the first bad value with its 
 from __future__ import annotations
 
 import itertools
+import re
 import shutil
 import tempfile
 import threading
@@ -35,6 +36,7 @@ DTYPES: dict[str, pl.DataType] = {
     "datetime": UTC_DT,
 }
 _LOCATE_CHUNK = 65_536
+_TAIL_NULL = "__segcli_tail_null__"  # whether a batch's last column has nulls
 # Datetime styles tried for a column's fast parse: (format, whether it carries an offset).
 _DATETIME_STYLES = (
     ("%Y-%m-%dT%H:%M:%S%.f%z", True),
@@ -100,6 +102,8 @@ class CsvSource:
     tz: str
     headers: dict[Path, list[str]]
     sample: list[tuple[Path, cs.Record]]
+    # Files whose every row was in the sample (their widths were checked there).
+    whole: frozenset[Path] = frozenset()
     _failures: dict[str, DataError] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _plain: dict[Path, str] = field(default_factory=dict)
@@ -116,7 +120,8 @@ class CsvSource:
             if f not in headers:
                 headers[f] = cs.read_head(f, src.name, sep, enc, 0).header
         sample = [(f, rec) for f, h in heads.items() for rec in h.rows]
-        return cls(src, files, tz, headers, sample)
+        whole = frozenset(f for f, h in heads.items() if len(h.rows) < cs.SAMPLE_ROWS)
+        return cls(src, files, tz, headers, sample, whole)
 
     @property
     def has_no_rows(self) -> bool:
@@ -270,26 +275,77 @@ class CsvSource:
             if left is not None and left <= 0:
                 return
             have = self.headers[f]
+            # A row with fewer fields than the header reads as nulls in its last columns, like
+            # empty cells would: the last column is read along to see whether any is null, and
+            # only then are the file's lines checked for short rows (_short_rows).
+            tail = have[-1] if f not in self.whole else None
             lf = pl.scan_csv(
                 self._readable(f),
                 schema={c: pl.String() for c in have},
                 separator=self.src.delimiter or ",",
                 raise_if_empty=False,
             )
-            lf = lf.select(
-                [pl.col(c) if c in have else pl.lit(None, pl.String()).alias(c) for c in cols]
-            )
-            if predicate is not None:
-                lf = lf.filter(predicate)
-            if left is not None:
-                lf = lf.head(left)
+            picked = [pl.col(c) if c in have else pl.lit(None, pl.String()).alias(c) for c in cols]
+            if tail is not None:
+                picked.append(pl.col(tail).is_null().alias(_TAIL_NULL))
+            lf = lf.select(picked)
+            tail_null = False
             try:
                 for batch in lf.collect_batches(chunk_size=batch_size):
+                    if tail is not None:
+                        tail_null = tail_null or bool(batch[_TAIL_NULL].any())
+                        batch = batch.drop(_TAIL_NULL)
+                    if predicate is not None:
+                        batch = batch.filter(predicate)
                     if left is not None:
+                        batch = batch.head(left)
                         left -= batch.height
-                    yield batch
+                    if batch.height:
+                        yield batch
+                    if left is not None and left <= 0:
+                        break
             except pl.exceptions.PolarsError as exc:
                 raise self._read_failure(f, exc) from None
+            if tail_null and (left is None or left > 0):
+                self._short_rows(f, len(have))
+
+    def _short_rows(self, f: Path, width: int) -> None:
+        """StreamedDataError naming the first record of `f` with fewer fields than its header.
+
+        Each physical line's delimiters are counted by Polars (quoted text removed first); only
+        when a line looks short, or holds a quote left open (a field spanning lines), is the
+        file read again with Python's csv module to find the record and its line exactly."""
+        sep = self.src.delimiter or ","
+        line = pl.col("line")
+        bare = (
+            pl.when(line.str.contains('"', literal=True))
+            .then(line.str.replace_all(r'"[^"]*"', ""))
+            .otherwise(line)
+        )
+        suspect = (bare.str.count_matches(re.escape(sep)) < width - 1) | bare.str.contains(
+            '"', literal=True
+        )
+        lines = pl.scan_csv(
+            self._readable(f),
+            has_header=False,
+            skip_rows=1,
+            separator="\x1f" if sep != "\x1f" else "\x1e",
+            quote_char=None,
+            schema={"line": pl.String()},
+            truncate_ragged_lines=True,
+            raise_if_empty=False,
+        )
+        try:
+            if not lines.select(suspect.fill_null(False).any()).collect().item():
+                return
+        except pl.exceptions.PolarsError as exc:
+            raise self._read_failure(f, exc) from None
+        for rec in self._rows(f):
+            if len(rec.fields) < width:
+                try:
+                    cs.check_width(f, rec, width)
+                except DataError as short:
+                    raise StreamedDataError(short.message) from None
 
     def _readable(self, f: Path) -> str:
         """A path Polars can read as UTF-8: the file itself, or a UTF-8 copy of it."""

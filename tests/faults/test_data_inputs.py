@@ -51,6 +51,20 @@ def _parts(root: Path) -> str:
     return "parts/*.parquet"
 
 
+def _long_purchases(root: Path, short: str, name: str = "purchases.csv") -> str:
+    """Purchases with 12,000 rows, past the sampled head, whose 11,000th row is `short`."""
+    rows = ["1,2026-06-01T10:00:00Z"] * 12_000
+    rows[10_999] = short
+    (root / name).write_text("contact_id,purchased_at\n" + "\n".join(rows) + "\n")
+    return name
+
+
+def _long_contacts(short: str) -> str:
+    rows = [f"{i},P{i},2026-01-05" for i in range(1, 12_001)]
+    rows[10_999] = short
+    return "contact_id,name,signed_up\n" + "\n".join(rows) + "\n"
+
+
 CASES: dict[str, tuple[Callable[[Path], None], tuple[str, ...]]] = {
     "non-ISO date early": (
         lambda r: _write(r, CONTACTS.replace("2026-02-10", "02/10/2026")),
@@ -80,6 +94,23 @@ CASES: dict[str, tuple[Callable[[Path], None], tuple[str, ...]]] = {
     "ragged row": (
         lambda r: _write(r, CONTACTS.replace("Bob,2026-02-10", "Bob,2026-02-10,x")),
         ("contacts.csv:3", "4 fields", "header has 3"),
+    ),
+    "short event row past the sampled head": (
+        lambda r: _write(r, purchases=_long_purchases(r, "1")),
+        ("purchases.csv:11001", "1 fields", "header has 2"),
+    ),
+    "short row with a quoted delimiter past the sampled head": (
+        lambda r: _write(r, _long_contacts('11000,"Doe, Jane"')),
+        ("contacts.csv:11001", "2 fields", "header has 3"),
+    ),
+    "short gzipped row past the sampled head": (
+        lambda r: (
+            _long_purchases(r, "3", "p.csv"),
+            (r / "p.csv.gz").write_bytes(gzip.compress((r / "p.csv").read_bytes())),
+            (r / "p.csv").unlink(),
+            _write(r, purchases="p.csv.gz"),
+        ),
+        ("p.csv.gz:11001", "1 fields", "header has 2"),
     ),
     "semicolon export": (
         lambda r: _write(r, CONTACTS.replace(",", ";")),
@@ -124,3 +155,19 @@ def test_broken_exports_are_data_errors(tmp_path: Path, case: str) -> None:
     assert "This error occurred" not in result.output
     assert_untouched(before, tmp_path, own=(".segcli", "out"))
     assert not (tmp_path / "out").exists()
+
+
+def test_empty_last_cells_past_the_sampled_head_are_nulls_not_short_rows(tmp_path: Path) -> None:
+    """The short-row check must not mistake empty last cells, or a quoted field that spans
+    lines, for missing fields: those files run, and the empty cells are nulls."""
+    rows = [f"{i},P{i}," + ("2026-01-05" if i % 2 else "") for i in range(1, 12_001)]
+    rows[10_999] = '11000,"two\nlines, one field",2026-03-05'
+    (tmp_path / "segments.yaml").write_text(SPEC.replace("PURCHASES", "purchases.csv"))
+    (tmp_path / "contacts.csv").write_text("contact_id,name,signed_up\n" + "\n".join(rows) + "\n")
+    (tmp_path / "purchases.csv").write_text(PURCHASES)
+    result = invoke(["run", "--as-of", "2026-06-30"], tmp_path)
+    assert result.exit_code == 0, result.output
+    members = pl.read_parquet(tmp_path / "out" / "segments" / "new.parquet")
+    assert members["contact_id"].to_list() == [11000]
+    scores = pl.read_parquet(tmp_path / "out" / "segments" / "buyers.parquet")
+    assert sorted(scores["contact_id"].to_list()) == [1, 3]
