@@ -379,6 +379,9 @@ class Reference:
             return test_holds(cond.test, self.rows[key].get(col), Clock(at, self.tz))
         if isinstance(cond, m.EventCond) and cond.regularly is not None:
             return self.regular_periods(cond, key, at) >= cond.regularly.periods
+        if isinstance(cond, m.EventCond) and cond.per is not None:
+            count = len(self.per_values(cond, key, at))
+            return test_holds(cond.test, count, Clock(at, self.tz))
         if isinstance(cond, m.EventCond):
             return test_holds(cond.test, self.event_value(cond, key, at), Clock(at, self.tz))
         if isinstance(cond, m.SegmentRef):
@@ -463,6 +466,27 @@ class Reference:
             )
             hits += sum(1 for t in stamps if lo < t <= hi) >= reg.at_least
         return hits
+
+    def per_values(self, ev: m.EventCond, key: Any, at: datetime) -> set[Any]:
+        """The values of the `per` column whose matching rows (nulls ignored) contain a row
+        of every `has` type and none of a `lacks` type (SPEC §2.6, per-value grouping)."""
+        per = ev.per
+        assert per is not None
+        kinds: dict[Any, set[str | None]] = {}
+        for name in ev.sources:
+            src = self.spec.sources[name]
+            one = m.EventCond((name,), ev.types, ev.where, ev.window, "count", None, ev.test)
+            for row, _ in self.matching_rows(one, key, at):
+                value = row.get(per.column)
+                if value is None:
+                    continue
+                kind = row.get(src.type) if src.type else None
+                kinds.setdefault(value, set()).add(None if kind is None else str(kind))
+        return {
+            v
+            for v, seen in kinds.items()
+            if all(h in seen for h in per.has) and not any(x in seen for x in per.lacks)
+        }
 
     # ------------------------------------------------------------ sequences
 
@@ -550,7 +574,11 @@ class Reference:
     def rule_points(self, rule: m.Rule, sm: m.ScoreModel, key: Any, as_of: datetime) -> float:
         """One rule's (capped) contribution to the contact's score."""
         when = rule.when
-        if rule.each:
+        if rule.each and isinstance(when, m.EventCond) and when.per is not None:
+            # Points per passing value; values do not decay (docs/semantics.md).
+            assert when.has_default_count
+            points = rule.points * len(self.per_values(when, key, as_of))
+        elif rule.each:
             assert isinstance(when, m.EventCond) and when.is_default_test
             rows = self.matching_rows(when, key, as_of)
             points = rule.points * sum(self.weight(sm, t, as_of) for _, t in rows)

@@ -22,6 +22,7 @@ from segcli.engines.polars_sequences import sequence_frames
 from segcli.errors import DataError
 from segcli.planning import ir
 from segcli.planning.compile import bucket_of, grade_expr
+from segcli.planning.per import PerScan
 from segcli.planning.planner import (
     Aggregate,
     Plan,
@@ -338,6 +339,41 @@ def _pooled_query(
     return together.group_by(key).agg([e for a in first for e in _reductions(a)])
 
 
+PER_VALUE = "__per_value"  # the per column of a per-value pass, whatever its source calls it
+
+
+def _per_query(
+    ps: PerScan,
+    reads: dict[str, SourceRead],
+    frames: dict[str, pl.LazyFrame],
+    key: str,
+    env: Env,
+) -> pl.LazyFrame:
+    """Per-value grouping: each source's rows filtered once and flagged, concatenated, one
+    group_by (contact, value) with `any` of each flag, one group_by contact counting the
+    values that pass."""
+    pieces = []
+    for part in ps.parts:
+        read = reads[part.source]
+        lf = frames[part.source]
+        if part.types is not None and read.type is not None:
+            tcol = pl.col(read.type).cast(pl.String)
+            types = list(part.types)
+            lf = lf.filter(tcol == types[0] if len(types) == 1 else tcol.is_in(types))
+        if part.since is not None and read.time is not None:
+            lf = lf.filter(pl.col(read.time) >= pl.lit(part.since, dtype=UTC_DT))
+        lf = lf.filter(pl.col(ps.column).is_not_null())
+        lf = lf.with_columns([to_polars(e, env).alias(n) for n, e in part.flags])
+        lf = lf.filter(pl.any_horizontal([pl.col(n) for n in ps.selected]))
+        cols = [pl.col(read.key).alias(key), pl.col(ps.column).alias(PER_VALUE)]
+        pieces.append(lf.select([*cols, *ps.flags]))
+    # A relaxed concat finds the pooled sources' common type: 1 and 1.0 are one value.
+    rows = pieces[0] if len(pieces) == 1 else pl.concat(pieces, how="vertical_relaxed")
+    groups = rows.group_by(key, PER_VALUE).agg([pl.col(n).any() for n in ps.flags])
+    counts = [to_polars(a.passes, env).cast(pl.Int64).sum().alias(a.name) for a in ps.aggregates]
+    return groups.group_by(key).agg(counts)
+
+
 # ---------------------------------------------------------------- execution
 
 
@@ -454,6 +490,7 @@ def execute(
     frames = {r.name: _prepare(r, catalog.frame(r.name), key_dtype, plan) for r in plan.sources}
     queries = [_scan_query(s, reads[s.source], frames[s.source], key, env) for s in plan.scans]
     queries += [_pooled_query(p, reads, frames, key, env) for p in plan.pooled]
+    queries += [_per_query(ps, reads, frames, key, env) for ps in plan.per_scans]
     try:
         found = sequence_frames(plan, frames, key, lambda e: to_polars(e, env))
     except pl.exceptions.PolarsError as exc:

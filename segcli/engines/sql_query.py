@@ -5,6 +5,8 @@
          scan_* (one pass per planned scan: type and window prefilters, one flag column per
                  aggregate, matching rows only, one GROUP BY with CASE aggregates)
          pool_* (pooled sources: per-source values UNION ALL, then COUNT(DISTINCT))
+         per_*  (per-value grouping: flagged rows grouped by contact and value, then the
+                 passing values counted; segcli.engines.sql_per)
          l0     (contacts LEFT JOIN every scan and pool)
          l1 ... (per-contact aggregates, scores, then each segment's rule, kind set and
                  membership, one layer each, so later segments read earlier ones)
@@ -30,6 +32,7 @@ from segcli.engines.sql import (
     sql_type,
     unsupported,
 )
+from segcli.engines.sql_per import per_cte
 from segcli.planning import ir
 from segcli.planning.planner import (
     Aggregate,
@@ -82,6 +85,12 @@ def _needed(plan: Plan, source: str) -> list[str]:
         cols |= ir.columns(a.flag)
         if a.value is not None:
             cols |= ir.columns(a.value)
+    for ps in plan.per_scans:
+        for part in ps.parts:
+            if part.source == source:
+                cols.add(ps.column)
+                for _, flag in part.flags:
+                    cols |= ir.columns(flag)
     return sorted(c for c in cols if "@" not in c and not c.startswith("__agg"))
 
 
@@ -238,6 +247,9 @@ def build_query(
     for i, p in enumerate(plan.pooled):
         ctes.append((f"pool_{i}", pooled_cte(p, reads, srcs, t, key)))
         joins.append(f"pool_{i}")
+    for i, ps in enumerate(plan.per_scans):
+        ctes.append((f"per_{i}", per_cte(ps, reads, srcs, t, key)))
+        joins.append(f"per_{i}")
     # l0: contacts, then each scan's columns by a left join (no rows: nulls, filled below)
     contacts = exp.Subquery(this=inputs.contacts, alias=exp.TableAlias(this=exp.to_identifier("c")))
     l0 = _select(exp.Column(this=exp.Star(), table=exp.to_identifier("c"))).from_(
@@ -255,6 +267,8 @@ def build_query(
             named += [f"{a.name}@sum", f"{a.name}@cnt"] if a.reduce == "avg" else [a.name]
     for p in plan.pooled:
         named += list(p.names)
+    for ps in plan.per_scans:
+        named += [a.name for a in ps.aggregates]
     # Partials are named like the aggregates they make: suffixed here so the aggregate
     # layer's columns replace nothing.
     part = {n: f"{n}@p" for n in named}

@@ -36,6 +36,8 @@ class AggKey:
     half_life_s: int | None = None  # for agg == "decay": sum of 0.5^(age / half_life)
     # Only rows in (span[0], span[1]]: one period of a `regularly` cadence (SPEC §2.6).
     span: tuple[datetime, datetime] | None = None
+    # agg == "count" of the values of a column whose rows pass (per-value grouping, §2.6).
+    per: m.Per | None = None
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,7 @@ def event_agg_key(
         cond.column,
         as_of,
         half_life_s,
+        per=cond.per,
     )
 
 

@@ -27,6 +27,7 @@ from segcli.planning.compile import (
     row_filter,
     window_start,
 )
+from segcli.planning.per import PerScan, plan_per_scans
 from segcli.planning.scoring import model_score, rule_points, score_col
 from segcli.planning.sequences import SeqKey, SequencePlan, plan_sequence, sequence_col
 from segcli.spec import graph
@@ -159,6 +160,8 @@ class Plan:
     reads: tuple[tuple[str, ...], ...] = ()
     # Sequence conditions (SPEC §2.6), each read in a shared per-source sequence pass.
     sequences: tuple[SequencePlan, ...] = ()
+    # Per-value grouping (SPEC §2.6): one pass per pooled sources and `per` column.
+    per_scans: tuple[PerScan, ...] = ()
     spec: m.Spec | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -194,6 +197,8 @@ class Plan:
             )
             first = p.parts[0][1]
             lines += [f"    {a.name}: {describe_key(a.key, self.timezone)}" for a in first]
+        for ps in self.per_scans:
+            lines += ps.describe(self.timezone)
         for sp in self.sequences:
             lines += sp.describe(self.timezone)
         if not lines:
@@ -351,12 +356,15 @@ def build_plan(
         for rel in (seg.from_file, seg.include_file, seg.exclude_file):
             if rel and rel not in lists:
                 lists.append(rel)
-    reads, scans, pooled = _scans(spec, schemas, b.aggs, as_of)
+    plain = {k: n for k, n in b.aggs.items() if k.per is None}
+    reads, scans, pooled = _scans(spec, schemas, plain, as_of)
     row_types = {s: _row_types(spec, schemas, s) for s in spec.sources}
+    per_aggs = {k: n for k, n in b.aggs.items() if k.per is not None}
+    per_scans = plan_per_scans(spec, row_types, per_aggs, as_of)
     sequences = tuple(plan_sequence(n, k, spec, row_types, as_of) for k, n in b.seqs.items())
-    for sp in sequences:
-        reads += [_read(spec, schemas, s) for s in sp.sources if s not in {r.name for r in reads}]
-    units = tuple(_per_source(b.aggs))
+    for needs in (*(p.sources for p in per_scans), *(sp.sources for sp in sequences)):
+        reads += [_read(spec, schemas, s) for s in needs if s not in {r.name for r in reads}]
+    units = tuple(_per_source(plain))
     return Plan(
         as_of=as_of,
         timezone=spec.timezone,
@@ -373,6 +381,7 @@ def build_plan(
         models=tuple(spec.scoring),
         reads=units,
         sequences=sequences,
+        per_scans=tuple(per_scans),
         spec=spec,
     )
 
@@ -626,7 +635,8 @@ def combine(aggs: dict[AggKey, str]) -> list[tuple[str, ir.Expr]]:
     """Final aggregate columns from partials, with the zero-row values of SPEC §2.2."""
     out: list[tuple[str, ir.Expr]] = []
     for key, name in aggs.items():
-        multi = len(key.sources) > 1 and key.agg in DECOMPOSABLE
+        # A per aggregate's pooled rows are grouped together: one partial, not one a source.
+        multi = len(key.sources) > 1 and key.agg in DECOMPOSABLE and key.per is None
         names = [f"{name}#{s}" for s in key.sources] if multi else [name]
         e: ir.Expr
         if key.agg == "avg":

@@ -17,8 +17,10 @@ def rule_points(rule: m.Rule, sm: m.ScoreModel, ctx: Context) -> ir.Expr:
     pts: ir.Expr
     if rule.each:
         assert isinstance(when, m.EventCond)
-        agg = "decay" if hl else "count"
-        col = ctx.register_agg(event_agg_key(when, ctx.as_of, agg=agg, half_life_s=hl))
+        # Rows decay; the values of a `per` condition do not (docs/semantics.md).
+        decays = hl is not None and when.per is None
+        agg, weight_hl = ("decay", hl) if decays else ("count", None)
+        col = ctx.register_agg(event_agg_key(when, ctx.as_of, agg=agg, half_life_s=weight_hl))
         pts = ir.Arith("mul", ir.Lit(float(rule.points)), ir.Cast(ir.Col(col), "float"))
     elif hl and single_event:
         assert isinstance(when, m.EventCond)

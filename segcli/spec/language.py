@@ -232,6 +232,10 @@ EVENT = (
         for a in AGGREGATES
     ),
     Key("regularly", obj(REGULARLY)),
+    # Per-value grouping (SPEC §2.6): the test counts the values of `per` whose rows pass.
+    Key("per", {**STRING, "description": "judge each value of this column on its own"}),
+    Key("has", {**STR_OR_LIST, "description": "types each value's rows must contain (needs per)"}),
+    Key("lacks", {**STR_OR_LIST, "description": "types they must not contain (needs per)"}),
 )
 SEQ_STEP = (
     Key("source", STR_OR_LIST, True),

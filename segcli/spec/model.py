@@ -116,6 +116,17 @@ class Regularly:
 
 
 @dataclass(frozen=True)
+class Per:
+    """`per: COLUMN` (per-value grouping, SPEC §2.6): the selected rows are grouped by the
+    column's non-null values; a value passes when its rows contain every `has` type and no
+    `lacks` type, and the event's count is the number of values that pass."""
+
+    column: str
+    has: tuple[str, ...] = ()
+    lacks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class EventCond:
     """An aggregate over a contact's rows of one or more pooled relation-many sources."""
 
@@ -128,16 +139,23 @@ class EventCond:
     test: Test
     line: int = field(default=0, compare=False, repr=False)
     regularly: Regularly | None = None  # cadence instead of a test (SPEC §2.6)
+    per: Per | None = None  # per-value grouping: count counts values (SPEC §2.6)
 
     @property
-    def is_default_test(self) -> bool:
-        """True for the default test `count: {gte: 1}` ("did at least once")."""
+    def has_default_count(self) -> bool:
+        """The test is the default `count: {gte: 1}` (of rows, or of values with `per`)."""
         return (
             self.regularly is None
             and self.agg == "count"
             and self.test.ops == (Op("gte", 1),)
             and self.test.include_missing is None
         )
+
+    @property
+    def is_default_test(self) -> bool:
+        """True for the default test over rows ("did at least once"): the test `each` rules
+        count rows of and decay weighs by its latest row. A `per` condition counts values."""
+        return self.has_default_count and self.per is None
 
 
 @dataclass(frozen=True)

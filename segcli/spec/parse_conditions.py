@@ -19,6 +19,7 @@ from segcli.spec.grades import parse_grade_cond
 from segcli.spec.load import YNode
 from segcli.spec.parse_ops import Operators, op_hint
 from segcli.spec.parse_values import Values, describe, hint, split_field
+from segcli.spec.per import parse_per
 from segcli.spec.sequences import SequenceParser
 from segcli.spec.typecheck import op_problem
 
@@ -188,6 +189,8 @@ class Conditions:
                 ok = False
             regularly = parse_regularly(self.r, self.v, body["regularly"])
             ok &= regularly is not None
+        per, per_ok = parse_per(self.r, self.v, enode, body, aggs, types)
+        ok &= per_ok
         self.found.append(
             refs.EventUse(
                 body["source"],
@@ -198,12 +201,15 @@ class Conditions:
                 agg,
                 column_node,
                 column,
+                body.get("per") if per is not None else None,
+                per.column if per is not None else None,
+                body.get("has") or body.get("lacks") if per is not None else None,
             )
         )
         if not ok:
             return None
         conds = tuple(m.RowCond(f.column, f.test) for f in where)
-        return m.EventCond(srcs, types, conds, window, agg, column, test, node.line, regularly)
+        return m.EventCond(srcs, types, conds, window, agg, column, test, node.line, regularly, per)
 
     def _row_filters(self, wnode: YNode | None) -> tuple[list[refs.RowFilter], bool]:
         if wnode is None:

@@ -125,7 +125,7 @@ class Scoring:
         if (
             each
             and when is not None
-            and not (isinstance(when, m.EventCond) and when.is_default_test)
+            and not (isinstance(when, m.EventCond) and when.has_default_count)
         ):
             self.r.err(
                 codes.CONFLICT,
@@ -257,7 +257,7 @@ class Scoring:
             when = self.conditions.condition(_substitute(body["when"], row))
             if when is None or not self._rule_when_ok(when, body["when"]):
                 continue
-            if each and not (isinstance(when, m.EventCond) and when.is_default_test):
+            if each and not (isinstance(when, m.EventCond) and when.has_default_count):
                 self.r.err(
                     codes.CONFLICT,
                     "each: true needs `when` to be one event condition with the default test",

@@ -72,6 +72,11 @@ class EventUse:
     agg: str
     column_node: YNode | None
     column: str | None
+    # `per: COLUMN` (SPEC §2.6): the column each source must have, and the `has`/`lacks`
+    # node when there is one (it needs each source's `type:` column).
+    per_node: YNode | None = None
+    per: str | None = None
+    kinds_node: YNode | None = None
 
 
 @dataclass(frozen=True)

@@ -204,6 +204,8 @@ class _Resolver:
         for f in ref.where:
             for s in ref.sources:
                 self.column(f.node, s, f.column, f.test)
+        if ref.per is not None and ref.per_node is not None:
+            self.per(ref, usable)
         if ref.column is None or ref.column_node is None:
             return
         for s in ref.sources:
@@ -217,11 +219,43 @@ class _Resolver:
                     ref.column_node,
                 )
 
+    def per(self, ref: refs.EventUse, usable: list[str]) -> None:
+        """`per: COLUMN` (SPEC §2.6): the column in every pooled source, of one type across
+        them (numbers may mix: 1 and 1.0 are one value), and `has`/`lacks` need `type:`."""
+        assert ref.per is not None and ref.per_node is not None
+        for s in usable:
+            if ref.kinds_node is not None and self.sources[s].type is None:
+                self.r.err(
+                    codes.SOURCE_LACKS,
+                    f"has and lacks need source '{s}' to declare `type:`",
+                    ref.kinds_node,
+                    f"add `type: <column>` to source '{s}'",
+                )
+        seen: dict[str, str] = {}
+        for s in usable:
+            self.column(ref.per_node, s, ref.per, None)
+            dt = self.schemas.get(s, {}).get(ref.per)
+            if dt is not None:
+                seen[s] = type_name(dt)
+        kinds = {"number" if t in ("int", "float") else t for t in seen.values()}
+        if len(kinds) > 1:
+            shown = ", ".join(f"{t} in '{s}'" for s, t in seen.items())
+            self.r.err(
+                codes.TYPE_MISMATCH,
+                f"per column '{ref.per}' has different types in the pooled sources ({shown}): "
+                "its values could not be compared",
+                ref.per_node,
+                "declare one type on each source: columns: {" + ref.per + ": str}",
+            )
+
     def decay(self, ref: refs.DecayUse) -> None:
         """A decaying rule (each, or one event with the default test) needs row times."""
         for rule in ref.rules:
             w = rule.when
-            if not (isinstance(w, m.EventCond) and (rule.each or w.is_default_test)):
+            # A per condition never decays (docs/semantics.md).
+            if not (
+                isinstance(w, m.EventCond) and w.per is None and (rule.each or w.is_default_test)
+            ):
                 continue
             for s in w.sources:
                 src = self.sources.get(s)

@@ -71,6 +71,7 @@ def contact_verdicts(spec: m.Spec, ev: Evaluation, row: dict[str, Any]) -> dict[
         total = float(ev.score_of(row, model) or 0.0)
         rules = []
         for j, rule in enumerate(sm.rules):
+            per = isinstance(rule.when, m.EventCond) and rule.when.per is not None
             rules.append(
                 {
                     "rule": rule.name,
@@ -78,10 +79,13 @@ def contact_verdicts(spec: m.Spec, ev: Evaluation, row: dict[str, Any]) -> dict[
                     "points": float(row.get(points_col(model, j)) or 0.0),
                     "each": rule.each,
                     "per_row": rule.points if rule.each else None,
+                    # An `each` rule counts rows, or the passing values of a `per` event.
+                    "unit": "value" if per else "row",
                     "max": rule.max,
                     "decayed": bool(
                         sm.half_life
                         and isinstance(rule.when, m.EventCond)
+                        and not per
                         and (rule.each or rule.when.is_default_test)
                     ),
                 }
@@ -158,7 +162,7 @@ def contact_lines(verdicts: dict[str, Any]) -> list[str]:
         for r in s["rules"]:
             extra = []
             if r["each"]:
-                extra.append(f"{r['per_row']:g} per row")
+                extra.append(f"{r['per_row']:g} per {r.get('unit', 'row')}")
             if r["max"] is not None:
                 extra.append(f"max {r['max']:g}")
             if r["decayed"]:

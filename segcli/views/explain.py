@@ -14,6 +14,7 @@ import polars as pl
 from segcli import api
 from segcli.errors import UsageError
 from segcli.planning import ir
+from segcli.planning.per import describe_per
 from segcli.planning.planner import Plan, describe_key
 from segcli.spec import graph
 from segcli.spec import model as m
@@ -117,6 +118,25 @@ def plan_json(plan: Plan) -> dict[str, Any]:
             for s in plan.scans
         ],
         "pooled": [{"sources": list(p.sources), "aggregates": list(p.names)} for p in plan.pooled],
+        "per": [
+            {
+                "sources": list(ps.sources),
+                "column": ps.column,
+                "parts": [
+                    {
+                        "source": p.source,
+                        "types": list(p.types) if p.types is not None else None,
+                        "since": p.since.isoformat() if p.since else None,
+                    }
+                    for p in ps.parts
+                ],
+                "aggregates": [
+                    {"name": a.name, "what": describe_per(a.key, plan.timezone)}
+                    for a in ps.aggregates
+                ],
+            }
+            for ps in plan.per_scans
+        ],
         "segments": [{"segment": s.name, "rule": ir.render(s.rule)} for s in plan.segments],
     }
 

@@ -85,6 +85,8 @@ def describe_event(c: m.EventCond) -> str:
             f"at least {r.at_least} {' '.join(bits)} in each of at least {r.periods} of the "
             f"last {r.of} periods of {r.every.text}"
         )
+    if c.per is not None:
+        return describe_test(f"{describe_per(c.per)} among " + " ".join(bits), c.test)
     subject = {
         "count": "number of",
         "sum": f"sum of {c.column} over",
@@ -97,6 +99,16 @@ def describe_event(c: m.EventCond) -> str:
         "first": "time of the earliest of",
     }[c.agg]
     return describe_test(f"{subject} " + " ".join(bits), c.test)
+
+
+def describe_per(per: m.Per) -> str:
+    """`number of campaign_id values with sent and without open` (SPEC §2.6)."""
+    text = f"number of {per.column} values"
+    if per.has:
+        text += f" with {' and '.join(per.has)}"
+    if per.lacks:
+        text += f"{' and' if per.has else ''} without {' or '.join(per.lacks)}"
+    return text
 
 
 def describe_step(step: m.SeqStep) -> str:
