@@ -397,7 +397,20 @@ class Reference:
             return test_holds(cond.test, change, Clock(at, self.tz))
         if isinstance(cond, m.SequenceCond):
             return self.sequence_done(cond, key, at) is not None
+        if isinstance(cond, m.AccountCond):
+            count = self.account_count(cond, key, at)
+            return test_holds(cond.test, count, Clock(at, self.tz))
         raise TypeError(f"unknown condition {cond!r}")
+
+    def account_count(self, c: m.AccountCond, key: Any, at: datetime) -> int:
+        """SPEC §2.7: the contacts sharing `key`'s account (itself alone when its account is
+        null) that satisfy `where`, itself not counted when `others`."""
+        account = self.rows[key].get(c.column)
+        if account is None:
+            peers = [key]
+        else:
+            peers = [k for k, row in self.rows.items() if row.get(c.column) == account]
+        return sum(1 for k in peers if not (c.others and k == key) and self.holds(c.where, k, at))
 
     # ------------------------------------------------------------ events
 

@@ -233,6 +233,10 @@ def _top(e: ir.Top, env: Env) -> pl.Expr:
     return matches & (rank < limit)
 
 
+def _peer_sum(e: ir.PeerSum, env: Env) -> pl.Expr:
+    return to_polars(e.item, env).sum().over(to_polars(e.by, env))
+
+
 _TRANSLATE: dict[str, Callable[[Any, Env], pl.Expr]] = {
     "Col": _col,
     "Lit": _lit,
@@ -257,6 +261,7 @@ _TRANSLATE: dict[str, Callable[[Any, Env], pl.Expr]] = {
     "InList": _in_list,
     "InPrevious": _in_previous,
     "Top": _top,
+    "PeerSum": _peer_sum,
 }
 
 # ---------------------------------------------------------------- scans

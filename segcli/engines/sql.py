@@ -423,6 +423,11 @@ class Translator:
             return exp.false()
         return self.in_previous(self.expr(e.item), e.segment)
 
+    def _PeerSum(self, e: ir.PeerSum) -> exp.Expr:
+        """SUM(item) OVER (PARTITION BY by); nested windows are hoisted into earlier layers
+        first (sql_query.hoist_peer_sums), as SQL cannot nest them."""
+        return exp.Window(this=exp.Sum(this=self.expr(e.item)), partition_by=[self.expr(e.by)])
+
     def _Top(self, e: ir.Top) -> exp.Expr:
         """matches AND ROW_NUMBER() OVER (matches first, value desc nulls last, key) <= limit."""
         matches = self.expr(e.matches)

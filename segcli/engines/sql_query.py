@@ -221,6 +221,46 @@ def _by_depth(plan: Plan) -> list[list[SegmentPlan]]:
     return groups
 
 
+Layer = list[tuple[str, ir.Expr]]
+
+
+def _innermost_peer_sums(e: ir.Expr, found: dict[ir.PeerSum, str]) -> bool:
+    """Record the PeerSums under `e` that contain no other; True when `e` holds any."""
+    inner = [_innermost_peer_sums(c, found) for c in ir.children(e)]
+    if isinstance(e, ir.PeerSum):
+        if not any(inner) and e not in found:
+            found[e] = ""
+        return True
+    return any(inner)
+
+
+def hoist_peer_sums(layers: list[Layer]) -> list[Layer]:
+    """Each account window sum as a column of its own, computed in a layer before the one
+    that reads it (innermost first): SQL cannot nest a window in another window or in a
+    `top` ranking, and a column is what every dialect reads the same way."""
+    out: list[Layer] = []
+    made = 0
+    for layer in layers:
+        while True:
+            found: dict[ir.PeerSum, str] = {}
+            for _, e in layer:
+                _innermost_peer_sums(e, found)
+            if not found:
+                break
+            for node in found:
+                found[node] = f"__peer{made}"
+                made += 1
+
+            def to_col(node: ir.Expr, found: dict[ir.PeerSum, str] = found) -> ir.Expr | None:
+                name = found.get(node) if isinstance(node, ir.PeerSum) else None
+                return None if name is None else ir.Col(name)
+
+            out.append([(name, node) for node, name in found.items()])
+            layer = [(n, ir.transform(e, to_col)) for n, e in layer]
+        out.append(layer)
+    return out
+
+
 def build_query(
     plan: Plan,
     dialect: str,
@@ -291,9 +331,11 @@ def build_query(
         ]
     if plan.details:
         layers.append(list(plan.details))
+    first = layers[0] if plan.aggregates else None
+    layers = hoist_peer_sums(layers)
     prev = "l0"
     for i, layer in enumerate(layers, start=1):
-        t.rename = part if i == 1 and plan.aggregates else {}
+        t.rename = part if layer is first else {}
         cols = [exp.alias_(t.expr(e), ident(n), quoted=True) for n, e in layer]
         ctes.append((f"l{i}", _select(exp.Star(), *cols).from_(prev, copy=False)))
         prev = f"l{i}"

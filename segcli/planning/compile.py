@@ -188,6 +188,22 @@ def compile_sequence(cond: m.SequenceCond, ctx: Context) -> ir.Expr:
     return ir.Not(ir.IsNull(ir.Col(ctx.register_seq((cond, ctx.as_of)))))
 
 
+def account_count(cond: m.AccountCond, ctx: Context) -> ir.Expr:
+    """How many contacts of the contact's account satisfy `where` (the contact itself not
+    counted with `others`): one window sum per account over the per-contact frame. A null
+    account has no peers: the count is 0, or the contact's own match without `others`."""
+    account = ir.Col(cond.column)
+    own = ir.IfElse(compile_condition(cond.where, ctx), ir.Lit(1), ir.Lit(0))
+    total: ir.Expr = ir.IfElse(ir.IsNull(account), own, ir.PeerSum(own, account))
+    if cond.others:
+        total = ir.Arith("sub", total, own)
+    return ir.Cast(total, "int")
+
+
+def compile_account(cond: m.AccountCond, ctx: Context) -> ir.Expr:
+    return compile_test(account_count(cond, ctx), "float", cond.test, ctx.as_of, ctx.tz)
+
+
 _DISPATCH: dict[str, Callable[[Any, Context], ir.Expr]] = {
     "AllCond": compile_all,
     "AnyCond": compile_any,
@@ -200,6 +216,7 @@ _DISPATCH: dict[str, Callable[[Any, Context], ir.Expr]] = {
     "ScoreChangeCond": compile_score_change,
     "GradeCond": compile_grade,
     "SequenceCond": compile_sequence,
+    "AccountCond": compile_account,
 }
 
 # ---------------------------------------------------------------- tests (operators)

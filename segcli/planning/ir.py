@@ -12,7 +12,8 @@ condition is true or false (SPEC §2.1). Time literals are timezone-aware UTC in
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import TypeAlias
 
@@ -204,6 +205,16 @@ class Top:
     percent: float | None = None
 
 
+@dataclass(frozen=True)
+class PeerSum:
+    """The sum of `item` over every contact with the same `by` value (a window over the
+    per-contact frame; contacts whose `by` is null form one group, as in Polars and SQL, so
+    callers decide null groups themselves)."""
+
+    item: Expr
+    by: Expr
+
+
 Expr: TypeAlias = (
     Col
     | Lit
@@ -228,6 +239,7 @@ Expr: TypeAlias = (
     | InList
     | InPrevious
     | Top
+    | PeerSum
 )
 
 
@@ -322,6 +334,8 @@ def render(e: Expr) -> str:
     if isinstance(e, Top):
         cap = e.n if e.n is not None else f"{e.percent}%"
         return f"top({render(e.matches)}, {cap} by {render(e.value)})"
+    if isinstance(e, PeerSum):
+        return f"sum({render(e.item)}) over {render(e.by)}"
     raise NotImplementedError(type(e).__name__)  # pragma: no cover
 
 
@@ -349,4 +363,19 @@ _NODE_NAMES = {
     "InList",
     "InPrevious",
     "Top",
+    "PeerSum",
 }
+
+
+def transform(e: Expr, fn: Callable[[Expr], Expr | None]) -> Expr:
+    """`e` with every node `fn` returns a replacement for replaced (children first; `fn`
+    returns None to keep a node, rebuilt over its transformed children)."""
+    changes: dict[str, object] = {}
+    for name, value in e.__dict__.items():
+        if isinstance(value, tuple) and any(_is_expr(v) for v in value):
+            changes[name] = tuple(transform(v, fn) if _is_expr(v) else v for v in value)
+        elif _is_expr(value):
+            changes[name] = transform(value, fn)  # type: ignore[arg-type]
+    rebuilt = replace(e, **changes) if changes else e  # type: ignore[arg-type]
+    out = fn(rebuilt)
+    return rebuilt if out is None else out

@@ -20,6 +20,7 @@ from segcli.planning import ir
 from segcli.planning.compile import (
     AggKey,
     Context,
+    account_count,
     compile_condition,
     event_agg_key,
     grade_expr,
@@ -66,6 +67,11 @@ def node_col(segment: str, part: str, index: int) -> str:
 def agg_value_col(segment: str, part: str, index: int) -> str:
     """Column of the aggregate value an event node tests (for explain)."""
     return f"__aggv__{segment}#{part}#{index}"
+
+
+def account_col(segment: str, part: str, index: int) -> str:
+    """Column of the account id an account node groups by (for explain --contact)."""
+    return f"__acct__{segment}#{part}#{index}"
 
 
 def points_col(model: str, index: int) -> str:
@@ -411,6 +417,8 @@ def field_columns(spec: m.Spec) -> set[str]:
         for c in graph.walk(root):
             if isinstance(c, m.FieldCond):
                 out.add(c.column if c.source is None else f"{c.source}.{c.column}")
+            elif isinstance(c, m.AccountCond):
+                out.add(c.column)
     out |= {s.top.by.field for s in spec.segments.values() if s.top and s.top.by.field}
     return out
 
@@ -431,6 +439,9 @@ def _details(spec: m.Spec, b: _Builder, names: list[str]) -> list[tuple[str, ir.
                 elif isinstance(node, m.SequenceCond):
                     col = b.register_seq((node, b.as_of))
                     out.append((agg_value_col(n, part, i), ir.Col(col)))
+                elif isinstance(node, m.AccountCond):
+                    out.append((agg_value_col(n, part, i), account_count(node, ctx)))
+                    out.append((account_col(n, part, i), ir.Col(node.column)))
                 elif isinstance(node, m.GradeCond):
                     score = ir.Col(b.score_column(node.model, b.as_of))
                     grade = grade_expr(score, spec.scoring[node.model])

@@ -8,11 +8,13 @@ from segcli.spec import model as m
 
 
 def children(cond: m.Condition) -> tuple[m.Condition, ...]:
-    """The direct sub-conditions of all / any / not (none for leaves)."""
+    """The direct sub-conditions of all / any / not / account (none for leaves)."""
     if isinstance(cond, m.AllCond | m.AnyCond):
         return cond.items
     if isinstance(cond, m.NotCond):
         return (cond.item,)
+    if isinstance(cond, m.AccountCond):
+        return (cond.where,)  # judged on the account's contacts, but a condition all the same
     return ()
 
 

@@ -157,6 +157,7 @@ CONDITIONS: dict[str, str] = {
     "bucket": "a stable pseudo-random share of contacts",
     "grade": "the grade the contact's score earns in a model with grades + eq/ne/in/not_in",
     "sequence": "rows of 2+ steps in time order (max_gap, within/during, same, then_not)",
+    "account": "how many other contacts of the same account match a condition",
 }
 
 # ---------------------------------------------------------------- the keys of each section
@@ -214,6 +215,8 @@ SOURCE = (
     Key("columns", {"type": "object", "additionalProperties": {"enum": list(COLUMN_TYPES)}}),
     Key("delimiter", {"type": "string", "minLength": 1, "maxLength": 1}),  # CSV only
     Key("encoding", {"type": "string"}),  # CSV only: a Python codec name
+    # contacts only: the column naming each contact's account (SPEC §2.7)
+    Key("account", {**STRING, "description": "contacts only: the account (company) column"}),
 )
 REGULARLY = (
     Key("at_least", {"type": "integer", "minimum": 1, "description": "rows per period (1)"}),
@@ -250,6 +253,11 @@ SEQUENCE = (
     Key("during", VALUE_SCHEMAS["period"]),
     Key("same", STR_OR_LIST),
     Key("then_not", obj(THEN_NOT)),
+)
+ACCOUNT = (
+    Key("where", CONDITION, True),
+    Key("count", ops_schema(), False),
+    Key("others", {**BOOL, "description": "default true: the contact itself is not counted"}),
 )
 BUCKET = (
     Key("percent", {"type": "number", "minimum": 0, "maximum": 100}, True),

@@ -229,6 +229,19 @@ class SequenceCond:
 
 
 @dataclass(frozen=True)
+class AccountCond:
+    """`account:` (SPEC §2.7): how many contacts of the contact's account (the contacts column
+    `column`, declared as `contacts.account`) satisfy `where`, not counting the contact itself
+    when `others`; `test` is applied to that number. A null account has no peers."""
+
+    where: Condition
+    test: Test
+    others: bool
+    column: str
+    line: int = field(default=0, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
 class BucketCond:
     """A stable pseudo-random share of contacts: sha256(salt:key) mod 10000 < percent*100."""
 
@@ -248,6 +261,7 @@ Condition: TypeAlias = (
     | BucketCond
     | GradeCond
     | SequenceCond
+    | AccountCond
 )
 
 # ---------------------------------------------------------------- sources, segments, spec
@@ -266,6 +280,7 @@ class Source:
     line: int = field(default=0, compare=False, repr=False)
     delimiter: str | None = None  # CSV field separator (default ",")
     encoding: str | None = None  # CSV text encoding (default UTF-8)
+    account: str | None = None  # contacts only: the column naming the account (SPEC §2.7)
 
 
 @dataclass(frozen=True)

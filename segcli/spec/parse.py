@@ -101,6 +101,9 @@ class _Parser:
         out.declared_sources = tuple(snode.value) if snode is not None and snode.is_map else ()
         self.conditions.declared_sources = out.declared_sources
         out.sources = self.sources(snode, root)
+        if "contacts" in out.sources:
+            self.conditions.account_column = out.sources["contacts"].account
+            self.conditions.contacts_ok = True
         seg_node = top.get("segments")
         if seg_node is not None and seg_node.is_map:
             out.declared_segments = tuple(seg_node.value)
@@ -217,6 +220,7 @@ class _Parser:
                     if declared is not None:
                         columns.append((col, declared))
         delimiter, encoding = self.csv_options(body)
+        account = self.account_column(name, body.get("account"))
         if not ok or path is None or key is None:
             return None
         return m.Source(
@@ -231,7 +235,25 @@ class _Parser:
             node.line,
             delimiter,
             encoding,
+            account,
         )
+
+    def account_column(self, source: str, node: YNode | None) -> str | None:
+        """`account: COLUMN` on contacts (SPEC §2.7); the column is checked by `resolve`."""
+        if node is None:
+            return None
+        if source != "contacts":
+            self.r.err(
+                codes.CONFLICT,
+                f"only the contacts source declares an account column, not '{source}'",
+                node,
+                "declare it on contacts: account: company_id",
+            )
+            return None
+        column = self.v.string(node, "account")
+        if column is not None:
+            self.found.append(refs.ColumnUse(node, column, "contacts", column))
+        return column
 
     def csv_options(self, body: dict[str, YNode]) -> tuple[str | None, str | None]:
         """A source's `delimiter:` (one character) and `encoding:` (a known text encoding)."""

@@ -27,6 +27,7 @@ COND_KEYS = tuple(lang.CONDITIONS)
 LEAF_SWITCHES = lang.LEAF_SWITCHES
 EVENT_KEYS = lang.names(lang.EVENT)
 BUCKET_KEYS = lang.names(lang.BUCKET)
+ACCOUNT_KEYS = lang.names(lang.ACCOUNT)
 
 
 class Conditions:
@@ -38,6 +39,9 @@ class Conditions:
         self.ops = Operators(r, values)
         self.found = found  # references for resolve to check
         self.declared_sources: tuple[str, ...] = ()  # set once `sources:` is read
+        # contacts' `account:` column, and whether contacts parsed (set once sources are read)
+        self.account_column: str | None = None
+        self.contacts_ok = False
 
     def condition(self, node: YNode) -> m.Condition | None:
         """Parse one condition; returns None (with diagnostics) when it is malformed."""
@@ -247,7 +251,9 @@ class Conditions:
                 out.append(refs.RowFilter(cnode, col, t))
         return out, ok
 
-    def _aggregate(self, agg: str, tnode: YNode) -> tuple[m.Test, YNode | None, str | None] | None:
+    def _aggregate(
+        self, agg: str, tnode: YNode, label: str = "an event's"
+    ) -> tuple[m.Test, YNode | None, str | None] | None:
         """An event's test: its operators, and its column node and name when it takes one."""
         spec = lang.AGGREGATE[agg]
         allowed: tuple[str, ...] = (*m.ALL_OPS, *LEAF_SWITCHES)
@@ -271,7 +277,7 @@ class Conditions:
             return None
         tname = "datetime" if spec.result == "time" else "float"
         for op in t.ops:
-            problem = op_problem(op, spec.result, tname, f"an event's {agg}")
+            problem = op_problem(op, spec.result, tname, f"{label} {agg}")
             if problem:
                 self.r.err(codes.TYPE_MISMATCH, problem, tnode)
         return t, (column_node if column is not None else None), column
@@ -307,6 +313,46 @@ class Conditions:
         if use is not None:
             self.found.append(use)
         return cond
+
+    def cond_account(self, node: YNode) -> m.Condition | None:
+        """`account: {where, count, others}` (SPEC §2.7): needs contacts' `account:` column."""
+        self.v.mapping(node, "account condition", ("account",))
+        anode = node.value["account"]
+        body = self.v.mapping(anode, "account", ACCOUNT_KEYS)
+        if body is None:
+            return None
+        ok = True
+        if self.account_column is None and self.contacts_ok:
+            self.r.err(
+                codes.SOURCE_LACKS,
+                "an account condition needs the contacts source to declare its account column",
+                anode,
+                "add `account: <column>` to sources.contacts, e.g. account: company_id",
+            )
+            ok = False
+        if "where" not in body:
+            self.r.err(
+                codes.MISSING_KEY,
+                "account needs 'where': the condition its other contacts are counted by",
+                anode,
+                "e.g. account: {where: {segment: hard_bounced}}",
+            )
+            return None
+        where = self.condition(body["where"])
+        test = m.Test((m.Op("gte", 1),))
+        if "count" in body:
+            parsed = self._aggregate("count", body["count"], "an account's")
+            ok &= parsed is not None
+            if parsed is not None:
+                test = parsed[0]
+        others = True
+        if "others" in body:
+            flag = self.v.boolean(body["others"], "account.others")
+            ok &= flag is not None
+            others = flag if flag is not None else True
+        if where is None or not ok or self.account_column is None:
+            return None
+        return m.AccountCond(where, test, others, self.account_column, node.line)
 
     def cond_sequence(self, node: YNode) -> m.Condition | None:
         return SequenceParser(self.r, self.v, self, self.found).parse(node)

@@ -38,6 +38,7 @@ def _conditions() -> dict[str, dict[str, Any]]:
         "bucket": _one_key("bucket", lang.obj(lang.BUCKET)),
         "grade": _one_key("grade", _grade()),
         "sequence": _one_key("sequence", lang.obj(lang.SEQUENCE)),
+        "account": _one_key("account", lang.obj(lang.ACCOUNT)),
     }
     assert list(shapes) == list(lang.CONDITIONS), "a condition kind has no schema"
     return shapes

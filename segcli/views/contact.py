@@ -8,8 +8,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import polars as pl
+
 from segcli.engines.polars import Evaluation
-from segcli.planning.planner import agg_value_col, node_col, points_col
+from segcli.planning.planner import account_col, agg_value_col, node_col, points_col
 from segcli.spec import graph
 from segcli.spec import model as m
 from segcli.views.words import node_text
@@ -27,8 +29,30 @@ def _json_value(v: Any) -> Any:
     return v.isoformat() if isinstance(v, datetime) else v
 
 
-def _tree(row: dict[str, Any], seg: str, part: str, root: m.Condition) -> dict[str, Any]:
-    """The condition tree with each node's truth and, for event nodes, the aggregate value."""
+PEERS_SHOWN = 5  # explain --contact names at most this many matching account peers
+
+
+def _peers(ev: Evaluation, row: dict[str, Any], seg: str, part: str, i: int) -> dict[str, Any]:
+    """The contact's account and the first keys of the other contacts of that account that
+    satisfy the account condition's `where` (its child, node i + 1)."""
+    account = row.get(account_col(seg, part, i))
+    if account is None:
+        return {"account": None, "peers": [], "matching": 0}
+    key = ev.key
+    found = ev.frame.filter(
+        (pl.col(account_col(seg, part, i)) == account)
+        & pl.col(node_col(seg, part, i + 1))
+        & (pl.col(key) != row[key])
+    )[key]
+    return {"account": account, "peers": found.head(PEERS_SHOWN).to_list(), "matching": len(found)}
+
+
+def _tree(
+    row: dict[str, Any], seg: str, part: str, root: m.Condition, ev: Evaluation | None = None
+) -> dict[str, Any]:
+    """The condition tree with each node's truth and, for event nodes, the aggregate value;
+    an account node shows its account and matching peers instead of its `where` (which is
+    about those peers, not about the contact)."""
     nodes = list(graph.walk(root))
     index = {id(n): i for i, n in enumerate(nodes)}
 
@@ -41,6 +65,9 @@ def _tree(row: dict[str, Any], seg: str, part: str, root: m.Condition) -> dict[s
         val = agg_value_col(seg, part, i)
         if val in row:
             out["value"] = _json_value(row[val])
+        if isinstance(node, m.AccountCond) and ev is not None:
+            out.update(_peers(ev, row, seg, part, i))
+            out["key"] = ev.key
         kids = [build(c) for c in graph.children(node)]
         if kids:
             out["children"] = kids
@@ -116,9 +143,9 @@ def contact_verdicts(spec: m.Spec, ev: Evaluation, row: dict[str, Any]) -> dict[
             "reason": _reason(seg, member, matched, base, where_holds),
         }
         if seg.where is not None:
-            entry["where"] = _tree(row, n, "where", seg.where)
+            entry["where"] = _tree(row, n, "where", seg.where, ev)
         if seg.exclude is not None:
-            entry["exclude"] = _tree(row, n, "exclude", seg.exclude)
+            entry["exclude"] = _tree(row, n, "exclude", seg.exclude, ev)
         entry["cut_by_top"] = bool(seg.top is not None and not matched and where_holds)
         segments.append(entry)
     return {"as_of": at.isoformat(), "scores": scores, "segments": segments}
@@ -140,11 +167,26 @@ def _tree_lines(node: dict[str, Any], depth: int) -> list[str]:
     if "value" in node:
         value = node["value"]
         shown = _fmt(_from_json(value))
+        if "account" in node:
+            shown += f"; {_account_text(node)}"
         text += f"  (value: {shown})"
     lines = [f"      {'  ' * depth}{mark} {text}"]
     for c in node.get("children", []):
         lines += _tree_lines(c, depth + 1)
     return lines
+
+
+def _account_text(node: dict[str, Any]) -> str:
+    """`account 17; matching others: id=4, id=9` (the first few), or `no account`; the marks
+    below an account node are the contact's own."""
+    below = "; marks below: this contact itself"
+    if node["account"] is None:
+        return "no account" + below
+    peers = node["peers"]
+    listed = ", ".join(f"{node['key']}={p}" for p in peers)
+    more = f" and {node['matching'] - len(peers)} more" if node["matching"] > len(peers) else ""
+    found = f"matching others: {listed}{more}" if peers else "no other contact matches"
+    return f"account {node['account']}; {found}{below}"
 
 
 def contact_lines(verdicts: dict[str, Any]) -> list[str]:

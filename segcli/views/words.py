@@ -140,6 +140,13 @@ def describe_sequence(c: m.SequenceCond) -> str:
     return "; ".join(bits)
 
 
+def describe_account(c: m.AccountCond) -> str:
+    """An account condition in words; its `where` follows as its child (SPEC §2.7)."""
+    who = "other contacts" if c.others else "contacts (this one included)"
+    subject = f"number of {who} of the same account ({c.column}) for whom this holds"
+    return describe_test(subject, c.test) + ":"
+
+
 def node_text(cond: m.Condition) -> str:
     """One condition node in words, without its children (`all of:`, `country is 'US'`)."""
     if isinstance(cond, m.AllCond):
@@ -163,6 +170,8 @@ def node_text(cond: m.Condition) -> str:
         return describe_test(f"grade in model {cond.model}", cond.test)
     if isinstance(cond, m.SequenceCond):
         return describe_sequence(cond)
+    if isinstance(cond, m.AccountCond):
+        return describe_account(cond)
     if isinstance(cond, m.BucketCond):
         return f"falls in a stable {cond.percent:g}% bucket (salt {cond.salt!r})"
     raise NotImplementedError(type(cond).__name__)  # pragma: no cover
