@@ -24,7 +24,8 @@
 Several segcli builds can run side by side (a refactor shows "no slowdown"):
 `--compare-ref GIT_REF` runs segcli from that commit of this repository (extracted to
 WORKDIR/builds/, run with this interpreter), `--segcli-python [LABEL=]PYTHON` runs
-`PYTHON -m segcli`; both repeat. Each build gets its own ratios and a ratio to the first.
+`PYTHON -m segcli`, `--engine duckdb` (or spark) runs this checkout on that engine; all
+repeat and are checked for agreement. Each build gets its own ratios and a ratio to the first.
 
 Only the standard library is imported at module level: `python bench.py _run-sql FILE THREADS`
 is the DuckDB worker process and should not pay for importing Polars.
@@ -89,6 +90,7 @@ class Build:
     cmd: tuple[str, ...]
     env: tuple[tuple[str, str], ...] = ()
     source: str = ""  # where it comes from (checkout, git ref, interpreter)
+    run_args: tuple[str, ...] = ()  # extra `segcli run` options (e.g. --engine duckdb)
 
 
 @dataclass
@@ -157,6 +159,17 @@ def build_from_ref(ref: str, workdir: Path) -> Build:
     if not where.startswith(str(target)):
         fail(f"--compare-ref {ref}: imports segcli from {where!r}, not from {target}")
     return build
+
+
+def build_on_engine(base: Build, engine: str) -> Build:
+    """This checkout's segcli with `--engine ENGINE` (SPEC §6: the engines beside Polars)."""
+    return Build(
+        f"{base.label}-on-{engine}",
+        base.cmd,
+        base.env,
+        source=f"{base.source}, --engine {engine}",
+        run_args=("--engine", engine),
+    )
 
 
 def build_from_python(spec: str, n: int) -> Build:
@@ -359,6 +372,7 @@ def run_variant(
             "--as-of", as_of,
             "--out", str(out),
             "--state", str(run_dir / "state"),
+            *build.run_args,
         ]  # fmt: skip
     else:
         script = run_dir / "query.sql"
@@ -640,6 +654,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="[LABEL=]PYTHON",
         help="also run `PYTHON -m segcli` (repeatable)",
     )
+    p.add_argument(
+        "--engine",
+        action="append",
+        default=[],
+        metavar="ENGINE",
+        help="also run this checkout's segcli with --engine ENGINE (duckdb, spark; repeatable)",
+    )
     p.add_argument("--no-warm", action="store_true", help="do not pre-read each shape's files")
     p.add_argument("--result", type=Path, default=None, help="default WORKDIR/result.json")
     return p.parse_args(argv)
@@ -658,6 +679,7 @@ def main(argv: list[str] | None = None) -> int:
     builds = [default_build(args.segcli.split() if args.segcli else None)]
     builds += [build_from_ref(ref, workdir) for ref in args.compare_ref]
     builds += [build_from_python(py, n) for n, py in enumerate(args.segcli_python, 2)]
+    builds += [build_on_engine(builds[0], e) for e in args.engine if e != "polars"]
     labels = [b.label for b in builds]
     workload = Workload(args.contacts, args.email_events, args.web_events, args.seed)
 

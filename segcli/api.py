@@ -143,6 +143,7 @@ class RunResult:
     scores: pl.DataFrame | None = field(default=None, repr=False)
     deliveries: list[Delivery] = field(default_factory=list)  # this run's (or would-be) ones
     delivery: handoff.Report | None = None  # what was sent after the commit; what is pending
+    engine: str = "polars"  # where the plan ran (SPEC §3.1)
 
     @property
     def pending(self) -> list[handoff.Pending]:
@@ -154,6 +155,7 @@ class RunResult:
             "run_id": self.run_id,
             "as_of": self.as_of.isoformat(),
             "out_dir": str(self.out_dir) if self.out_dir else None,
+            "engine": self.engine,
             "plan_seconds": round(self.plan_seconds, 3),
             "total_seconds": round(self.total_seconds, 3),
             "segments": [{**s.__dict__, "seconds": round(s.seconds, 4)} for s in self.segments],
@@ -376,6 +378,7 @@ def run(
             0.0,
             [*notes, *ev.warnings],
         )
+        result.engine = engine
         result.memberships = ev.memberships()
         result.scores = ev.scores()
         result.deliveries = handoff.stage(
@@ -514,6 +517,7 @@ def run_manifest(project: Project, result: RunResult) -> dict[str, Any]:
         "as_of": result.as_of.isoformat(),
         "segcli_version": __version__,
         "spec_fingerprint": project.fingerprint,
+        "engine": result.engine,
         "inputs": inputs,
         "plan_seconds": round(result.plan_seconds, 3),
         "segments": {s.name: s.summary(seconds=round(s.seconds, 4)) for s in result.segments},

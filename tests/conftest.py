@@ -93,10 +93,13 @@ class Computed:
 
 
 def compute(
-    project: api.Project, as_of: str | datetime, segments: list[str] | None = None
+    project: api.Project,
+    as_of: str | datetime,
+    segments: list[str] | None = None,
+    engine: str = "polars",
 ) -> Computed:
     """Evaluate through the library facade and turn the frame into sets and dicts."""
-    ev, _ = api.compute(project, as_of, segments)
+    ev, _ = api.compute(project, as_of, segments, engine=engine)
     keys = ev.contact_keys().to_list()
 
     def true_keys(flags: Any) -> set[Any]:

@@ -172,3 +172,20 @@ def test_generated_data_is_reused(bench: ModuleType, tmp_path: Path) -> None:
     stamp = (shape_dir / "data" / "params.json").stat().st_mtime_ns
     bench.prepare(tmp_path, shape, other, threads=1)
     assert (shape_dir / "data" / "params.json").stat().st_mtime_ns == stamp
+
+
+def test_engine_builds_run_on_their_engine_and_agree(
+    bench: ModuleType, workdir: Path, outputs: dict[tuple[str, str], Any]
+) -> None:
+    """`bench.py --engine duckdb` runs this checkout with `--engine duckdb`; its outputs are
+    checked against the Polars engine's like every other build's."""
+    base = bench.Build("segcli", (sys.executable, "-m", "segcli"))
+    build = bench.build_on_engine(base, "duckdb")
+    assert build.label == "segcli-on-duckdb"
+    shape = bench.SHAPES["parquet-arrival"]
+    m = bench.run_variant("segcli", workdir / "shapes" / shape.name, shape, 1, 2, build)
+    assert m.exit_code == 0 and m.variant == "segcli-on-duckdb"
+    assert json.loads((Path(m.out) / "run.json").read_text())["engine"] == "duckdb"
+    duck = bench.read_results(Path(m.out))
+    problems = bench.compare({"polars": outputs[shape.name, "segcli"], "duckdb": duck})
+    assert problems == [], "\n".join(problems)

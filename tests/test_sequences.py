@@ -1,6 +1,6 @@
 """Sequences (SPEC §2.6): steps in strict time order, max_gap, within/during, same, then_not —
 the compiled plan against expected answers and the reference evaluator, hand-made and with
-hypothesis; their diagnostics, words, plan, JSON Schema and the SQL engines' refusal."""
+hypothesis; their diagnostics, words, plan, JSON Schema, on the Polars and DuckDB engines."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from reference import Reference
 from test_validate import DATA, diagnostics
 
 from segcli import api
-from segcli.errors import SpecError
 from segcli.spec.schema import json_schema
 from segcli.views.explain import explain_contact, explain_segment
 
@@ -109,12 +108,13 @@ def files() -> dict[str, Any]:
     return {"contacts.csv": CONTACTS, "web.csv": WEB, "app.csv": APP}
 
 
-@pytest.fixture(scope="module")
-def hand(tmp_path_factory: pytest.TempPathFactory) -> tuple[api.Project, Any]:
+@pytest.fixture(scope="module", params=["polars", "duckdb"])
+def hand(tmp_path_factory: pytest.TempPathFactory, request: Any) -> tuple[api.Project, Any]:
+    """The hand cases computed on each engine (the SQL engines chain steps with windows)."""
     segs = "\n".join(f"  q{i}: {{where: {{sequence: {c}}}}}" for i, (c, _) in enumerate(HAND))
     root = tmp_path_factory.mktemp("seq")
     project = api.load(write_project(root, SOURCES + "segments:\n" + segs + "\n", files()))
-    return project, compute(project, AS_OF)
+    return project, compute(project, AS_OF, engine=request.param)
 
 
 @pytest.mark.parametrize("index", range(len(HAND)))
@@ -147,14 +147,15 @@ def test_sequence_inside_not_exclude_and_scoring(make_project: Any) -> None:
         f"  ex: {{where: {{all: []}}, exclude: {{sequence: {AB}, max_gap: 1d}}}}}}\n"
     )
     project = make_project(spec, files())
-    got = compute(project, AS_OF)
-    assert got.members["never"] == {2, 11, 12}
-    assert got.members["ex"] == {2, 3, 4, 11, 12}
-    assert got.scores["e"][1] == 10.0 and got.scores["e"][2] == 0.0
     ref = Reference(project.spec, CONTACTS, {"web": WEB, "app": APP}, AS_OF).evaluate()
-    assert ref.members["never"] == got.members["never"]
-    assert ref.members["ex"] == got.members["ex"]
-    assert ref.scores["e"] == got.scores["e"]
+    for engine in ("polars", "duckdb"):
+        got = compute(project, AS_OF, engine=engine)
+        assert got.members["never"] == {2, 11, 12}
+        assert got.members["ex"] == {2, 3, 4, 11, 12}
+        assert got.scores["e"][1] == 10.0 and got.scores["e"][2] == 0.0
+        assert ref.members["never"] == got.members["never"]
+        assert ref.members["ex"] == got.members["ex"]
+        assert ref.scores["e"] == got.scores["e"]
 
 
 def test_explain_says_the_sequence_and_its_plan(make_project: Any, tmp_path: Path) -> None:
@@ -177,15 +178,23 @@ def test_explain_says_the_sequence_and_its_plan(make_project: Any, tmp_path: Pat
     assert line.startswith("      [x] ") and "(value: 2026-03-02T10:00:00+00:00)" in line
 
 
-def test_sql_engines_refuse_sequences_naming_the_engine(make_project: Any) -> None:
-    spec = SOURCES + "segments:\n  s: {where: {sequence: " + AB + "}}}\n"
+def test_sequences_compile_for_every_dialect(make_project: Any) -> None:
+    """Every dialect gets the window-function chain, and its SQL parses back."""
+    import sqlglot
+
+    from segcli.engines.sql import DIALECTS
+
+    spec = SOURCES + (
+        "segments:\n  s: {where: {sequence: "
+        + AB
+        + ", max_gap: 2d, same: [sess], then_not: {step: {source: app, type: c}, wait: 1d}}}}\n"
+    )
     project = make_project(spec, files())
-    with pytest.raises(SpecError) as duck:
-        api.compute(project, AS_OF, engine="duckdb")
-    assert "the duckdb dialect cannot express sequence" in duck.value.diagnostics[0].message
-    with pytest.raises(SpecError) as pg:
-        api.compile_sql(project, "postgres", AS_OF)
-    assert "the postgres dialect cannot express sequence" in pg.value.diagnostics[0].message
+    for dialect in DIALECTS:
+        sql = api.compile_sql(project, dialect, AS_OF)
+        assert "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING" in sql, dialect
+        assert "ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING" in sql, dialect
+        assert sqlglot.parse(sql, read=dialect), dialect
 
 
 def test_json_schema_knows_sequences() -> None:
@@ -308,9 +317,10 @@ def test_random_sequences_match_reference(world: Any, negate: bool, project_dirs
         "app.csv": Table(rows["app"], cols),
     }
     project = api.load(write_project(project_dirs(), spec, data))
-    got = compute(project, as_of)
     ref = Reference(project.spec, contacts, rows, as_of)
-    assert got.members["s"] == ref.members("s"), (cond, as_of, rows)
+    for engine in ("polars", "duckdb"):
+        got = compute(project, as_of, engine=engine)
+        assert got.members["s"] == ref.members("s"), (engine, cond, as_of, rows)
 
 
 @pytest.mark.parametrize("body", ["max_gap: 1mo", "then_not: {step: {source: email}, wait: 1y}"])

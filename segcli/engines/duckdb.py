@@ -122,7 +122,7 @@ def execute(
     cols += [n for n, _ in plan.scores] + [n for n, _ in plan.details]
     query = build_query(plan, "duckdb", inputs, [(c, c) for c in cols], spec.file)
     try:
-        frame = pl.from_arrow(con.sql(query.sql("duckdb")).to_arrow_table())
+        frame = pl.from_arrow(con.sql(query.sql("duckdb", copy=False)).to_arrow_table())
     except con_errors(con) as exc:
         raise DataError(f"evaluating the plan on DuckDB failed: {exc}") from exc
     finally:

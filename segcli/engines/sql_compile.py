@@ -18,7 +18,7 @@ from sqlglot import exp
 from segcli.engines.catalog import Catalog, file_format
 from segcli.engines.contacts import read_list
 from segcli.engines.polars import type_name
-from segcli.engines.sql import DIALECTS, fn, ident, lit, local_midnight, sql_type
+from segcli.engines.sql import DIALECTS, dtype, fn, ident, lit, local_midnight, sql_type
 from segcli.engines.sql_query import Inputs, build_query
 from segcli.errors import UsageError
 from segcli.planning.planner import Plan, segment_col
@@ -43,9 +43,7 @@ def _csv_value(c: exp.Expr, typ: str, tz: str) -> exp.Expr:
         )
     if typ == "datetime":
         aware = fn("regexp_matches", v, exp.Literal.string(_AWARE))
-        naive = local_midnight(
-            exp.TryCast(this=v, to=exp.DataType.build("TIMESTAMP")), tz, "duckdb"
-        )
+        naive = local_midnight(exp.TryCast(this=v, to=dtype("TIMESTAMP")), tz, "duckdb")
         return (
             exp.Case()
             .when(aware, exp.TryCast(this=v, to=sql_type("datetime", "duckdb")))
@@ -66,7 +64,7 @@ def _duckdb_source(spec: m.Spec, catalog: Catalog, name: str, columns: list[str]
         rel = exp.Table(this=fn("read_csv", paths, *opts))
         for c in columns:
             value = _csv_value(exp.column(c, quoted=True), types.get(c, "str"), spec.timezone)
-            items.append(exp.alias_(value, c, quoted=True))
+            items.append(exp.alias_(value, c, quoted=True, copy=False))
     else:
         rel = exp.Table(this=fn("read_parquet", paths))
         raw = pl.read_parquet_schema(files[0])
@@ -77,7 +75,7 @@ def _duckdb_source(spec: m.Spec, catalog: Catalog, name: str, columns: list[str]
                 e = exp.TryCast(this=e, to=sql_type(declared[c], "duckdb"))
             elif isinstance(dtype, pl.Datetime) and dtype.time_zone is None:
                 e = local_midnight(e, spec.timezone, "duckdb")
-            items.append(exp.alias_(e, c, quoted=True))
+            items.append(exp.alias_(e, c, quoted=True, copy=False))
     return exp.select(*items).from_(rel, copy=False)
 
 
@@ -94,8 +92,12 @@ def _contacts(
     own = [
         c for c in plan.contact_columns if "." not in c or c.split(".", 1)[0] not in spec.sources
     ]
-    items: list[exp.Expr] = [exp.alias_(exp.column(key, "c", quoted=True), ident(key), quoted=True)]
-    items += [exp.alias_(exp.column(c, "c", quoted=True), ident(c), quoted=True) for c in own]
+    items: list[exp.Expr] = [
+        exp.alias_(exp.column(key, "c", quoted=True), ident(key), quoted=True, copy=False)
+    ]
+    items += [
+        exp.alias_(exp.column(c, "c", quoted=True), ident(c), quoted=True, copy=False) for c in own
+    ]
     q = exp.select(*items).from_(source("contacts", [key, *own]).subquery("c"), copy=False)
     for i, (name, src) in enumerate(spec.sources.items()):
         if name == "contacts" or src.relation != "one":
@@ -112,7 +114,7 @@ def _contacts(
         )
         q = q.select(
             *(
-                exp.alias_(exp.column(r, alias, quoted=True), ident(w), quoted=True)
+                exp.alias_(exp.column(r, alias, quoted=True), ident(w), quoted=True, copy=False)
                 for r, w in zip(raw, wanted, strict=True)
             ),
             append=True,
@@ -155,4 +157,4 @@ def compile_plan(
     header = f"-- segcli compile: {dialect}, as of {plan.as_of.isoformat()}"
     if dialect in ("spark", "snowflake"):
         header += "\n-- run with the session time zone set to UTC (docs/engines.md)"
-    return header + "\n" + query.sql(dialect, pretty=True) + "\n"
+    return header + "\n" + query.sql(dialect, pretty=True, copy=False) + "\n"

@@ -30,9 +30,9 @@ from segcli.engines.sql import (
     lit,
     local_midnight,
     sql_type,
-    unsupported,
 )
 from segcli.engines.sql_per import per_cte
+from segcli.engines.sql_sequences import needed_columns, sequence_ctes
 from segcli.planning import ir
 from segcli.planning.planner import (
     Aggregate,
@@ -91,6 +91,8 @@ def _needed(plan: Plan, source: str) -> list[str]:
                 cols.add(ps.column)
                 for _, flag in part.flags:
                     cols |= ir.columns(flag)
+    for sp in plan.sequences:
+        cols |= needed_columns(sp, source)
     return sorted(c for c in cols if "@" not in c and not c.startswith("__agg"))
 
 
@@ -107,7 +109,7 @@ def source_cte(plan: Plan, read: SourceRead, t: Translator, inputs: Inputs) -> e
         e: exp.Expr = key if c == read.key else exp.column(c, quoted=True)
         if c == read.time and read.time_is_date:
             e = local_midnight(e, plan.timezone, t.dialect)
-        items.append(exp.alias_(e, ident(c), quoted=True))
+        items.append(exp.alias_(e, ident(c), quoted=True, copy=False))
     inner: exp.Expr = rel
     if read.dedupe:
         # Rows repeated across exports count once: the first in file order (or, where the
@@ -122,7 +124,9 @@ def source_cte(plan: Plan, read: SourceRead, t: Translator, inputs: Inputs) -> e
             partition_by=[exp.column(c, quoted=True) for c in read.dedupe],
             order=exp.Order(expressions=order),
         )
-        numbered = _select(exp.Star(), exp.alias_(rn, "__rn", quoted=True)).from_(rel, copy=False)
+        numbered = _select(exp.Star(), exp.alias_(rn, "__rn", quoted=True, copy=False)).from_(
+            rel, copy=False
+        )
         first = exp.EQ(this=exp.column("__rn", quoted=True), expression=exp.Literal.number(1))
         inner = (
             _select(exp.Star())
@@ -137,6 +141,7 @@ def source_cte(plan: Plan, read: SourceRead, t: Translator, inputs: Inputs) -> e
         visible = exp.or_(
             exp.Is(this=tcol, expression=exp.null()),
             exp.LTE(this=tcol, expression=lit(plan.as_of, t.dialect)),
+            copy=False,
         )
         return outer.where(visible, copy=False)
     return q
@@ -148,30 +153,37 @@ def _reductions(a: Aggregate, value: exp.Expr | None) -> list[exp.Expr]:
         flag = (
             exp.Case().when(col(f"{a.name}@f"), exp.Literal.number(1)).else_(exp.Literal.number(0))
         )
-        return [exp.alias_(exp.Sum(this=flag), name, quoted=True)]
+        return [exp.alias_(exp.Sum(this=flag), name, quoted=True, copy=False)]
     assert value is not None
     if a.reduce == "avg":
         return [
-            exp.alias_(exp.Sum(this=value), ident(f"{a.name}@sum"), quoted=True),
-            exp.alias_(exp.Count(this=value), ident(f"{a.name}@cnt"), quoted=True),
+            exp.alias_(exp.Sum(this=value), ident(f"{a.name}@sum"), quoted=True, copy=False),
+            exp.alias_(exp.Count(this=value), ident(f"{a.name}@cnt"), quoted=True, copy=False),
         ]
     if a.reduce == "n_unique":
-        return [exp.alias_(exp.Count(this=exp.Distinct(expressions=[value])), name, quoted=True)]
+        return [
+            exp.alias_(
+                exp.Count(this=exp.Distinct(expressions=[value])), name, quoted=True, copy=False
+            )
+        ]
     cls = {"sum": exp.Sum, "min": exp.Min, "max": exp.Max}[a.reduce]
-    return [exp.alias_(cls(this=value), name, quoted=True)]
+    return [exp.alias_(cls(this=value), name, quoted=True, copy=False)]
 
 
 def scan_cte(scan: Scan, read: SourceRead, src: str, t: Translator, key: str) -> exp.Select:
     """One scan: prefilters, flags, matching rows only, one GROUP BY."""
-    flags = [exp.alias_(t.expr(a.flag), ident(f"{a.name}@f"), quoted=True) for a in scan.aggregates]
+    flags = [
+        exp.alias_(t.expr(a.flag), ident(f"{a.name}@f"), quoted=True, copy=False)
+        for a in scan.aggregates
+    ]
     rows = _select(exp.Star(), *flags).from_(src, copy=False)
     if scan.types is not None and read.type is not None:
-        typ = exp.cast(col(read.type), sql_type("str", t.dialect))
+        typ = exp.cast(col(read.type), sql_type("str", t.dialect), copy=False)
         rows = rows.where(exp.In(this=typ, expressions=[exp.Literal.string(x) for x in scan.types]))
     if scan.since is not None and read.time is not None:
         rows = rows.where(exp.GTE(this=col(read.time), expression=lit(scan.since, t.dialect)))
-    any_flag = exp.or_(*(col(f"{a.name}@f") for a in scan.aggregates))
-    out: list[exp.Expr] = [exp.alias_(col(read.key), ident(key), quoted=True)]
+    any_flag = exp.or_(*(col(f"{a.name}@f") for a in scan.aggregates), copy=False)
+    out: list[exp.Expr] = [exp.alias_(col(read.key), ident(key), quoted=True, copy=False)]
     for a in scan.aggregates:
         out += _reductions(a, None if a.value is None else t.expr(a.value))
     return (
@@ -188,12 +200,17 @@ def pooled_cte(
     """distinct / active_days over pooled sources: values UNION ALL, then counted."""
     pieces: list[exp.Select] = []
     for source, aggregates in p.parts:
-        flags = [exp.alias_(t.expr(a.flag), ident(f"{a.name}@f"), quoted=True) for a in aggregates]
+        flags = [
+            exp.alias_(t.expr(a.flag), ident(f"{a.name}@f"), quoted=True, copy=False)
+            for a in aggregates
+        ]
         rows = _select(exp.Star(), *flags).from_(srcs[source], copy=False).subquery("f")
-        vals: list[exp.Expr] = [exp.alias_(col(reads[source].key), ident(key), quoted=True)]
+        vals: list[exp.Expr] = [
+            exp.alias_(col(reads[source].key), ident(key), quoted=True, copy=False)
+        ]
         for a in aggregates:
             assert a.value is not None
-            vals.append(exp.alias_(t.expr(a.value), ident(f"{a.name}@v"), quoted=True))
+            vals.append(exp.alias_(t.expr(a.value), ident(f"{a.name}@v"), quoted=True, copy=False))
         pieces.append(_select(*vals).from_(rows, copy=False))
     union: exp.Expr = pieces[0]
     for piece in pieces[1:]:
@@ -269,8 +286,6 @@ def build_query(
     file: str = "",
 ) -> exp.Select:
     """The plan as one SELECT: `outputs` are (plan column, output name) pairs after the key."""
-    if plan.sequences:
-        raise unsupported(dialect, "sequence conditions (SPEC §2.6)", file)
     t = Translator(dialect, file, inputs.in_list, inputs.in_previous)
     key = plan.key
     q = _select(exp.Star()).from_("l0", copy=False)
@@ -290,6 +305,9 @@ def build_query(
     for i, ps in enumerate(plan.per_scans):
         ctes.append((f"per_{i}", per_cte(ps, reads, srcs, t, key)))
         joins.append(f"per_{i}")
+    for i, sp in enumerate(plan.sequences):
+        ctes += sequence_ctes(sp, i, reads, srcs, t, key)
+        joins.append(f"seq{i}")
     # l0: contacts, then each scan's columns by a left join (no rows: nulls, filled below)
     contacts = exp.Subquery(this=inputs.contacts, alias=exp.TableAlias(this=exp.to_identifier("c")))
     l0 = _select(exp.Column(this=exp.Star(), table=exp.to_identifier("c"))).from_(
@@ -309,14 +327,13 @@ def build_query(
         named += list(p.names)
     for ps in plan.per_scans:
         named += [a.name for a in ps.aggregates]
+    done = [sp.name for sp in plan.sequences]  # completion times: not partials, kept as named
     # Partials are named like the aggregates they make: suffixed here so the aggregate
     # layer's columns replace nothing.
     part = {n: f"{n}@p" for n in named}
-    l0 = (
-        l0.select(*(exp.alias_(col(n), ident(part[n]), quoted=True) for n in named), append=True)
-        if named
-        else l0
-    )
+    kept = [exp.alias_(col(n), ident(part[n]), quoted=True, copy=False) for n in named]
+    kept += [exp.alias_(col(n), ident(n), quoted=True, copy=False) for n in done]
+    l0 = l0.select(*kept, append=True) if kept else l0
     ctes.append(("l0", l0))
     layers: list[list[tuple[str, ir.Expr]]] = []
     if plan.aggregates:
@@ -336,11 +353,11 @@ def build_query(
     prev = "l0"
     for i, layer in enumerate(layers, start=1):
         t.rename = part if layer is first else {}
-        cols = [exp.alias_(t.expr(e), ident(n), quoted=True) for n, e in layer]
+        cols = [exp.alias_(t.expr(e), ident(n), quoted=True, copy=False) for n, e in layer]
         ctes.append((f"l{i}", _select(exp.Star(), *cols).from_(prev, copy=False)))
         prev = f"l{i}"
-    final: list[exp.Expr] = [exp.alias_(col(key), key, quoted=True)]
-    final += [exp.alias_(col(n), out, quoted=True) for n, out in outputs]
+    final: list[exp.Expr] = [exp.alias_(col(key), key, quoted=True, copy=False)]
+    final += [exp.alias_(col(n), out, quoted=True, copy=False) for n, out in outputs]
     q = _select(*final).from_(prev, copy=False).order_by(col(key), copy=False)
     for name, body in ctes:
         q = q.with_(name, as_=body, copy=False)
