@@ -39,6 +39,20 @@ class AggKey:
     # agg == "count" of the values of a column whose rows pass (per-value grouping, §2.6).
     per: m.Per | None = None
 
+    def selection_words(self) -> list[str]:
+        """Which rows the aggregate reads, in words: type, window and `where` tests."""
+        bits = []
+        if self.types:
+            bits.append(f"type in {list(self.types)}")
+        if self.window and self.window.within:
+            bits.append(f"within {self.window.within.text}")
+        if self.window and self.window.during:
+            bits.append(f"during {self.window.during.name}")
+        for rc in self.where:
+            ops = ", ".join(f"{o.name} {o.value!r}" for o in rc.test.ops)
+            bits.append(f"{rc.column} {ops}")
+        return bits
+
 
 @dataclass(frozen=True)
 class Context:

@@ -86,15 +86,7 @@ def describe_per(k: AggKey, tz: str) -> str:
         bits.append(f"with {', '.join(k.per.has)}")
     if k.per.lacks:
         bits.append(f"without {', '.join(k.per.lacks)}")
-    if k.types:
-        bits.append(f"type in {list(k.types)}")
-    if k.window and k.window.within:
-        bits.append(f"within {k.window.within.text}")
-    if k.window and k.window.during:
-        bits.append(f"during {k.window.during.name}")
-    for rc in k.where:
-        ops = ", ".join(f"{o.name} {o.value!r}" for o in rc.test.ops)
-        bits.append(f"{rc.column} {ops}")
+    bits += k.selection_words()
     bits.append(f"as of {k.as_of.astimezone(ZoneInfo(tz)).isoformat()}")
     return "; ".join(bits)
 

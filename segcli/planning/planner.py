@@ -215,16 +215,7 @@ class Plan:
 def describe_key(k: AggKey, tz: str = "UTC") -> str:
     """An aggregate in words: `count; type in ['click']; within 30d; as of ...` (the instant
     shown in `tz`, with its offset)."""
-    bits = [k.agg + (f"({k.column})" if k.column else "")]
-    if k.types:
-        bits.append(f"type in {list(k.types)}")
-    if k.window and k.window.within:
-        bits.append(f"within {k.window.within.text}")
-    if k.window and k.window.during:
-        bits.append(f"during {k.window.during.name}")
-    for rc in k.where:
-        ops = ", ".join(f"{o.name} {o.value!r}" for o in rc.test.ops)
-        bits.append(f"{rc.column} {ops}")
+    bits = [k.agg + (f"({k.column})" if k.column else ""), *k.selection_words()]
     if k.span is not None:
         lo, hi = (x.astimezone(ZoneInfo(tz)).isoformat() for x in k.span)
         bits.append(f"in ({lo}, {hi}]")
