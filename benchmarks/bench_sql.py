@@ -40,6 +40,9 @@ SEGMENTS = (
     "vps_in_nj_clicked_30d",
     "trial_inactive_30d",
     "outside_us_no_click_90d",
+    "sent_not_opened_campaigns_90d",
+    "pricing_then_form_7d",
+    "weekly_regulars",
     "sales_ready",
     "recency_ready",
 )
@@ -54,7 +57,7 @@ def sql_params(as_of: str = AS_OF) -> dict[str, str]:
     t = datetime.fromisoformat(as_of)
     out = {"ASOF": _ts(t), "HL": str(HALF_LIFE_S), "TZ": TIMEZONE}
     out["ASOF_US"] = str(int((t - datetime(1970, 1, 1, tzinfo=UTC)) / timedelta(microseconds=1)))
-    for d in (7, 14, 30, 60, 90):
+    for d in (7, 14, 28, 30, 60, 90):
         out[f"T{d}"] = _ts(t - timedelta(days=d))
     return out
 
@@ -92,6 +95,36 @@ def views(paths: dict[str, str]) -> str:
 # Decay weight of a row: 0.5^(age / half_life), age at as_of; an undated row counts fully.
 WEIGHT = "coalesce(pow(0.5, ({ASOF_US} - epoch_us({col})) / 1e6 / {HL}), 1.0)"
 WEB_ACTIONS = "('page_view', 'download', 'form_submit', 'search', 'custom')"
+
+# Language v2 (SPEC §2.6), as a careful SQL writer would compute each for every contact.
+# Per-value grouping: per (contact, campaign), sent and never opened in the window.
+UNOPENED = """\
+SELECT contact_id, count(*) AS campaigns_unopened_90d
+FROM (SELECT contact_id, campaign_id FROM email
+      WHERE occurred_at >= {T90} AND campaign_id IS NOT NULL
+        AND event_type IN ('sent', 'open')
+      GROUP BY contact_id, campaign_id
+      HAVING bool_or(event_type = 'sent') AND NOT bool_or(event_type = 'open'))
+GROUP BY contact_id"""
+# A sequence: per form submit, the latest pricing view strictly before it (a window over
+# both kinds of rows, forms first among equal times), at most 7 days before it.
+PRICING_THEN_FORM = """\
+SELECT DISTINCT contact_id
+FROM (SELECT contact_id, occurred_at, is_form,
+        max(CASE WHEN is_form THEN NULL ELSE occurred_at END) OVER (
+          PARTITION BY contact_id ORDER BY occurred_at, is_form DESC
+          ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS last_view
+      FROM (SELECT contact_id, occurred_at, event_type = 'form_submit' AS is_form FROM web
+            WHERE occurred_at >= {T30} AND (event_type = 'form_submit'
+              OR (event_type = 'page_view' AND page = '/pricing'))))
+WHERE is_form AND last_view IS NOT NULL AND occurred_at - last_view <= INTERVAL 7 DAY"""
+# A cadence: week i holds the rows i*7d <= as_of - t < (i+1)*7d; 2+ rows in 3 of 4 weeks.
+WEEKLY_REGULARS = """\
+SELECT contact_id
+FROM (SELECT contact_id, ({ASOF_US} - epoch_us(occurred_at)) // 604800000000 AS week
+      FROM web WHERE event_type = 'page_view' AND occurred_at > {T28}
+      GROUP BY contact_id, week HAVING count(*) >= 2)
+GROUP BY contact_id HAVING count(*) >= 3"""
 
 # DISTINCT_NOTE: DuckDB 2.0 evaluates a `count(DISTINCT x) FILTER (...)` inside the wide
 # GROUP BY by hashing (group, x) over *all* rows before the filter: at 30M/20M rows the two
@@ -169,6 +202,9 @@ WITH e AS (
   FROM (SELECT DISTINCT contact_id, CAST(timezone('{TZ}', occurred_at) AS DATE) FROM web
         WHERE occurred_at >= {T30})
   GROUP BY contact_id
+), e_unopened AS ({UNOPENED}
+), w_seq AS ({PRICING_THEN_FORM}
+), w_regular AS ({WEEKLY_REGULARS}
 ), f AS (
   SELECT c.contact_id, c.title, c.state, c.country, c.plan, c.trial_started_at,
     coalesce(e.hard_bounces, 0) AS hard_bounces,
@@ -202,11 +238,16 @@ WITH e AS (
     coalesce(w.pricing_guide_downloads, 0) AS pricing_guide_downloads,
     w.last_pricing_guide_download,
     coalesce(w.activity_weight, 0) AS activity_weight,
+    coalesce(eu.campaigns_unopened_90d, 0) AS campaigns_unopened_90d,
+    ws.contact_id IS NOT NULL AS pricing_then_form_7d,
+    wr.contact_id IS NOT NULL AS weekly_regulars,
     coalesce(starts_with(c.title, 'VP'), false) AS is_vp,
     coalesce(e.opens_60d, 0) + coalesce(e.clicks_60d, 0) + coalesce(w.actions_60d, 0) = 0
       AS inactive_60d
   FROM contacts c LEFT JOIN e USING (contact_id) LEFT JOIN w USING (contact_id)
     LEFT JOIN e_campaigns ec USING (contact_id) LEFT JOIN w_days wd USING (contact_id)
+    LEFT JOIN e_unopened eu USING (contact_id) LEFT JOIN w_seq ws USING (contact_id)
+    LEFT JOIN w_regular wr USING (contact_id)
 ), s AS (
   SELECT *,
     CAST(greatest(0, least(150,
@@ -246,6 +287,9 @@ SELECT contact_id, engagement, recency,
   coalesce(plan = 'trial' AND trial_started_at < {T14}, false) AND trial_logins_30d = 0
     AS trial_inactive_30d,
   country IS DISTINCT FROM 'US' AND clicks_90d = 0 AS outside_us_no_click_90d,
+  campaigns_unopened_90d >= 2 AS sent_not_opened_campaigns_90d,
+  pricing_then_form_7d,
+  weekly_regulars,
   engagement >= 100 AND hard_bounces = 0 AS sales_ready,
   recency >= 40 AS recency_ready
 FROM s;
@@ -417,6 +461,11 @@ PER_SEGMENT: dict[str, str] = {
         "country IS DISTINCT FROM 'US'",
         _none("email", "x.event_type = 'click' AND x.occurred_at >= {T90}"),
     ),
+    "sent_not_opened_campaigns_90d": _where(
+        "contact_id IN (SELECT contact_id FROM ({UNOPENED}) WHERE campaigns_unopened_90d >= 2)"
+    ),
+    "pricing_then_form_7d": _where("contact_id IN ({PRICING_THEN_FORM})"),
+    "weekly_regulars": _where("contact_id IN ({WEEKLY_REGULARS})"),
     "sales_ready": "SELECT contact_id FROM ({ENGAGEMENT}) c WHERE engagement >= 100\n  AND "
     + _none("email", "x.event_type = 'hard_bounce'"),
     "recency_ready": "SELECT contact_id FROM ({RECENCY}) c WHERE recency >= 40",
@@ -433,6 +482,9 @@ def _fill(template: str, params: dict[str, str]) -> str:
         "ENGAGEMENT": ENGAGEMENT_QUERY,
         "RECENCY": RECENCY_QUERY,
         "WEB_ACTIONS": WEB_ACTIONS,
+        "UNOPENED": UNOPENED,
+        "PRICING_THEN_FORM": PRICING_THEN_FORM,
+        "WEEKLY_REGULARS": WEEKLY_REGULARS,
     }
     for _ in range(3):  # queries nest weights and lists
         for name, text in nested.items():
