@@ -194,7 +194,7 @@ def compute(
     as_of: str | datetime | None = None,
     segments: list[str] | None = None,
     detail: bool = False,
-    engine: str = "polars",
+    engine: str | None = None,
 ) -> tuple[Evaluation, datetime]:
     """Evaluate segments (and what they depend on) and scores; nothing is written or read
     from state, so every segment is evaluated as on a first run."""
@@ -220,13 +220,22 @@ def make_plan(
 ENGINES = ("polars", "duckdb")
 
 
+def engine_of(project: Project, engine: str | None) -> str:
+    """The engine a run uses: the one asked for, else the spec's `engine:`, else polars."""
+    if engine:
+        return engine
+    return project.spec.engine.name if project.spec.engine else "polars"
+
+
 def execute(
     project: Project,
     plan: Plan,
     previous: dict[str, pl.Series | None] | None = None,
-    engine: str = "polars",
+    engine: str | None = None,
 ) -> Evaluation:
-    """Run a plan on an engine: polars (default) or duckdb (docs/engines.md)."""
+    """Run a plan on an engine: polars or duckdb (docs/engines.md); None: the spec's
+    `engine:`, else polars."""
+    engine = engine_of(project, engine)
     if engine == "duckdb":
         from segcli.engines import duckdb as duckdb_engine
 
@@ -287,7 +296,7 @@ def run(
     dry_run: bool = False,
     keep_runs: int | None = None,
     progress: Any = None,
-    engine: str = "polars",
+    engine: str | None = None,
     actions: bool = True,
 ) -> RunResult:
     """Compute every selected segment and score in one plan, apply kinds and state, write.
@@ -378,7 +387,7 @@ def run(
             0.0,
             [*notes, *ev.warnings],
         )
-        result.engine = engine
+        result.engine = engine_of(project, engine)
         result.memberships = ev.memberships()
         result.scores = ev.scores()
         result.deliveries = handoff.stage(

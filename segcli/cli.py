@@ -217,8 +217,13 @@ def run(
     ] = False,
     keep_runs: KeepRunsOpt = None,
     engine: Annotated[
-        str, typer.Option("--engine", help="Where the plan runs: polars or duckdb.")
-    ] = "polars",
+        str | None,
+        typer.Option(
+            "--engine",
+            help="Where the plan runs: polars or duckdb (default: the spec's `engine:`, "
+            "else polars).",
+        ),
+    ] = None,
     no_actions: Annotated[
         bool,
         typer.Option(

@@ -367,9 +367,26 @@ MODEL = (
 GRADE_OPS = ("eq", "ne", "in", "not_in")
 CHECK = (Key("source", STRING, True), *(Key(k, {}) for k in CHECK_KINDS))
 STATE = (Key("keep_runs", {"type": "integer", "minimum": 1}),)
+ENGINES = ("polars", "duckdb", "spark")
+ENGINE_NAME = {"enum": list(ENGINES), "description": "where a run executes (SPEC §3.1)"}
+ENGINE = (
+    Key("name", ENGINE_NAME, True),
+    Key(
+        "master", {**STRING, "description": "spark: local[N], spark://HOST:PORT or sc://HOST:PORT"}
+    ),
+    Key(
+        "conf",
+        {
+            "type": "object",
+            "additionalProperties": {"type": ["string", "number", "boolean"]},
+            "description": "spark: session settings, e.g. spark.sql.shuffle.partitions",
+        },
+    ),
+)
 TOP_LEVEL = (
     Key("version", {"const": 1}),
     Key("timezone", {"type": "string", "description": "IANA name, e.g. Europe/Berlin"}),
+    Key("engine", {"anyOf": [ENGINE_NAME, obj(ENGINE)]}),
     Key(
         "fiscal_year_start",
         {

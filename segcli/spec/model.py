@@ -404,6 +404,16 @@ class Check:
 
 
 @dataclass(frozen=True)
+class EngineConf:
+    """`engine:` at the top of the spec (SPEC §3.1): where runs execute unless `--engine`
+    says otherwise; `master` and `conf` are Spark's."""
+
+    name: str
+    master: str | None = None
+    conf: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class Spec:
     """A validated spec. `base_dir` is the spec file's folder; paths are relative to it."""
 
@@ -416,6 +426,7 @@ class Spec:
     checks: tuple[Check, ...] = ()
     keep_runs: int | None = None
     fiscal_year_start: int = 1
+    engine: EngineConf | None = None
 
     @property
     def contacts(self) -> Source:

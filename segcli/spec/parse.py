@@ -47,6 +47,7 @@ class Parsed:
     checks: tuple[m.Check, ...] = ()
     keep_runs: int | None = None
     fiscal_year_start: int = 1
+    engine: m.EngineConf | None = None
     # Every name declared, even when its definition is broken (reported where it is declared):
     # a use of it must not be reported again as unknown.
     declared_sources: tuple[str, ...] = ()
@@ -97,6 +98,8 @@ class _Parser:
         if "fiscal_year_start" in top:
             out.fiscal_year_start = self.fiscal_year_start(top["fiscal_year_start"])
             self.v.fiscal_start = out.fiscal_year_start
+        if "engine" in top:
+            out.engine = self.engine(top["engine"])
         snode = top.get("sources")
         out.declared_sources = tuple(snode.value) if snode is not None and snode.is_map else ()
         self.conditions.declared_sources = out.declared_sources
@@ -119,6 +122,45 @@ class _Parser:
             if "keep_runs" in st:
                 out.keep_runs = self.v.integer(st["keep_runs"], "keep_runs", 1)
         return out
+
+    def engine(self, node: YNode) -> m.EngineConf | None:
+        """`engine: duckdb`, or `engine: {name: spark, master: ..., conf: {...}}`."""
+        options = lang.ENGINES
+        if not node.is_map:
+            name = self.v.choice(node, options, f"unknown engine {node.value!r}")
+            return None if name is None else m.EngineConf(name)
+        keys = self.v.mapping(node, "engine", lang.names(lang.ENGINE)) or {}
+        if "name" not in keys:
+            self.r.err(codes.MISSING_KEY, "engine needs 'name'", node, "e.g. name: spark")
+            return None
+        name = self.v.choice(keys["name"], options, f"unknown engine {keys['name'].value!r}")
+        master = self.v.string(keys["master"], "engine master") if "master" in keys else None
+        conf: list[tuple[str, str]] = []
+        if "conf" in keys and not keys["conf"].is_map:
+            self.r.err(codes.WRONG_TYPE, "engine conf must be a mapping of settings", keys["conf"])
+        elif "conf" in keys:
+            for k, v in keys["conf"].value.items():
+                if isinstance(v.value, bool):
+                    conf.append((k, "true" if v.value else "false"))
+                elif isinstance(v.value, str | int | float):
+                    conf.append((k, str(v.value)))
+                else:
+                    self.r.err(
+                        codes.WRONG_TYPE,
+                        f"engine conf {k!r} must be a string, number or boolean",
+                        v,
+                    )
+        for key in ("master", "conf"):
+            if key in keys and name is not None and name != "spark":
+                self.r.err(
+                    codes.BAD_VALUE,
+                    f"engine {key!r} is a Spark setting; engine {name!r} takes none",
+                    keys[key],
+                    "remove it, or use name: spark",
+                )
+        if name is None:
+            return None
+        return m.EngineConf(name, master, tuple(conf))
 
     def fiscal_year_start(self, node: YNode) -> int:
         v = node.value

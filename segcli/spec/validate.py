@@ -54,5 +54,6 @@ def validate(
         checks=parsed.checks,
         keep_runs=parsed.keep_runs,
         fiscal_year_start=parsed.fiscal_year_start,
+        engine=parsed.engine,
     )
     return spec, []
