@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
 from typer.main import get_command
 
 from segcli.cli import app
@@ -63,7 +64,8 @@ def test_readme_demo_command_runs(tmp_path: Path) -> None:
         env={"COLUMNS": "120", "NO_COLOR": "1", "PATH": "/usr/bin:/bin"},
     )
     assert proc.returncode == 0, proc.stderr
-    assert "33 segments" in proc.stdout
+    n = len(yaml.safe_load((ROOT / "segments.yaml").read_text(encoding="utf-8"))["segments"])
+    assert f"{n} segments" in proc.stdout
     assert (tmp_path / "out" / "run.json").exists()
 
 

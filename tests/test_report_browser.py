@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from segcli.cli import app
@@ -195,9 +196,10 @@ def test_report_charts_have_axes_legends_and_unclipped_labels(tmp_path: Path) ->
     legend = texts(runs, "legend-label")
     assert len(legend) == 8 and legend[0] == "newsletter (2,938)"
 
-    # The first run (everyone entering 33 new segments) is said in words, not drawn: the
+    # The first run (everyone entering every demo segment) is said in words, not drawn: the
     # bars of the later runs use the chart's height.
-    assert "initial load of 33 new segment(s)" in page
+    n = len(yaml.safe_load((ROOT / "segments.yaml").read_text(encoding="utf-8"))["segments"])
+    assert f"initial load of {n} new segment(s)" in page
     changes = charts["changes"]
     assert texts(changes, "legend-label") == ["entered (up)", "left (down)"]
     assert texts(changes, "tick", "x") == ["2026-11-19", "2026-11-20"]
