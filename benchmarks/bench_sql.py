@@ -175,7 +175,7 @@ WITH e AS (
                        AND occurred_at >= {T30}) AS pricing_views_30d,
     count(*) FILTER (WHERE event_type = 'page_view' AND page = '/pricing'
                        AND occurred_at >= {T90}) AS pricing_views_90d,
-    count(*) FILTER (WHERE event_type = 'custom' AND event_name = 'add_to_cart'
+    count(*) FILTER (WHERE event_type = 'add_to_cart'
                        AND occurred_at >= {T14}) AS cart_adds_14d,
     count(*) FILTER (WHERE event_type = 'custom' AND event_name = 'feature_used'
                        AND occurred_at >= {T30}) AS feature_uses_30d,
@@ -431,7 +431,7 @@ PER_SEGMENT: dict[str, str] = {
         _has("web", "event_type = 'page_view' AND page = '/pricing' AND occurred_at >= {T30}", 3)
     ),
     "abandoned_cart_14d": _where(
-        _has("web", "event_type = 'custom' AND event_name = 'add_to_cart' AND occurred_at >= {T14}")
+        _has("web", "event_type = 'add_to_cart' AND occurred_at >= {T14}")
     ),
     "feature_power_users_30d": _where(
         _has(

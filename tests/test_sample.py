@@ -20,6 +20,7 @@ CONTACTS_SCHEMA = {
     "last_name": pl.String,
     "title": pl.String,
     "company": pl.String,
+    "company_id": pl.String,
     "state": pl.String,
     "country": pl.String,
     "lifecycle_stage": pl.String,
@@ -46,6 +47,7 @@ WEB_SCHEMA = {
     "asset": pl.String,
     "term": pl.String,
     "event_name": pl.String,
+    "session_id": pl.String,
 }
 CRM_SCHEMA = {
     "contact_id": pl.Int64,
@@ -254,6 +256,57 @@ def test_web_columns_belong_to_their_types(tables: dict[str, pl.DataFrame]) -> N
     assert set(web["asset"].drop_nulls()) == {asset for asset, _, _ in sample.ASSET_SCORES}
 
 
+def test_accounts_group_contacts_of_one_company(tables: dict[str, pl.DataFrame]) -> None:
+    contacts = tables["contacts"]
+    assert 0.1 < contacts["company_id"].null_count() / contacts.height < 0.3
+    sizes = contacts.drop_nulls("company_id").group_by("company_id").len()["len"]
+    assert sizes.max() >= 5 and (sizes == 1).sum() > 0  # a few large accounts, many small
+    # an account belongs to one company
+    per_account = (
+        contacts.drop_nulls("company_id").group_by("company_id").agg(pl.col("company").n_unique())
+    )
+    assert per_account["company"].max() == 1
+    assert contacts["company_id"].drop_nulls().str.contains(r"^ACC-\d{4}$").all()
+
+
+def test_carts_purchases_and_sessions(tables: dict[str, pl.DataFrame]) -> None:
+    web = tables["web_events"].sort("contact_id", "occurred_at", maintain_order=True)
+    kinds = set(web["event_type"])
+    assert {"add_to_cart", "purchase"} <= kinds
+    carts = web.filter(pl.col("event_type") == "add_to_cart")
+    assert set(carts["page"]) == {"/cart"} and carts["event_name"].null_count() == carts.height
+    bought = web.filter(pl.col("event_type") == "purchase")
+    assert set(bought["page"]) == {"/checkout"}
+    # Each purchase follows a cart of the same contact minutes earlier, in the same session
+    # (but for the few moved after the anchor or given an orphan's id).
+    cart_rows = carts.select(
+        "contact_id", pl.col("occurred_at").alias("cart_at"), pl.col("session_id").alias("s")
+    )
+    paired = bought.join_asof(
+        cart_rows,
+        left_on="occurred_at",
+        right_on="cart_at",
+        by="contact_id",
+        check_sortedness=False,
+    ).filter(
+        (pl.col("occurred_at") - pl.col("cart_at") <= timedelta(minutes=25))
+        & (pl.col("session_id") == pl.col("s"))
+    )
+    assert paired.height > 0.98 * bought.height
+    assert 0.2 < bought.height / carts.height < 0.6
+    # A session is one contact's rows with gaps of at most 30 minutes.
+    assert web["session_id"].null_count() == 0
+    owner = web["session_id"].str.split("-").list.first().cast(pl.Int64)
+    real = web.filter(pl.col("contact_id") <= SIZES["contacts"])
+    assert (owner.filter(web["contact_id"] <= SIZES["contacts"]) == real["contact_id"]).all()
+    spans = (
+        real.filter(pl.col("occurred_at") <= ANCHOR)
+        .group_by("session_id")
+        .agg((pl.col("occurred_at").diff().max()).alias("gap"))
+    )
+    assert spans["gap"].drop_nulls().max() <= timedelta(minutes=30)
+
+
 def test_contact_attributes(tables: dict[str, pl.DataFrame]) -> None:
     contacts = tables["contacts"]
     assert (
@@ -307,3 +360,11 @@ def test_write_demo(tmp_path: Path) -> None:
     assets = pl.read_csv(paths["scoring/assets"])
     assert assets.columns == ["asset", "stage", "ready"]
     assert assets.height == 5
+    # The committed demo data is exactly what write_demo writes (segcli init writes it too).
+    committed = Path(__file__).resolve().parent.parent / "sample_data"
+    for path in paths.values():
+        rel = path.relative_to(tmp_path)
+        if path.suffix == ".parquet":
+            assert pl.read_parquet(committed / rel).equals(pl.read_parquet(path)), rel
+        else:
+            assert (committed / rel).read_bytes() == path.read_bytes(), rel

@@ -57,7 +57,10 @@ SILENT_SHARE = 0.05  # contacts with no events at all
 DUPLICATE_SHARE = 0.02
 
 # Stream ids: one random stream per table, so sizes of one table never change another.
+# Accounts and web sessions/carts came later: their own streams leave the older columns as
+# they were.
 _CONTACTS, _BEHAVIOUR, _EMAIL, _WEB, _CRM, _PURCHASES, _CAMPAIGNS, _LISTS = range(8)
+_ACCOUNTS, _SESSIONS = 8, 9
 
 FIRST_NAMES = (
     ("Anna", "anna"), ("Ben", "ben"), ("Chloé", "chloe"), ("Dorian", "dorian"), ("Elena", "elena"),
@@ -94,6 +97,11 @@ COMPANIES = (
     ("Gringotts", "gringotts.co.uk"), ("Bäckerei Sonne", "baeckerei-sonne.de"),
     ("Maison Lumière", "maisonlumiere.fr"),
 )  # fmt: skip
+# Accounts (B2B): a company's contacts sit in one of its accounts (subsidiaries, offices),
+# a few large and many small; contacts not matched to any account have none.
+ACCOUNTS_PER_COMPANY = 24
+ACCOUNT_P = tuple(1 / (k + 1) ** 1.1 for k in range(ACCOUNTS_PER_COMPANY))
+NO_ACCOUNT_SHARE = 0.2
 FREE_MAIL = ("gmail.com", "yahoo.com", "outlook.com", "web.de", "gmx.de", "orange.fr")
 TITLES = (
     "VP Marketing", "VP Sales", "Vice President of Engineering", "Marketing Manager", "CMO",
@@ -159,6 +167,14 @@ TERM_P = (0.12, 0.20, 0.15, 0.14, 0.13, 0.10, 0.06, 0.10)
 CUSTOM_EVENTS = ("trial_login", "add_to_cart", "feature_used")
 CUSTOM_EVENT_P = (0.40, 0.20, 0.40)
 CUSTOM_PAGES = ("/app/login", "/cart", "/app")
+# Web rows drawn as custom add_to_cart become rows of their own type; some carts are bought
+# minutes later (the contact's next row becomes a purchase on /checkout, in the same
+# session). Sessions: a
+# contact's rows with gaps of at most SESSION_GAP share a session_id.
+WEB_LABELS = (*WEB_TYPES, "add_to_cart", "purchase")
+ADD_TO_CART, PURCHASE = len(WEB_TYPES), len(WEB_TYPES) + 1
+CART_BOUGHT_SHARE = 0.4
+SESSION_GAP = 30 * 60 * US
 # Per web event type (rows of WEB_TYPES): how its detail is drawn, and the page of each detail.
 WEB_DETAIL_P = (VIEW_PAGE_P, ASSET_P, FORM_PAGE_P, TERM_P, CUSTOM_EVENT_P)
 _WEB_DETAIL_PAGES = (
@@ -268,7 +284,9 @@ def generate(
     out_dir.mkdir(parents=True, exist_ok=True)
 
     report(f"contacts: {contacts:,} rows")
-    frame, people = _contacts(_rng(seed, _CONTACTS), _rng(seed, _BEHAVIOUR), contacts, now)
+    frame, people = _contacts(
+        _rng(seed, _CONTACTS), _rng(seed, _BEHAVIOUR), _rng(seed, _ACCOUNTS), contacts, now
+    )
     paths = {"contacts": _write_table(frame, out_dir / "contacts", fmt)}
     report("crm_leads")
     paths["crm_leads"] = _write_table(
@@ -324,7 +342,11 @@ def write_demo(out_dir: Path, progress: Progress | None = None) -> dict[str, Pat
 
 
 def _contacts(
-    rng: np.random.Generator, behaviour: np.random.Generator, n: int, now: int
+    rng: np.random.Generator,
+    behaviour: np.random.Generator,
+    accounts: np.random.Generator,
+    n: int,
+    now: int,
 ) -> tuple[pl.DataFrame, _People]:
     ids = np.arange(1, n + 1, dtype=np.int64)
     # Older contacts are more common than new ones: P(age < x) = (x / 400d)^2.
@@ -360,6 +382,7 @@ def _contacts(
             "last_name": _labels([s for s, _ in LAST_NAMES], last),
             "title": _labels(TITLES, _pick(rng, TITLE_P, n)),
             "company": _labels([c for c, _ in COMPANIES], company),
+            "company_id": _account_ids(accounts, company),
             "state": _labels(US_STATES, _pick(rng, US_STATE_P, n)),
             "country": _labels(COUNTRIES, country),
             "lifecycle_stage": _labels(STAGES, stage),
@@ -381,6 +404,18 @@ def _contacts(
         pl.when(pl.Series(rng.random(n) >= 0.10)).then(pl.col("age")).alias("age"),
     )
     return frame, _behaviour(behaviour, created, stage, country, owner, now)
+
+
+def _account_ids(rng: np.random.Generator, company: IntArray) -> pl.Series:
+    """Each contact's account id (`ACC-CCAA`: company CC, account AA), null for ~20%."""
+    n = len(company)
+    frame = pl.DataFrame(
+        {"c": company + 1, "a": _pick(rng, ACCOUNT_P, n) + 1, "known": rng.random(n)}
+    )
+    two = [pl.col(x).cast(pl.String).str.zfill(2) for x in ("c", "a")]
+    ids = pl.format("ACC-{}{}", *two)
+    known = pl.col("known") >= NO_ACCOUNT_SHARE
+    return frame.select(pl.when(known).then(ids).alias("company_id")).to_series()
 
 
 def _emails(
@@ -651,6 +686,9 @@ def _web_frame(
     asset = np.where(kind == DOWNLOAD, detail, -1)
     term = np.where(kind == SEARCH, detail, -1)
     custom = np.where(kind == CUSTOM, detail, -1)
+    extra = _rng(seed, _SESSIONS, chunk + 1)
+    _carts_and_purchases(extra, who, at, kind, page, (asset, term, custom))
+    session = _sessions(who, at)
     ids = _add_orphans(rng, who + 1, len(people.created))
     at = _add_future(rng, at, now)
     order = _time_order(at)
@@ -658,13 +696,58 @@ def _web_frame(
         {
             "contact_id": ids[order],
             "occurred_at": _timestamps(at[order]),
-            "event_type": _labels(WEB_TYPES, kind[order]),
+            "event_type": _labels(WEB_LABELS, kind[order]),
             "page": _labels(PAGES, page[order]),
             "asset": _labels(ASSETS, asset[order]),
             "term": _labels(TERMS, term[order]),
             "event_name": _labels(CUSTOM_EVENTS, custom[order]),
+            "session_id": session.gather(order),
         }
     )
+
+
+def _carts_and_purchases(
+    rng: np.random.Generator,
+    who: IntArray,
+    at: IntArray,
+    kind: IntArray,
+    page: IntArray,
+    details: tuple[IntArray, IntArray, IntArray],
+) -> None:
+    """In place: custom add_to_cart rows become add_to_cart rows; for CART_BOUGHT_SHARE of
+    them the contact's next row (by time) becomes a purchase on /checkout 2-25 minutes later
+    (within one session)."""
+    custom = details[2]
+    cart = (kind == CUSTOM) & (custom == CUSTOM_EVENTS.index("add_to_cart"))
+    kind[cart] = ADD_TO_CART
+    custom[cart] = -1
+    order = np.lexsort((at, who))  # each contact's rows in time order
+    first, second = order[:-1], order[1:]
+    pairs = (who[first] == who[second]) & cart[first] & ~cart[second]
+    bought = pairs & (rng.random(len(first)) < CART_BOUGHT_SHARE)
+    cart_rows, buy_rows = first[bought], second[bought]
+    at[buy_rows] = at[cart_rows] + rng.integers(2 * 60 * US, 25 * 60 * US, len(buy_rows))
+    kind[buy_rows] = PURCHASE
+    page[buy_rows] = PAGES.index("/checkout")
+    for column in details:
+        column[buy_rows] = -1
+
+
+def _sessions(who: IntArray, at: IntArray) -> pl.Series:
+    """Per row `<contact_id>-<n>`: the contact's n-th session, a new one after a gap of more
+    than SESSION_GAP between its rows."""
+    order = np.lexsort((at, who))
+    w, t = who[order], at[order]
+    new = np.ones(len(order), dtype=np.bool_)
+    new[1:] = (w[1:] != w[:-1]) | (t[1:] - t[:-1] > SESSION_GAP)
+    number = np.cumsum(new)
+    contact_start = np.ones(len(order), dtype=np.bool_)
+    contact_start[1:] = w[1:] != w[:-1]
+    base = np.maximum.accumulate(np.where(contact_start, number, 0))
+    local = np.empty(len(order), dtype=np.int64)
+    local[order] = number - base + 1
+    frame = pl.DataFrame({"who": who + 1, "n": local})
+    return frame.select(pl.format("{}-{}", "who", "n")).to_series()
 
 
 # --- writing --------------------------------------------------------------------------------
