@@ -528,8 +528,14 @@ def draw_event(draw: st.DrawFn, w: World, default_test: bool = False) -> m.Event
             )
         )
     )
+    per = draw_per(draw, types) if draw(st.integers(0, 5)) == 0 else None
     if default_test:
-        return m.EventCond(sources, types, where, window, "count", None, DEFAULT_TEST)
+        return m.EventCond(sources, types, where, window, "count", None, DEFAULT_TEST, per=per)
+    if per is not None:  # per-value grouping: count is its only test
+        test = DEFAULT_TEST
+        if draw(st.booleans()):
+            test = draw_test(draw, w, "int", COUNT_LITERALS, NUMBER_OPS)
+        return m.EventCond(sources, types, where, window, "count", None, test, per=per)
     agg = draw(st.sampled_from(("default", *m.AGG_KINDS)))
     column = None
     if agg == "default":
@@ -545,6 +551,16 @@ def draw_event(draw: st.DrawFn, w: World, default_test: bool = False) -> m.Event
     else:
         test = draw_test(draw, w, "datetime")
     return m.EventCond(sources, types, where, window, agg, column, test)
+
+
+def draw_per(draw: st.DrawFn, types: tuple[str, ...] | None) -> m.Per:
+    """`per` over a text or a numeric column (pooled int and float amounts are one value);
+    `has`/`lacks` among the condition's `type:` when it has one (S015 otherwise)."""
+    kinds = types or EVENT_TYPES
+    has = tuple(draw(st.lists(st.sampled_from(kinds), max_size=2, unique=True)))
+    rest = [k for k in kinds if k not in has]
+    lacks = tuple(draw(st.lists(st.sampled_from(rest), max_size=1))) if rest else ()
+    return m.Per(draw(st.sampled_from(("campaign", "amount", "url"))), has, lacks)
 
 
 def draw_condition(
@@ -789,6 +805,9 @@ def condition_yaml(c: m.Condition) -> dict[str, Any]:
             body["during"] = c.window.during.name
         if c.test != DEFAULT_TEST or c.agg != "count":
             body[c.agg] = ({"column": c.column} if c.column else {}) | leaf_yaml(c.test)
+        if c.per is not None:
+            body["per"] = c.per.column
+            body |= {k: list(v) for k, v in (("has", c.per.has), ("lacks", c.per.lacks)) if v}
         return {"event": body}
     if isinstance(c, m.SegmentRef):
         return {"segment": c.name}
