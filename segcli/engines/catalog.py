@@ -44,6 +44,11 @@ def _cache_dir() -> Path:
     return _CACHE_DIRS[0]
 
 
+def scratch_file(suffix: str = ".parquet") -> Path:
+    """A new file name in the process's temporary folder (removed when the process ends)."""
+    return _cache_dir() / f"{next(_CACHED)}{suffix}"
+
+
 _NO_CONTACTS = "{}: the contacts export has no rows (only a header)"
 
 
@@ -170,7 +175,7 @@ class Catalog:
         Parquet file that the plan's several scans then read (re-parsing the text for every
         scan would cost more than the whole aggregation)."""
         if (name, key_type) not in self._cache:
-            path = _cache_dir() / f"{next(_CACHED)}.parquet"
+            path = scratch_file()
             lf = self.csv(name).frame(key_type)
             try:
                 lf.sink_parquet(path, compression="lz4")

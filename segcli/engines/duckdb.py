@@ -3,10 +3,11 @@
 Rows are read by the same catalog as the Polars engine (segcli.engines.catalog): CSV parsing,
 declared types and naive timestamps read in the project timezone are then one code path
 for both engines, so they cannot disagree on what a file says. Only the needed columns of
-each source are read, streamed into Arrow and handed to DuckDB, which does every filter,
-aggregate, join and per-contact expression. Contacts (with relation-one columns), list
-files and the previous sets of semi_dynamic and static segments are registered as DuckDB
-relations. The result is the same Evaluation frame the Polars engine produces.
+each source are read, streamed into a scratch Parquet file that DuckDB scans; DuckDB does
+every filter, aggregate, join and per-contact expression within its memory cap. Contacts
+(with relation-one columns), list files and the previous sets of semi_dynamic and static
+segments are registered as DuckDB relations. The result is the same Evaluation frame the
+Polars engine produces.
 """
 
 from __future__ import annotations
@@ -17,13 +18,15 @@ from typing import Any
 import polars as pl
 from sqlglot import exp
 
-from segcli.engines.catalog import Catalog
+from segcli.engines.catalog import Catalog, scratch_file, short_error
 from segcli.engines.contacts import load_contacts, read_list
 from segcli.engines.polars import Evaluation, type_name
-from segcli.engines.sql import ident
+from segcli.engines.sql import fn, ident
 from segcli.engines.sql_query import ROW, Inputs, build_query
 from segcli.errors import DataError, UsageError
 from segcli.planning.planner import Plan, base_col, rule_col, segment_col
+
+MEMORY_LIMIT = "1200MB"  # DuckDB's buffer memory; the process adds Polars' and Python's
 
 
 def connect() -> Any:
@@ -34,6 +37,12 @@ def connect() -> Any:
         raise UsageError("the duckdb engine needs DuckDB: pip install 'segcli[duckdb]'") from exc
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    # SPEC §6: peak memory under 2 GiB. DuckDB's default limit is 80% of the machine's
+    # memory; capped here, its aggregates and joins spill to the scratch folder instead.
+    # Rows need no order until the final ORDER BY.
+    con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+    con.execute(f"SET temp_directory = '{scratch_file('.duckdb-spill')}'")
+    con.execute("SET preserve_insertion_order = false")
     return con
 
 
@@ -92,13 +101,18 @@ def execute(
             lf = lf.with_row_index(ROW)
             columns = [*columns, ROW]
         lf = lf.select(columns).with_columns(pl.col(src.key).cast(key_dtype, strict=False))
+        # Streamed by Polars into a scratch Parquet file that DuckDB scans (as often as the
+        # query needs): memory stays flat in the source's rows, where collecting it into
+        # Arrow held every needed column of every row at once (8 GiB at 50M rows).
+        path = scratch_file()
         try:
-            frame = lf.collect(engine="streaming")
+            lf.sink_parquet(path, compression="lz4")
         except pl.exceptions.PolarsError as exc:
-            raise DataError(f"source '{name}': cannot read: {exc}") from exc
-        table = f"__src_{name}"
-        con.register(table, frame.to_arrow())
-        return _table(table)
+            raise DataError(f"source '{name}': cannot read: {short_error(exc)}") from None
+        except OSError as exc:
+            raise DataError(f"source '{name}': cannot stage its rows: {exc}") from None
+        files = exp.Array(expressions=[exp.Literal.string(str(path))])
+        return exp.select("*").from_(exp.Table(this=fn("read_parquet", files)))
 
     def in_list(item: exp.Expr, path: str) -> exp.Expr:
         return exp.In(this=item, query=exp.select("k").from_(lists[path]).subquery())
