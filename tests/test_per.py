@@ -171,8 +171,47 @@ def test_explain_says_the_grouping_and_the_passing_count(hand: api.Project, tmp_
     assert per["aggregates"][0]["what"].startswith("values of camp; with sent; without open")
     who = explain_contact(hand, "1", as_of=AS_OF.isoformat(), state_dir=tmp_path)
     line = next(x for x in who.lines if "number of camp values" in x and "at least 3" in x)
-    assert line.startswith("      [x]") and line.endswith("(value: 3)")
-    assert any("number of camp values among rows of email" in x for x in who.lines)
+    assert line.startswith("      [x]") and line.endswith("(value: 3; passing: a, c, d)")
+    line = next(x for x in who.lines if "number of camp values among rows of email is" in x)
+    assert line.endswith("(value: 4; passing: a, b, c, d)")
+    (node,) = [s["where"] for s in who.data["segments"] if s["segment"] == "p1"]  # the tree as data
+    assert node["value"] == 3 and node["passing"] == ["a", "c", "d"]
+
+
+@pytest.mark.parametrize("engine", ["polars", "duckdb"])
+def test_explain_lists_the_first_ten_passing_values(
+    make_project: Any, engine: str, tmp_path: Path
+) -> None:
+    spec = SOURCES + f"engine: {engine}\nsegments:\n  s: {{where: {{event: {SNO}}}}}}}\n"
+    camps = [f"c{i:02d}" for i in range(12)]
+    rows = [row(1, c, "sent", 3) for c in camps] + [row(1, "c03", "open", 2)]
+    rows += [row(2, "z", "open", 1)]
+    files = {
+        "contacts.csv": CONTACTS[:2],
+        "email.csv": rows,
+        "web.csv": "cid,at,kind,camp\n",
+    }
+    project = make_project(spec, files)
+    who = explain_contact(project, "1", as_of=AS_OF.isoformat(), state_dir=tmp_path / "s1")
+    first = ", ".join(c for c in camps if c != "c03")[: len("c00, ") * 10 - 2]
+    assert any(x.endswith(f"(value: 11; passing: {first}, ...)") for x in who.lines), who.lines
+    who = explain_contact(project, "2", as_of=AS_OF.isoformat(), state_dir=tmp_path / "s2")
+    assert any(
+        x.startswith("      [ ] number of camp") and x.endswith("(value: 0)") for x in who.lines
+    )
+
+
+def test_listing_passing_values_is_duckdb_sql_only(hand: api.Project) -> None:
+    from segcli.engines.sql import Translator
+    from segcli.engines.sql_per import per_reduction
+    from segcli.errors import SpecError
+
+    plan = api.make_plan(hand, AS_OF, ["p0"], None, True)
+    listing = next(a for ps in plan.per_scans for a in ps.aggregates if a.key.agg == "values")
+    assert "list_sort" in per_reduction(listing, Translator("duckdb")).sql("duckdb").lower()
+    with pytest.raises(SpecError) as info:
+        per_reduction(listing, Translator("postgres"))
+    assert info.value.diagnostics[0].code == "E901"
 
 
 SCORING = """

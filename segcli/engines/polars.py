@@ -22,7 +22,7 @@ from segcli.engines.polars_sequences import sequence_frames
 from segcli.errors import DataError
 from segcli.planning import ir
 from segcli.planning.compile import bucket_of, grade_expr
-from segcli.planning.per import PerScan
+from segcli.planning.per import LISTED, PerAggregate, PerScan
 from segcli.planning.planner import (
     Aggregate,
     Plan,
@@ -375,8 +375,16 @@ def _per_query(
     # A relaxed concat finds the pooled sources' common type: 1 and 1.0 are one value.
     rows = pieces[0] if len(pieces) == 1 else pl.concat(pieces, how="vertical_relaxed")
     groups = rows.group_by(key, PER_VALUE).agg([pl.col(n).any() for n in ps.flags])
-    counts = [to_polars(a.passes, env).cast(pl.Int64).sum().alias(a.name) for a in ps.aggregates]
-    return groups.group_by(key).agg(counts)
+    return groups.group_by(key).agg([_per_reduction(a, env) for a in ps.aggregates])
+
+
+def _per_reduction(a: PerAggregate, env: Env) -> pl.Expr:
+    """The number of passing values, or (explain --contact) the first of them as text."""
+    passes = to_polars(a.passes, env)
+    if a.key.agg != "values":
+        return passes.cast(pl.Int64).sum().alias(a.name)
+    first = pl.col(PER_VALUE).filter(passes).cast(pl.String).sort().head(LISTED)
+    return pl.when(passes.any()).then(first.str.join(", ")).alias(a.name)
 
 
 # ---------------------------------------------------------------- execution

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from segcli.engines.sql import Translator, col, ident, lit, sql_type
-from segcli.planning.per import PerScan
+from segcli.engines.sql import Translator, col, fn, ident, lit, sql_type, unsupported
+from segcli.planning.per import LISTED, PerAggregate, PerScan
 from segcli.planning.planner import SourceRead
 
 PER_VALUE = "__per_value"
@@ -28,6 +28,22 @@ def _select(*items: exp.Expr) -> exp.Select:
 
 def _one_if(cond: exp.Expr) -> exp.Expr:
     return exp.Case().when(cond, exp.Literal.number(1)).else_(exp.Literal.number(0))
+
+
+def per_reduction(a: PerAggregate, t: Translator) -> exp.Expr:
+    """The number of passing values, or (explain --contact, DuckDB only) the first of them
+    as text in text order, joined by ", "; null when none passes."""
+    passes = t.expr(a.passes)
+    if a.key.agg != "values":
+        return exp.Sum(this=_one_if(passes))
+    if t.dialect != "duckdb":
+        raise unsupported(t.dialect, "listing the passing values of a per condition", t.file)
+    value = exp.cast(col(PER_VALUE), sql_type("str", t.dialect))
+    listed = exp.Filter(this=fn("list", value), expression=exp.Where(this=passes))
+    first = fn("list_slice", fn("list_sort", listed), lit(1, "duckdb"), lit(LISTED, "duckdb"))
+    joined = fn("array_to_string", first, exp.Literal.string(", "))
+    any_passes = exp.EQ(this=exp.Max(this=_one_if(passes)), expression=exp.Literal.number(1))
+    return exp.Case().when(any_passes, joined)
 
 
 def per_cte(
@@ -72,10 +88,7 @@ def per_cte(
         .from_(exp.Subquery(this=union, alias=exp.TableAlias(this=exp.to_identifier("u"))))
         .group_by(col(key), col(PER_VALUE), copy=False)
     )
-    counts = [
-        exp.alias_(exp.Sum(this=_one_if(t.expr(a.passes))), ident(a.name), quoted=True)
-        for a in ps.aggregates
-    ]
+    counts = [exp.alias_(per_reduction(a, t), ident(a.name), quoted=True) for a in ps.aggregates]
     return (
         _select(col(key), *counts)
         .from_(groups.subquery("g"), copy=False)

@@ -21,11 +21,15 @@ from segcli.planning import ir
 from segcli.planning.compile import AggKey, row_filter, window_start
 from segcli.spec import model as m
 
+LISTED = 10  # how many passing values a listing aggregate names (for explain --contact)
+
 
 @dataclass(frozen=True)
 class PerAggregate:
     """One `per` condition's count: `passes` reads the group's any-flags (columns named like
-    the row flags) and says whether the value passes; `name` is the per-contact count."""
+    the row flags) and says whether the value passes; `name` is the per-contact count. When
+    `key.agg` is "values" (explain --contact only), `name` is instead the first `LISTED`
+    passing values as text, in text order, joined by ", " (null when none passes)."""
 
     name: str
     key: AggKey
@@ -81,7 +85,8 @@ class PerScan:
 def describe_per(k: AggKey, tz: str) -> str:
     """A per aggregate in words: `values of campaign_id with sent, without open; ...`."""
     assert k.per is not None
-    bits = [f"values of {k.per.column}"]
+    first = f"the first {LISTED} passing " if k.agg == "values" else ""
+    bits = [f"{first}values of {k.per.column}"]
     if k.per.has:
         bits.append(f"with {', '.join(k.per.has)}")
     if k.per.lacks:

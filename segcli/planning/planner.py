@@ -74,6 +74,11 @@ def account_col(segment: str, part: str, index: int) -> str:
     return f"__acct__{segment}#{part}#{index}"
 
 
+def agg_list_col(segment: str, part: str, index: int) -> str:
+    """Column of the passing values a `per` event node counts (for explain)."""
+    return f"__aggl__{segment}#{part}#{index}"
+
+
 def points_col(model: str, index: int) -> str:
     """Column of the points rule `index` of a model gives (for explain)."""
     return f"__pts__{model}#{index}"
@@ -427,6 +432,9 @@ def _details(spec: m.Spec, b: _Builder, names: list[str]) -> list[tuple[str, ir.
                 elif isinstance(node, m.EventCond):
                     col = b.register(event_agg_key(node, b.as_of))
                     out.append((agg_value_col(n, part, i), ir.Col(col)))
+                    if node.per is not None:
+                        listed = b.register(event_agg_key(node, b.as_of, agg="values"))
+                        out.append((agg_list_col(n, part, i), ir.Col(listed)))
                 elif isinstance(node, m.SequenceCond):
                     col = b.register_seq((node, b.as_of))
                     out.append((agg_value_col(n, part, i), ir.Col(col)))
@@ -641,6 +649,9 @@ def combine(aggs: dict[AggKey, str]) -> list[tuple[str, ir.Expr]]:
         multi = len(key.sources) > 1 and key.agg in DECOMPOSABLE and key.per is None
         names = [f"{name}#{s}" for s in key.sources] if multi else [name]
         e: ir.Expr
+        if key.per is not None and key.agg == "values":
+            out.append((name, ir.Col(name)))  # text, null when no value passes
+            continue
         if key.agg == "avg":
             total = ir.Horizontal("sum", tuple(ir.Col(f"{n}@sum") for n in names))
             cnt = ir.Horizontal(

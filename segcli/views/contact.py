@@ -11,7 +11,13 @@ from typing import Any
 import polars as pl
 
 from segcli.engines.polars import Evaluation
-from segcli.planning.planner import account_col, agg_value_col, node_col, points_col
+from segcli.planning.planner import (
+    account_col,
+    agg_list_col,
+    agg_value_col,
+    node_col,
+    points_col,
+)
 from segcli.spec import graph
 from segcli.spec import model as m
 from segcli.views.words import node_text
@@ -65,6 +71,9 @@ def _tree(
         val = agg_value_col(seg, part, i)
         if val in row:
             out["value"] = _json_value(row[val])
+        listed = agg_list_col(seg, part, i)
+        if listed in row:  # a per condition: its first passing values, as text
+            out["passing"] = [] if row[listed] is None else row[listed].split(", ")
         if isinstance(node, m.AccountCond) and ev is not None:
             out.update(_peers(ev, row, seg, part, i))
             out["key"] = ev.key
@@ -169,6 +178,9 @@ def _tree_lines(node: dict[str, Any], depth: int) -> list[str]:
         shown = _fmt(_from_json(value))
         if "account" in node:
             shown += f"; {_account_text(node)}"
+        if node.get("passing"):
+            more = ", ..." if isinstance(value, int) and value > len(node["passing"]) else ""
+            shown += f"; passing: {', '.join(node['passing'])}{more}"
         text += f"  (value: {shown})"
     lines = [f"      {'  ' * depth}{mark} {text}"]
     for c in node.get("children", []):
