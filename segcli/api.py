@@ -15,6 +15,7 @@ import polars as pl
 from segcli import __version__
 from segcli.engines import polars as polars_engine
 from segcli.engines.catalog import Catalog, catalog_for
+from segcli.engines.history import Histories
 from segcli.engines.polars import Evaluation
 from segcli.errors import SpecError, StateError, UsageError
 from segcli.fs import interrupts_deferred
@@ -29,6 +30,7 @@ from segcli.outputs.files import (
     write_frames,
     write_json,
 )
+from segcli.planning.history import history_refs
 from segcli.planning.planner import Plan, build_plan
 from segcli.spec import graph
 from segcli.spec import load as yamlnodes
@@ -36,6 +38,7 @@ from segcli.spec import model as m
 from segcli.spec.timeutil import parse_as_of
 from segcli.spec.validate import file_problem, validate
 from segcli.state import fingerprint, kinds, outbox
+from segcli.state import history as past_runs
 from segcli.state.outbox import Delivery
 from segcli.state.store import Manifest, StateDir
 
@@ -210,11 +213,13 @@ def make_plan(
     segments: list[str] | None = None,
     modes: dict[str, str] | None = None,
     detail: bool = False,
+    history: bool = False,
 ) -> Plan:
-    """The run's plan at `as_of` (reads the sources' schemas, never their rows)."""
+    """The run's plan at `as_of` (reads the sources' schemas, never their rows); with
+    `history`, its history leaves read the state's history (given to `execute`)."""
     names = list(project.spec.sources)
     schemas = polars_engine.schemas(project.catalog, names)
-    return build_plan(project.spec, schemas, as_of, segments, modes, detail)
+    return build_plan(project.spec, schemas, as_of, segments, modes, detail, history)
 
 
 ENGINES = ("polars", "duckdb")
@@ -232,6 +237,7 @@ def execute(
     plan: Plan,
     previous: dict[str, pl.Series | None] | None = None,
     engine: str | None = None,
+    histories: Histories | None = None,
 ) -> Evaluation:
     """Run a plan on an engine: polars or duckdb (docs/engines.md); None: the spec's
     `engine:`, else polars."""
@@ -239,10 +245,21 @@ def execute(
     if engine == "duckdb":
         from segcli.engines import duckdb as duckdb_engine
 
-        return duckdb_engine.execute(plan, project.catalog, previous)
+        return duckdb_engine.execute(plan, project.catalog, previous, histories)
     if engine != "polars":
         raise UsageError(f"unknown engine {engine!r}: use one of {', '.join(ENGINES)}")
-    return polars_engine.execute(plan, project.catalog, previous)
+    return polars_engine.execute(plan, project.catalog, previous, histories)
+
+
+def read_past(
+    project: Project, state: StateDir, manifest: Manifest, names: list[str], at: datetime
+) -> past_runs.Past:
+    """What the history leaves of a run over `names` read from the state (SPEC §2.6): the
+    segments a history option refers to and the stored values of `ever` columns, as of the
+    committed runs at or before `at`."""
+    segments, columns = history_refs(project.spec)
+    wanted = [n for n in segments if n in names]
+    return past_runs.read_past(state, manifest, project.spec.contacts.key, wanted, columns, at)
 
 
 def compile_sql(
@@ -280,8 +297,11 @@ def preview(
     manifest = state.read_manifest()
     names = graph.order(spec.segments)
     carry, _ = kinds.carry(spec, names, manifest, state, set(), fingerprints(project, names))
-    plan = make_plan(project, at, None, {n: c.mode for n, c in carry.items()}, detail)
-    return execute(project, plan, {n: c.previous for n, c in carry.items()}), at
+    past = read_past(project, state, manifest, names, at)
+    modes = {n: c.mode for n, c in carry.items()}
+    plan = make_plan(project, at, None, modes, detail, history=True)
+    previous = {n: c.previous for n, c in carry.items()}
+    return execute(project, plan, previous, histories=past.inputs), at
 
 
 def run(
@@ -343,9 +363,12 @@ def run(
             spec, names, manifest, state, refresh_set, fingerprints(project, names)
         )
         notes += changed
+        past = read_past(project, state, manifest, names, at)
         say("evaluating the plan")
-        plan = make_plan(project, at, segments, {n: c.mode for n, c in carry.items()})
-        ev = execute(project, plan, {n: c.previous for n, c in carry.items()}, engine)
+        modes = {n: c.mode for n, c in carry.items()}
+        plan = make_plan(project, at, segments, modes, history=True)
+        previous = {n: c.previous for n, c in carry.items()}
+        ev = execute(project, plan, previous, engine, past.inputs)
         run_id = uuid.uuid4().hex[:12]
         stage = stage_dir(out, run_id)
         results: list[SegmentResult] = []
@@ -358,6 +381,8 @@ def run(
             prev = carry[name].snapshot
             refreshed = name in refresh_set and prev is not None
             snap, changes = kinds.transition(prev, cur, key, at, refreshed)
+            if name in past.segments:  # carried so that pruning does not forget it
+                snap = past_runs.with_summary(snap, past.segments[name], changes, key, at)
             snapshots[name] = snap
             change_frames[name] = changes
             members = snap.filter(pl.col("member")).select(key, "joined_at", "source")
@@ -394,9 +419,12 @@ def run(
             spec, project.catalog, state.path, run_id, at, change_frames, write=not dry_run
         )
         if not dry_run:
+            current = {c: ev.current_values(c) for c in plan.history_fields}
+            fields, field_notes = past.to_store(current, key, at)
+            result.warnings += field_notes
             say("writing outputs")
             _write_and_commit(
-                project, result, fmt, writes, manifest, state, snapshots, keep_runs, say
+                project, result, fmt, writes, manifest, state, snapshots, keep_runs, say, fields
             )
             runs = state.read_manifest().runs
             outbox.clean(state.path, runs)
@@ -434,6 +462,7 @@ def _write_and_commit(
     snapshots: dict[str, pl.DataFrame],
     keep_runs: int | None,
     say: Any,
+    fields: dict[str, tuple[pl.DataFrame, str]] | None = None,
 ) -> None:
     """Write the outputs into the run's staging folder, commit the state (snapshots, then
     the manifest), then move the outputs into place. Until the commit, a failure removes the
@@ -467,7 +496,7 @@ def _write_and_commit(
         say("committing state")
         with interrupts_deferred():  # the commit and the move into place are not cut in half
             try:
-                state.commit(manifest, record, snapshots, keep_runs or spec.keep_runs, hold)
+                state.commit(manifest, record, snapshots, keep_runs or spec.keep_runs, hold, fields)
             except BaseException:
                 shutil.rmtree(stage, ignore_errors=True)
                 raise

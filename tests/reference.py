@@ -17,6 +17,7 @@ Where SPEC §2 is silent, these choices are made (and the compiled plan agrees):
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import re
 from collections.abc import Iterable, Iterator
@@ -306,11 +307,24 @@ class Result:
 
 
 @dataclass
+class PastRun:
+    """One committed run as history leaves see it (SPEC §2.6): its as_of, the members of
+    each segment it computed, and per `ever` column the values stored at it (key -> value;
+    only columns an `ever` leaf read at that run, only contacts in that run's export)."""
+
+    as_of: datetime
+    members: dict[str, set[Any]]
+    values: dict[str, dict[Any, Any]] = field(default_factory=dict)
+
+
+@dataclass
 class Reference:
     """Evaluate a spec's conditions, scores and segments over in-memory rows.
 
     `tables` holds every source except contacts (relation one and many) as lists of dicts,
     keyed by source name. `lists` maps a list file's path (as written in the spec) to its keys.
+    `history`: the committed runs before this one, oldest first (runs after as_of do not
+    count); segments are evaluated as dynamic.
     """
 
     spec: m.Spec
@@ -318,6 +332,7 @@ class Reference:
     tables: dict[str, list[Row]]
     as_of: datetime
     lists: dict[str, Iterable[Any]] = field(default_factory=dict)
+    history: list[PastRun] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.tz = self.spec.timezone
@@ -376,7 +391,13 @@ class Reference:
             return not self.holds(cond.item, key, at)
         if isinstance(cond, m.FieldCond):
             col = f"{cond.source}.{cond.column}" if cond.source else cond.column
-            return test_holds(cond.test, self.rows[key].get(col), Clock(at, self.tz))
+            clock = Clock(at, self.tz)
+            if test_holds(cond.test, self.rows[key].get(col), clock):
+                return True
+            if not cond.ever:
+                return False
+            past = [r.values[col] for r in self.past() if col in r.values]
+            return any(key in v and test_holds(cond.test, v[key], clock) for v in past)
         if isinstance(cond, m.EventCond) and cond.regularly is not None:
             return self.regular_periods(cond, key, at) >= cond.regularly.periods
         if isinstance(cond, m.EventCond) and cond.per is not None:
@@ -385,6 +406,8 @@ class Reference:
         if isinstance(cond, m.EventCond):
             return test_holds(cond.test, self.event_value(cond, key, at), Clock(at, self.tz))
         if isinstance(cond, m.SegmentRef):
+            if cond.history is not None:
+                return self.segment_history(cond, key)
             return key in self.members(cond.name)
         if isinstance(cond, m.BucketCond):
             return bucket_of(cond.salt, key) < round(cond.percent * 100)
@@ -411,6 +434,67 @@ class Reference:
         else:
             peers = [k for k, row in self.rows.items() if row.get(c.column) == account]
         return sum(1 for k in peers if not (c.others and k == key) and self.holds(c.where, k, at))
+
+    # ------------------------------------------------------------ history (SPEC §2.6)
+
+    def past(self) -> list[PastRun]:
+        """The committed runs that count: those at or before as_of."""
+        return [r for r in self.history if r.as_of <= self.as_of]
+
+    def stay_start(self, name: str, key: Any) -> datetime | None:
+        """When the contact's current stay in NAME began (None: not a member now): the
+        earliest of the unbroken run of latest committed runs that had it, else now."""
+        if key not in self.members(name):
+            return None
+        start = self.as_of
+        for r in reversed([r for r in self.past() if name in r.members]):
+            if key not in r.members[name]:
+                break
+            start = r.as_of
+        return start
+
+    def left_at(self, name: str, key: Any) -> datetime | None:
+        """The as_of of the last run (this one included) at which the contact left NAME."""
+        runs = [(r.as_of, r.members[name]) for r in self.past() if name in r.members]
+        runs.append((self.as_of, self.members(name)))
+        last = None
+        for (_, before_), (at, after) in itertools.pairwise(runs):
+            if key in before_ and key not in after:
+                last = at
+        return last
+
+    def segment_history(self, cond: m.SegmentRef, key: Any) -> bool:
+        name = cond.name
+        now = key in self.members(name)
+        if cond.ever:
+            return now or any(key in r.members.get(name, ()) for r in self.past())
+        if cond.member_for is not None:
+            start = self.stay_start(name, key)
+            if start is None:
+                return False
+            return all(self._stay_holds(op, start) for op in cond.member_for.ops)
+        assert cond.left is not None
+        t = self.left_at(name, key)
+        return not now and test_holds(cond.left, t, Clock(self.as_of, self.tz))
+
+    def _stay_holds(self, op: m.Op, start: datetime) -> bool:
+        """An operator on the stay's length: exact units compare lengths of time; a calendar
+        unit compares the start with as_of stepped back."""
+        d = op.value
+        assert isinstance(d, m.Duration)
+        if d.months:
+            bound = back(self.as_of, d, self.tz)
+            cmp = {"gte": start <= bound, "gt": start < bound, "lte": start >= bound}
+            cmp |= {"lt": start > bound, "eq": start == bound}
+            return cmp[op.name]
+        length, want = self.as_of - start, timedelta(seconds=d.seconds)
+        return {
+            "gte": length >= want,
+            "gt": length > want,
+            "lte": length <= want,
+            "lt": length < want,
+            "eq": length == want,
+        }[op.name]
 
     # ------------------------------------------------------------ events
 

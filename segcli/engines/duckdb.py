@@ -20,10 +20,12 @@ from sqlglot import exp
 
 from segcli.engines.catalog import Catalog, scratch_file, short_error
 from segcli.engines.contacts import load_contacts, read_list
+from segcli.engines.history import HIST_KEY, Histories, stored_values, with_segment_history
 from segcli.engines.polars import Evaluation, type_name
 from segcli.engines.sql import fn, ident
 from segcli.engines.sql_query import ROW, Inputs, build_query
 from segcli.errors import DataError, UsageError
+from segcli.planning.history import now_col
 from segcli.planning.planner import Plan, base_col, rule_col, segment_col
 
 MEMORY_LIMIT = "1200MB"  # DuckDB's buffer memory; the process adds Polars' and Python's
@@ -70,6 +72,7 @@ def execute(
     plan: Plan,
     catalog: Catalog,
     previous: dict[str, pl.Series | None] | None = None,
+    histories: Histories | None = None,
 ) -> Evaluation:
     """Run a plan on DuckDB; the same Evaluation as segcli.engines.polars.execute."""
     t0 = time.perf_counter()
@@ -79,6 +82,7 @@ def execute(
     con = connect()
     contacts = load_contacts(spec, catalog, set(plan.contact_columns))
     key_dtype = contacts[key].dtype
+    contacts = with_segment_history(contacts, plan, histories)
     con.register("__contacts", contacts.rename({c: ident(c) for c in contacts.columns}).to_arrow())
     warnings: list[str] = []
     lists: dict[str, str] = {}
@@ -92,6 +96,11 @@ def execute(
         if series is not None:
             prev[name] = f"__prev_{i}"
             con.register(prev[name], pl.DataFrame({"k": series.cast(key_dtype)}).to_arrow())
+    stored: dict[str, str] = {}
+    for i, (column, values) in enumerate(stored_values(plan, histories, key_dtype).items()):
+        stored[column] = f"__stored_{i}"
+        named = values.rename({column: ident(column)}) if column != HIST_KEY else values
+        con.register(stored[column], named.to_arrow())
     dedupe = {r.name for r in plan.sources if r.dedupe}
 
     def source(name: str, columns: list[str]) -> exp.Select:
@@ -122,6 +131,12 @@ def execute(
             return exp.false()
         return exp.In(this=item, query=exp.select("k").from_(prev[segment]).subquery())
 
+    def held_before(item: exp.Expr, column: str, test: exp.Expr) -> exp.Expr:
+        if column not in stored:
+            return exp.false()
+        keys = exp.select(exp.column(HIST_KEY, quoted=True)).from_(stored[column]).where(test)
+        return exp.In(this=item, query=keys.subquery())
+
     key_type = type_name(key_dtype)
     inputs = Inputs(
         source,
@@ -131,10 +146,12 @@ def execute(
         {r.name: key_type for r in plan.sources},
         in_list,
         in_previous,
+        held_before,
     )
     cols = [c for n in plan.order for c in (rule_col(n), base_col(n), segment_col(n))]
     cols += [n for n, _ in plan.scores] + [n for n, _ in plan.details]
-    query = build_query(plan, "duckdb", inputs, [(c, c) for c in cols], spec.file)
+    outputs = [(c, c) for c in cols] + [(c, now_col(c)) for c in plan.history_fields]
+    query = build_query(plan, "duckdb", inputs, outputs, spec.file)
     try:
         frame = pl.from_arrow(con.sql(query.sql("duckdb", copy=False)).to_arrow_table())
     except con_errors(con) as exc:

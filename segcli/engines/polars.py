@@ -18,10 +18,12 @@ import polars as pl
 
 from segcli.engines.catalog import Catalog, short_error
 from segcli.engines.contacts import load_contacts, read_list
+from segcli.engines.history import HIST_KEY, Histories, stored_values, with_segment_history
 from segcli.engines.polars_sequences import sequence_frames
 from segcli.errors import DataError
 from segcli.planning import ir
 from segcli.planning.compile import bucket_of, grade_expr
+from segcli.planning.history import now_col
 from segcli.planning.per import LISTED, PerAggregate, PerScan
 from segcli.planning.planner import (
     Aggregate,
@@ -58,10 +60,12 @@ def type_name(dtype: pl.DataType) -> str:
 
 @dataclass
 class Env:
-    """What the IR refers to besides columns: list files' keys and the previous sets."""
+    """What the IR refers to besides columns: list files' keys, the previous sets and the
+    values stored for `ever` columns (SPEC §2.6)."""
 
     lists: dict[str, pl.Series] = field(default_factory=dict)
     previous: dict[str, pl.Series | None] = field(default_factory=dict)
+    stored: dict[str, pl.DataFrame] = field(default_factory=dict)
 
 
 def to_polars(e: ir.Expr, env: Env) -> pl.Expr:
@@ -218,6 +222,14 @@ def _in_previous(e: ir.InPrevious, env: Env) -> pl.Expr:
     return to_polars(e.item, env).is_in(prev.implode())
 
 
+def _held_before(e: ir.HeldBefore, env: Env) -> pl.Expr:
+    stored = env.stored.get(e.column)
+    if stored is None:
+        return pl.lit(False)
+    keys = stored.filter(to_polars(e.test, env))[HIST_KEY].unique()
+    return to_polars(e.item, env).is_in(keys.implode())
+
+
 def _top(e: ir.Top, env: Env) -> pl.Expr:
     """Keep the highest `n` (or `percent` of matches, rounded up) by value; ties by key."""
     matches, value, key = (to_polars(x, env) for x in (e.matches, e.value, e.key))
@@ -260,6 +272,7 @@ _TRANSLATE: dict[str, Callable[[Any, Env], pl.Expr]] = {
     "Bucket": _bucket,
     "InList": _in_list,
     "InPrevious": _in_previous,
+    "HeldBefore": _held_before,
     "Top": _top,
     "PeerSum": _peer_sum,
 }
@@ -466,6 +479,11 @@ class Evaluation:
         """(member, matches the rule, in the rule-made set) of segment NAME in a `row`."""
         return tuple(bool(row.get(c(name))) for c in (segment_col, rule_col, base_col))  # type: ignore[return-value]
 
+    def current_values(self, column: str) -> pl.DataFrame:
+        """key and the current value of a column an `ever` leaf reads (what the state
+        stores for property history, SPEC §2.6)."""
+        return self.frame.select(self.plan.key, pl.col(now_col(column)).alias(column))
+
     def row(self, key_value: Any) -> dict[str, Any] | None:
         """Every computed column of one contact (for explain --contact), or None."""
         rows = self.frame.filter(pl.col(self.plan.key) == key_value).to_dicts()
@@ -476,11 +494,13 @@ def execute(
     plan: Plan,
     catalog: Catalog,
     previous: dict[str, pl.Series | None] | None = None,
+    histories: Histories | None = None,
 ) -> Evaluation:
     """Run a plan on Polars: one lazy query, collected once with the streaming engine.
 
     `previous`: the rule-made sets of the last committed run, for the segments whose mode
-    needs them (semi_dynamic, static).
+    needs them (semi_dynamic, static). `histories`: what the state knows for the plan's
+    history leaves (SPEC §2.6).
     """
     t0 = time.perf_counter()
     assert plan.spec is not None
@@ -488,8 +508,9 @@ def execute(
     key = plan.key
     contacts = load_contacts(spec, catalog, set(plan.contact_columns))
     key_dtype = contacts[key].dtype
+    contacts = with_segment_history(contacts, plan, histories)
     warnings: list[str] = []
-    env = Env(previous=dict(previous or {}))
+    env = Env(previous=dict(previous or {}), stored=stored_values(plan, histories, key_dtype))
     known = contacts[key]
     for rel in plan.lists:
         env.lists[rel] = read_list(spec, rel, key_dtype)
@@ -523,11 +544,13 @@ def execute(
     if plan.details:
         lf = lf.with_columns([to_polars(e, env).alias(n) for n, e in plan.details])
     keep = [key, *seg_cols, *(n for n, _ in plan.scores), *(n for n, _ in plan.details)]
+    keep_exprs = [pl.col(c) for c in keep]
+    keep_exprs += [pl.col(c).alias(now_col(c)) for c in plan.history_fields]
     try:
         # Common-subplan elimination would cache each source's whole scan in memory to share
         # it between scans: faster by ~10% but 2.5x the peak memory (docs/performance.md).
         opts = pl.QueryOptFlags(comm_subplan_elim=False)
-        frame = lf.select(keep).collect(engine="streaming", optimizations=opts)
+        frame = lf.select(keep_exprs).collect(engine="streaming", optimizations=opts)
     except pl.exceptions.PolarsError as exc:
         raise DataError(f"evaluating the plan failed: {short_error(exc)}") from exc
     if not frame[key].is_sorted():

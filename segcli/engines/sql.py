@@ -309,6 +309,7 @@ class Translator:
     file: str = ""
     in_list: Callable[[exp.Expr, str], exp.Expr] | None = None
     in_previous: Callable[[exp.Expr, str], exp.Expr] | None = None
+    held_before: Callable[[exp.Expr, str, exp.Expr], exp.Expr] | None = None
     rename: dict[str, str] = field(default_factory=dict)
 
     def expr(self, e: ir.Expr) -> exp.Expr:
@@ -466,6 +467,11 @@ class Translator:
         """SUM(item) OVER (PARTITION BY by); nested windows are hoisted into earlier layers
         first (sql_query.hoist_peer_sums), as SQL cannot nest them."""
         return exp.Window(this=exp.Sum(this=self.expr(e.item)), partition_by=[self.expr(e.by)])
+
+    def _HeldBefore(self, e: ir.HeldBefore) -> exp.Expr:
+        if self.held_before is None:
+            raise unsupported(self.dialect, "property history (ever: true) without a state")
+        return self.held_before(self.expr(e.item), e.column, self.expr(e.test))
 
     def _Top(self, e: ir.Top) -> exp.Expr:
         """matches AND ROW_NUMBER() OVER (matches first, value desc nulls last, key) <= limit."""

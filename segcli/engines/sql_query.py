@@ -66,6 +66,8 @@ class Inputs:
     source_key_types: dict[str, str]
     in_list: Callable[[exp.Expr, str], exp.Expr] | None = None
     in_previous: Callable[[exp.Expr, str], exp.Expr] | None = None
+    # held_before(item, column, test): the SQL of ir.HeldBefore (values stored by the state).
+    held_before: Callable[[exp.Expr, str, exp.Expr], exp.Expr] | None = None
 
 
 def _select(*items: exp.Expr) -> exp.Select:
@@ -286,7 +288,7 @@ def build_query(
     file: str = "",
 ) -> exp.Select:
     """The plan as one SELECT: `outputs` are (plan column, output name) pairs after the key."""
-    t = Translator(dialect, file, inputs.in_list, inputs.in_previous)
+    t = Translator(dialect, file, inputs.in_list, inputs.in_previous, inputs.held_before)
     key = plan.key
     q = _select(exp.Star()).from_("l0", copy=False)
     ctes: list[tuple[str, exp.Expr]] = []

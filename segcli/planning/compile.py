@@ -18,6 +18,7 @@ from datetime import date, datetime
 from typing import Any
 
 from segcli.planning import ir
+from segcli.planning.history import compile_history, field_name
 from segcli.spec import model as m
 from segcli.spec.timeutil import before, period_bounds, to_utc
 
@@ -68,6 +69,10 @@ class Context:
     models: dict[str, m.ScoreModel] = field(default_factory=dict)
     # (sequence, as_of) -> the per-contact column of its completion time (SPEC §2.6).
     register_seq: Callable[[tuple[m.SequenceCond, datetime]], str] | None = None
+    # History inputs given to the engine (SPEC §2.6): segments with a history frame, and
+    # per-contact columns with stored values. Leaves without them compile as a first run's.
+    history_segments: frozenset[str] = frozenset()
+    history_fields: frozenset[str] = frozenset()
 
 
 def compile_condition(cond: m.Condition, ctx: Context) -> ir.Expr:
@@ -96,12 +101,26 @@ def compile_not(cond: m.NotCond, ctx: Context) -> ir.Expr:
 
 
 def compile_field(cond: m.FieldCond, ctx: Context) -> ir.Expr:
-    name = cond.column if cond.source is None else f"{cond.source}.{cond.column}"
-    return compile_test(ir.Col(name), ctx.types.get(name), cond.test, ctx.as_of, ctx.tz)
+    name = field_name(cond)
+    now = compile_test(ir.Col(name), ctx.types.get(name), cond.test, ctx.as_of, ctx.tz)
+    if cond.ever and name in ctx.history_fields:
+        # The same test over each value stored at a committed run (SPEC §2.6).
+        return ir.Or((now, ir.HeldBefore(ir.Col(ctx.key), name, now)))
+    return now
 
 
 def compile_segment(cond: m.SegmentRef, ctx: Context) -> ir.Expr:
-    return ir.Col(ctx.segment_column(cond.name))
+    now = ir.Col(ctx.segment_column(cond.name))
+    if cond.history is None:
+        return now
+    known = cond.name in ctx.history_segments
+    left = cond.left
+
+    def left_test(when: ir.Expr) -> ir.Expr:
+        assert left is not None
+        return compile_test(when, "datetime", left, ctx.as_of, ctx.tz)
+
+    return compile_history(cond, now, known, ctx.as_of, ctx.tz, left_test)
 
 
 def compile_bucket(cond: m.BucketCond, ctx: Context) -> ir.Expr:

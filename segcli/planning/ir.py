@@ -194,6 +194,17 @@ class InPrevious:
 
 
 @dataclass(frozen=True)
+class HeldBefore:
+    """The contact key has a value of per-contact column `column` stored at a committed run
+    that passes `test` (an expression over `Col(column)`): property history, SPEC §2.6. The
+    stored values are given to the engine when the plan executes."""
+
+    item: Expr
+    column: str
+    test: Expr
+
+
+@dataclass(frozen=True)
 class Top:
     """`matches` kept only for the highest `n` (or `percent` of the matches, rounded up) by
     `value`, nulls last, ties by the contact key ascending."""
@@ -238,6 +249,7 @@ Expr: TypeAlias = (
     | Bucket
     | InList
     | InPrevious
+    | HeldBefore
     | Top
     | PeerSum
 )
@@ -331,6 +343,8 @@ def render(e: Expr) -> str:
         return f"{render(e.item)} listed in {e.path}"
     if isinstance(e, InPrevious):
         return f"{render(e.item)} in previous {e.segment}"
+    if isinstance(e, HeldBefore):
+        return f"{render(e.item)} held {render(e.test)} at a committed run"
     if isinstance(e, Top):
         cap = e.n if e.n is not None else f"{e.percent}%"
         return f"top({render(e.matches)}, {cap} by {render(e.value)})"
@@ -362,6 +376,7 @@ _NODE_NAMES = {
     "Bucket",
     "InList",
     "InPrevious",
+    "HeldBefore",
     "Top",
     "PeerSum",
 }

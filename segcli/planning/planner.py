@@ -28,6 +28,7 @@ from segcli.planning.compile import (
     row_filter,
     window_start,
 )
+from segcli.planning.history import history_refs, history_value
 from segcli.planning.per import PerScan, plan_per_scans
 from segcli.planning.scoring import model_score, rule_points, score_col
 from segcli.planning.sequences import SeqKey, SequencePlan, plan_sequence, sequence_col
@@ -173,6 +174,11 @@ class Plan:
     sequences: tuple[SequencePlan, ...] = ()
     # Per-value grouping (SPEC §2.6): one pass per pooled sources and `per` column.
     per_scans: tuple[PerScan, ...] = ()
+    # History inputs the engine must be given (SPEC §2.6, segcli.planning.history): the
+    # segments with a history frame, and the per-contact columns with stored values (the
+    # engine also returns their current values, for the state to store).
+    history_segments: tuple[str, ...] = ()
+    history_fields: tuple[str, ...] = ()
     spec: m.Spec | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -239,6 +245,8 @@ class _Builder:
     aggs: dict[AggKey, str] = field(default_factory=dict)
     scores: dict[tuple[str, datetime], str] = field(default_factory=dict)
     seqs: dict[SeqKey, str] = field(default_factory=dict)
+    history_segments: frozenset[str] = frozenset()
+    history_fields: frozenset[str] = frozenset()
 
     def register_seq(self, key: SeqKey) -> str:
         if key not in self.seqs:
@@ -266,6 +274,8 @@ class _Builder:
             score_column=self.score_column,
             models=self.spec.scoring,
             register_seq=self.register_seq,
+            history_segments=self.history_segments,
+            history_fields=self.history_fields,
         )
 
     def top_value(self, by: m.TopBy) -> ir.Expr:
@@ -326,17 +336,24 @@ def build_plan(
     wanted: list[str] | None = None,
     modes: dict[str, str] | None = None,
     detail: bool = False,
+    history: bool = False,
 ) -> Plan:
     """The plan of a run at `as_of`: every wanted segment (and its dependencies) and model.
 
     `schemas`: each source's column types (segcli type names). `modes`: each segment's kind
     mode from the state (default: dynamic). `detail`: also every condition node's truth,
-    the aggregate values and per-rule points (for `explain --contact`).
+    the aggregate values and per-rule points (for `explain --contact`). `history`: the
+    engine will be given the state's history (`history_segments`, `history_fields`);
+    without it history leaves are compiled as on a first run.
     """
     key = spec.contacts.key
     types = contact_types(spec, schemas)
     names = graph.order(spec.segments, wanted)
     b = _Builder(spec, as_of, types)
+    if history:
+        hist_segs, hist_fields = history_refs(spec)
+        b.history_segments = frozenset(n for n in hist_segs if n in names)
+        b.history_fields = frozenset(hist_fields)
     rules = {n: b.rule(spec.segments[n]) for n in names}
     for model in spec.scoring:
         b.score_column(model, as_of)
@@ -384,6 +401,8 @@ def build_plan(
         reads=units,
         sequences=sequences,
         per_scans=tuple(per_scans),
+        history_segments=tuple(sorted(b.history_segments)),
+        history_fields=tuple(sorted(b.history_fields)),
         spec=spec,
     )
 
@@ -441,6 +460,12 @@ def _details(spec: m.Spec, b: _Builder, names: list[str]) -> list[tuple[str, ir.
                 elif isinstance(node, m.AccountCond):
                     out.append((agg_value_col(n, part, i), account_count(node, ctx)))
                     out.append((account_col(n, part, i), ir.Col(node.column)))
+                elif isinstance(node, m.SegmentRef) and node.history is not None:
+                    known = node.name in b.history_segments
+                    now = ir.Col(segment_col(node.name))
+                    value = history_value(node, known, b.as_of, now)
+                    if value is not None:
+                        out.append((agg_value_col(n, part, i), value))
                 elif isinstance(node, m.GradeCond):
                     score = ir.Col(b.score_column(node.model, b.as_of))
                     grade = grade_expr(score, spec.scoring[node.model])

@@ -151,7 +151,8 @@ CONDITIONS: dict[str, str] = {
     "not": "the condition does not hold",
     "field": "a contacts column (or SOURCE.COL of a relation: one source) + operators",
     "event": "an aggregate over a contact's rows of relation: many sources",
-    "segment": "the contact is a member of segment NAME in this run",
+    "segment": "the contact is a member of segment NAME in this run (or, with ever, "
+    "member_for or left, its history in the state's committed runs)",
     "score": "the contact's current score in a model + operators",
     "score_change": "score now minus score `over` ago + operators",
     "bucket": "a stable pseudo-random share of contacts",
@@ -258,6 +259,40 @@ ACCOUNT = (
     Key("where", CONDITION, True),
     Key("count", ops_schema(), False),
     Key("others", {**BOOL, "description": "default true: the contact itself is not counted"}),
+)
+# History options of `segment:` (SPEC §2.6), at most one per leaf; `ever` also on `field:`.
+SEGMENT_HISTORY = ("ever", "member_for", "left")
+MEMBER_FOR_OPS = ("gt", "gte", "lt", "lte", "eq", "between")  # on the stay's length
+LEFT_OPS = ("within", "older_than", "during", "gt", "gte", "lt", "lte", "between")
+EVER: dict[str, Any] = {"const": True, "description": "a member now or at a committed run"}
+SEGMENT_REF = (
+    Key("segment", STRING, True),
+    Key("ever", EVER),
+    Key(
+        "member_for",
+        {
+            "type": "object",
+            "properties": {
+                op: {"type": "array", "items": DURATION, "minItems": 2, "maxItems": 2}
+                if op == "between"
+                else DURATION
+                for op in MEMBER_FOR_OPS
+            },
+            "minProperties": 1,
+            "additionalProperties": False,
+            "description": "operators on the length of the current stay, e.g. {gte: 30d}",
+        },
+    ),
+    Key(
+        "left",
+        {
+            "type": "object",
+            "properties": {op: VALUE_SCHEMAS[OPERATOR[op].value] for op in LEFT_OPS},
+            "minProperties": 1,
+            "additionalProperties": False,
+            "description": "time operators on when the contact left, e.g. {within: 7d}",
+        },
+    ),
 )
 BUCKET = (
     Key("percent", {"type": "number", "minimum": 0, "maximum": 100}, True),

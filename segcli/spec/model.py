@@ -81,6 +81,8 @@ class FieldCond:
     source: str | None
     test: Test
     line: int = field(default=0, compare=False, repr=False)
+    # `ever: true` (SPEC §2.6 property history): the leaf held at a committed run or holds now.
+    ever: bool = False
 
 
 @dataclass(frozen=True)
@@ -175,8 +177,24 @@ class NotCond:
 
 @dataclass(frozen=True)
 class SegmentRef:
+    """`segment: NAME`, with at most one history option (SPEC §2.6): `ever` (a member now or
+    at a committed run), `member_for` (operators on the current stay's length, durations) or
+    `left` (time operators on when the contact last left; not a member now)."""
+
     name: str
     line: int = field(default=0, compare=False, repr=False)
+    ever: bool = False
+    member_for: Test | None = None
+    left: Test | None = None
+
+    @property
+    def history(self) -> str | None:
+        """The history option this reference uses: ever, member_for, left or None."""
+        if self.ever:
+            return "ever"
+        if self.member_for is not None:
+            return "member_for"
+        return "left" if self.left is not None else None
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from segcli.spec import model as m
 from segcli.spec.cadence import parse_regularly
 from segcli.spec.diagnostics import Reporter
 from segcli.spec.grades import parse_grade_cond
+from segcli.spec.history import SegmentHistory, check_field_ever, parse_ever
 from segcli.spec.load import YNode
 from segcli.spec.parse_ops import Operators, op_hint
 from segcli.spec.parse_values import Values, describe, hint, split_field
@@ -113,12 +114,12 @@ class Conditions:
         return m.NotCond(inner) if inner is not None else None
 
     def cond_segment(self, node: YNode) -> m.Condition | None:
-        self.v.mapping(node, "segment condition", ("segment",))
+        self.v.mapping(node, "segment condition", ("segment", *lang.SEGMENT_HISTORY))
         name = self.v.string(node.value["segment"], "segment")
         if name is None:
             return None
         self.found.append(refs.SegmentUse(node.value["segment"], name))
-        return m.SegmentRef(name, node.line)
+        return SegmentHistory(self.r, self.v, self.ops).parse(node, name)
 
     def cond_bucket(self, node: YNode) -> m.Condition | None:
         self.v.mapping(node, "bucket condition", ("bucket",))
@@ -140,7 +141,7 @@ class Conditions:
         return m.BucketCond(pct, str(salt))
 
     def cond_field(self, node: YNode) -> m.Condition | None:
-        allowed = ("field", *m.ALL_OPS, *LEAF_SWITCHES)
+        allowed = ("field", "ever", *m.ALL_OPS, *LEAF_SWITCHES)
         body = self.ops.leaf_body(node, "field", allowed)
         name = self.v.string(node.value["field"], "field")
         if name is None or body is None:
@@ -150,7 +151,13 @@ class Conditions:
         self.found.append(refs.FieldUse(node.value["field"], name, source, column, test))
         if source == "contacts":
             source = None
-        return m.FieldCond(column, source, test, node.line) if test else None
+        ever = False
+        if "ever" in body:
+            parsed = parse_ever(self.r, self.v, body["ever"], f"field '{name}'")
+            if parsed is None or (test is not None and not check_field_ever(self.r, node, test)):
+                return None
+            ever = True
+        return m.FieldCond(column, source, test, node.line, ever) if test else None
 
     def cond_event(self, node: YNode) -> m.Condition | None:
         self.v.mapping(node, "event condition", ("event",))

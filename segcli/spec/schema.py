@@ -27,9 +27,9 @@ def _conditions() -> dict[str, dict[str, Any]]:
         "all": _one_key("all", {"type": "array", "items": cond}),
         "any": _one_key("any", {"type": "array", "items": cond}),
         "not": _one_key("not", cond),
-        "field": lang.ops_schema({"field": lang.STRING}, ["field"]),
+        "field": lang.ops_schema({"field": lang.STRING, "ever": lang.EVER}, ["field"]),
         "event": _one_key("event", lang.obj(lang.EVENT)),
-        "segment": _one_key("segment", lang.STRING),
+        "segment": lang.obj(lang.SEGMENT_REF, maxProperties=2),
         "score": _one_key("score", lang.ops_schema({"model": lang.STRING}, ["model"])),
         "score_change": _one_key(
             "score_change",

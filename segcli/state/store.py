@@ -7,7 +7,12 @@ Layout of the state directory (default `.segcli/` beside the spec):
                              atomically: it is the commit point
     runs/<run_id>/<name>.parquet
                              the segment's snapshot after that run: key, joined_at, source,
-                             member, base (rows that are members or in the kept base)
+                             member, base (rows that are members or in the kept base); for
+                             a segment a history option refers to, also ever and left_at
+                             and rows for ex-members (segcli.state.history)
+    runs/<run_id>/+field-N.parquet
+                             values of a column an `ever` field leaf reads, stored at
+                             committed runs (key, value, first_at), named in `fields`
     lock                     while a run holds the state: pid, host, start time
     .segcli-state            the marker that makes the directory segcli's (fs.claim_dir)
 
@@ -44,6 +49,7 @@ STATE_MARKER = ".segcli-state"
 # segcli's run ids are 12 hex digits; a run folder being written has `.tmp-` in front.
 _RUN_FOLDER = re.compile(r"(\.tmp-)?[0-9a-f]{12}")
 SNAPSHOT_COLUMNS = ("joined_at", "source", "member", "base")
+_FIELD_FILE = re.compile(r"\+field-[0-9]+\.parquet")
 
 
 @dataclass
@@ -187,6 +193,8 @@ class Manifest:
     runs: list[dict[str, Any]] = field(default_factory=list)
     current: dict[str, dict[str, Any]] = field(default_factory=dict)
     pruned: list[str] = field(default_factory=list)  # ids of runs removed by keep_runs
+    # column -> {run_id, snapshot, since}: stored values for property history (SPEC §2.6)
+    fields: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def last_as_of(self) -> datetime | None:
@@ -198,6 +206,7 @@ class Manifest:
             "runs": self.runs,
             "current": self.current,
             "pruned": self.pruned,
+            "fields": self.fields,
         }
 
 
@@ -241,6 +250,19 @@ def _manifest_problem(data: dict[str, Any]) -> str | None:
         expected = f"runs/{cur.get('run_id')}/{name}.parquet"
         if cur.get("run_id") not in ids or cur["snapshot"] != expected:
             return f"current['{name}'] names a snapshot of no committed run"
+    fields = data.get("fields", {})
+    if not isinstance(fields, dict):
+        return "'fields' must be an object"
+    for column, entry in fields.items():
+        ok = isinstance(entry, dict) and entry.get("run_id") in ids
+        ok = ok and entry.get("snapshot") == f"runs/{entry.get('run_id')}/{entry.get('file')}"
+        ok = ok and bool(_FIELD_FILE.fullmatch(str(entry.get("file"))))
+        try:
+            ok = ok and datetime.fromisoformat(entry["since"]).tzinfo is not None
+        except (KeyError, TypeError, ValueError):
+            ok = False
+        if not ok:
+            return f"fields['{column}'] names no stored values of a committed run"
     return None
 
 
@@ -294,7 +316,9 @@ class StateDir:
         problem = _manifest_problem(data)
         if problem:
             raise _corrupt(p, problem)
-        return Manifest(data["runs"], data["current"], data.get("pruned", []))
+        return Manifest(
+            data["runs"], data["current"], data.get("pruned", []), data.get("fields", {})
+        )
 
     def lock(self) -> Lock:
         """Claim the directory as segcli's state (refusing foreign content), then take the
@@ -334,6 +358,7 @@ class StateDir:
             return
         known = {r["run_id"] for r in manifest.runs}
         known |= {c["run_id"] for c in manifest.current.values()}
+        known |= {f["run_id"] for f in manifest.fields.values()}
         for child in runs.iterdir():
             if child.name not in known and _RUN_FOLDER.fullmatch(child.name) and child.is_dir():
                 _remove_snapshots(child)
@@ -349,15 +374,20 @@ class StateDir:
         snapshots: dict[str, pl.DataFrame],
         keep_runs: int | None,
         hold: set[str] | None = None,
+        fields: dict[str, tuple[pl.DataFrame, str]] | None = None,
     ) -> Manifest:
         """Write the run's snapshots, then the manifest (the commit point), then prune.
 
-        Runs named in `hold` (those with deliveries still pending) are never pruned."""
+        Runs named in `hold` (those with deliveries still pending) are never pruned.
+        `fields`: per column an `ever` leaf reads, the values to store and since when they
+        are stored (ISO time); columns not given are no longer stored."""
         run_id = run["run_id"]
         runs = self.path / "runs"
         tmp = runs / f".tmp-{run_id}"
         try:
-            return self._commit(manifest, run, snapshots, keep_runs, tmp, hold or set())
+            return self._commit(
+                manifest, run, snapshots, keep_runs, tmp, hold or set(), fields or {}
+            )
         except (OSError, pl.exceptions.PolarsError) as exc:
             self._commit_failed(tmp)
             raise write_error(exc, "commit the run to the state directory", self.path) from exc
@@ -370,11 +400,20 @@ class StateDir:
         keep_runs: int | None,
         tmp: Path,
         hold: set[str],
+        fields: dict[str, tuple[pl.DataFrame, str]],
     ) -> Manifest:
         run_id = run["run_id"]
         runs = tmp.parent
         runs.mkdir(parents=True, exist_ok=True)
         tmp.mkdir()
+        stored: dict[str, dict[str, Any]] = {}
+        files = dict(snapshots)
+        for i, (column, (frame, since)) in enumerate(sorted(fields.items())):
+            name = f"+field-{i}"
+            files[name] = frame
+            snapshot = f"runs/{run_id}/{name}.parquet"
+            stored[column] = {"run_id": run_id, "snapshot": snapshot, "since": since}
+            stored[column]["file"] = f"{name}.parquet"
 
         def write(item: tuple[str, pl.DataFrame]) -> None:
             target = tmp / f"{item[0]}.parquet"
@@ -383,11 +422,11 @@ class StateDir:
                 os.fsync(fh.fileno())
 
         with ThreadPoolExecutor(max_workers=4) as pool:
-            list(pool.map(write, snapshots.items()))
+            list(pool.map(write, files.items()))
         fsync_dir(tmp)
         os.replace(tmp, runs / run_id)
         fsync_dir(runs)
-        new = Manifest([*manifest.runs, run], dict(manifest.current), list(manifest.pruned))
+        new = Manifest([*manifest.runs, run], dict(manifest.current), list(manifest.pruned), stored)
         for name in snapshots:
             new.current[name] = {
                 "run_id": run_id,
@@ -420,6 +459,7 @@ class StateDir:
         runs = manifest.runs
         cut = len(runs) - keep_runs
         needed = {c["run_id"] for c in manifest.current.values()} | hold
+        needed |= {f["run_id"] for f in manifest.fields.values()}
         latest: dict[str, str] = {}  # segment -> run holding its snapshot as of run i
         for i, r in enumerate(runs):
             latest.update(dict.fromkeys(r["segments"], r["run_id"]))
@@ -428,7 +468,7 @@ class StateDir:
         kept = [r for i, r in enumerate(runs) if i >= cut or r["run_id"] in needed]
         ids = {r["run_id"] for r in kept}
         gone = [r["run_id"] for r in runs if r["run_id"] not in ids]
-        return Manifest(kept, manifest.current, [*manifest.pruned, *gone])
+        return Manifest(kept, manifest.current, [*manifest.pruned, *gone], manifest.fields)
 
 
 def _legacy_state(path: Path) -> bool:

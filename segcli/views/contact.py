@@ -11,6 +11,7 @@ from typing import Any
 import polars as pl
 
 from segcli.engines.polars import Evaluation
+from segcli.planning.history import field_name
 from segcli.planning.planner import (
     account_col,
     agg_list_col,
@@ -53,12 +54,27 @@ def _peers(ev: Evaluation, row: dict[str, Any], seg: str, part: str, i: int) -> 
     return {"account": account, "peers": found.head(PEERS_SHOWN).to_list(), "matching": len(found)}
 
 
+# What the value shown beside a history leaf is (SPEC §2.6).
+HISTORY_LABELS = {
+    "ever": "a member at a committed run",
+    "member_for": "current stay since",
+    "left": "left at",
+}
+
+
 def _tree(
-    row: dict[str, Any], seg: str, part: str, root: m.Condition, ev: Evaluation | None = None
+    row: dict[str, Any],
+    seg: str,
+    part: str,
+    root: m.Condition,
+    ev: Evaluation | None = None,
+    since: dict[str, str | None] | None = None,
 ) -> dict[str, Any]:
     """The condition tree with each node's truth and, for event nodes, the aggregate value;
     an account node shows its account and matching peers instead of its `where` (which is
-    about those peers, not about the contact)."""
+    about those peers, not about the contact); history leaves say what their value is, and
+    `ever` field leaves since when the state stores the column's values (`since`: column ->
+    ISO time, None when not yet)."""
     nodes = list(graph.walk(root))
     index = {id(n): i for i, n in enumerate(nodes)}
 
@@ -77,6 +93,10 @@ def _tree(
         if isinstance(node, m.AccountCond) and ev is not None:
             out.update(_peers(ev, row, seg, part, i))
             out["key"] = ev.key
+        if isinstance(node, m.SegmentRef) and node.history is not None:
+            out["label"] = HISTORY_LABELS[node.history]
+        if isinstance(node, m.FieldCond) and node.ever:
+            out["history_since"] = (since or {}).get(field_name(node))
         kids = [build(c) for c in graph.children(node)]
         if kids:
             out["children"] = kids
@@ -99,8 +119,14 @@ def _reason(seg: m.Segment, member: bool, matched: bool, base: bool, where_holds
     return "does not match the rule"
 
 
-def contact_verdicts(spec: m.Spec, ev: Evaluation, row: dict[str, Any]) -> dict[str, Any]:
-    """Each model's points rule by rule, then each segment in or out with its marked tree."""
+def contact_verdicts(
+    spec: m.Spec,
+    ev: Evaluation,
+    row: dict[str, Any],
+    since: dict[str, str | None] | None = None,
+) -> dict[str, Any]:
+    """Each model's points rule by rule, then each segment in or out with its marked tree
+    (`since`: for `ever` columns, since when the state stores their values)."""
     at = ev.plan.as_of
     scores = []
     for model, sm in spec.scoring.items():
@@ -152,9 +178,9 @@ def contact_verdicts(spec: m.Spec, ev: Evaluation, row: dict[str, Any]) -> dict[
             "reason": _reason(seg, member, matched, base, where_holds),
         }
         if seg.where is not None:
-            entry["where"] = _tree(row, n, "where", seg.where, ev)
+            entry["where"] = _tree(row, n, "where", seg.where, ev, since)
         if seg.exclude is not None:
-            entry["exclude"] = _tree(row, n, "exclude", seg.exclude, ev)
+            entry["exclude"] = _tree(row, n, "exclude", seg.exclude, ev, since)
         entry["cut_by_top"] = bool(seg.top is not None and not matched and where_holds)
         segments.append(entry)
     return {"as_of": at.isoformat(), "scores": scores, "segments": segments}
@@ -181,7 +207,18 @@ def _tree_lines(node: dict[str, Any], depth: int) -> list[str]:
         if node.get("passing"):
             more = ", ..." if isinstance(value, int) and value > len(node["passing"]) else ""
             shown += f"; passing: {', '.join(node['passing'])}{more}"
-        text += f"  (value: {shown})"
+        if node.get("label") == "left at" and value is None:
+            shown = "never at a committed run"
+        if node.get("label") == "current stay since" and value is None:
+            shown = "not a member now"
+        text += f"  ({node.get('label', 'value')}: {shown})"
+    if "history_since" in node:
+        since = node["history_since"]
+        text += (
+            f"  (values stored since {since})"
+            if since
+            else "  (no values stored yet: only the current value counts)"
+        )
     lines = [f"      {'  ' * depth}{mark} {text}"]
     for c in node.get("children", []):
         lines += _tree_lines(c, depth + 1)

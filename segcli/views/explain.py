@@ -14,6 +14,7 @@ import polars as pl
 from segcli import api
 from segcli.errors import UsageError
 from segcli.planning import ir
+from segcli.planning.history import field_name, history_refs
 from segcli.planning.per import describe_per
 from segcli.planning.planner import Plan, describe_key
 from segcli.spec import graph
@@ -76,6 +77,7 @@ def explain_segment(
     lines += ["", said, f"plan (as of {local_time(at, spec.timezone)}):"]
     lines += ["  " + ln for ln in plan.describe()]
     lines.append(f"  then segments in order: {', '.join(plan.order)}")
+    lines += _history_lines(project, name, at, state_dir)
     if plan.sequences:
         # Sequences are matched in a pass of their own (as-of joins over the step rows).
         lines.append("  sequences matched first, then everything else collected in one query")
@@ -96,6 +98,35 @@ def explain_segment(
         "plan": plan_json(plan),
     }
     return Explanation(lines, data)
+
+
+def _history_lines(
+    project: api.Project, name: str, at: datetime, state_dir: Path | None
+) -> list[str]:
+    """What the segment's history leaves read from the state (SPEC §2.6)."""
+    seg = project.spec.segments[name]
+    refs: list[str] = []
+    columns: list[str] = []
+    for root in (seg.where, seg.exclude):
+        for c in graph.walk(root):
+            if isinstance(c, m.SegmentRef) and c.history and c.name not in refs:
+                refs.append(c.name)
+            if isinstance(c, m.FieldCond) and c.ever and field_name(c) not in columns:
+                columns.append(field_name(c))
+    lines = [
+        f"  history of segment {r}: its committed runs at or before as_of (joined_at, "
+        "ever a member, last left), read from the state"
+        for r in refs
+    ]
+    since: dict[str, str | None] = stored_since(project, at, state_dir) if columns else {}
+    for col in columns:
+        when = since.get(col)
+        lines.append(
+            f"  history of {col}: values stored at committed runs since {when}"
+            if when
+            else f"  history of {col}: no values stored yet (the next committed run stores them)"
+        )
+    return lines
 
 
 def plan_json(plan: Plan) -> dict[str, Any]:
@@ -158,13 +189,28 @@ def explain_contact(
     row = ev.row(value)
     if row is None:
         raise UsageError(f"contact {key}={contact} is not in the contacts export")
-    verdicts = contact_verdicts(spec, ev, row)
+    verdicts = contact_verdicts(spec, ev, row, stored_since(project, at, state_dir))
     if run is not None:
         _compare_with_run(project, verdicts, value, state_dir)
     verdicts.update({"contact": contact, "run": run["run_id"] if run else None, "shows": said})
     lines = [f"contact {key}={contact} as of {local_time(at, spec.timezone)}", said]
     lines += contact_lines(verdicts)
     return Explanation(lines, verdicts)
+
+
+def stored_since(
+    project: api.Project, at: datetime, state_dir: Path | None
+) -> dict[str, str | None]:
+    """For each column an `ever` leaf reads: since when the state stores its values (in the
+    project timezone; None when no committed run at or before `at` stored them)."""
+    fields = project.state(state_dir).read_manifest().fields
+    out: dict[str, str | None] = {}
+    for column in history_refs(project.spec)[1]:
+        entry = fields.get(column)
+        since = datetime.fromisoformat(entry["since"]) if entry else None
+        ok = since is not None and since <= at
+        out[column] = local_time(since, project.spec.timezone) if since and ok else None
+    return out
 
 
 def _compare_with_run(

@@ -147,6 +147,32 @@ def describe_account(c: m.AccountCond) -> str:
     return describe_test(subject, c.test) + ":"
 
 
+_STAY_WORDS = {
+    "gte": "at least",
+    "gt": "longer than",
+    "lte": "at most",
+    "lt": "less than",
+    "eq": "exactly",
+}
+
+
+def describe_segment_ref(cond: m.SegmentRef) -> str:
+    """`segment:` with its history option in words (SPEC §2.6)."""
+    name = cond.name
+    if cond.ever:
+        return f"is a member of segment {name} now or was one at a committed run"
+    if cond.member_for is not None:
+        stay = " and ".join(
+            f"the current stay lasts {_STAY_WORDS[op.name]} {_value(op.value)}"
+            for op in cond.member_for.ops
+        )
+        return f"is a member of segment {name} and {stay} (from its joined_at to as_of)"
+    if cond.left is not None:
+        when = describe_test("the time it left", cond.left)
+        return f"is not a member of segment {name} and {when} (as_of of the run that recorded it)"
+    return f"is a member of segment {name}"
+
+
 def node_text(cond: m.Condition) -> str:
     """One condition node in words, without its children (`all of:`, `country is 'US'`)."""
     if isinstance(cond, m.AllCond):
@@ -157,11 +183,14 @@ def node_text(cond: m.Condition) -> str:
         return "not:"
     if isinstance(cond, m.FieldCond):
         name = cond.column if cond.source is None else f"{cond.source}.{cond.column}"
-        return describe_test(name, cond.test)
+        text = describe_test(name, cond.test)
+        if cond.ever:
+            text += ", now or at any committed run since its values are stored"
+        return text
     if isinstance(cond, m.EventCond):
         return describe_event(cond)
     if isinstance(cond, m.SegmentRef):
-        return f"is a member of segment {cond.name}"
+        return describe_segment_ref(cond)
     if isinstance(cond, m.ScoreCond):
         return describe_test(f"score {cond.model}", cond.test)
     if isinstance(cond, m.ScoreChangeCond):
