@@ -85,16 +85,23 @@ class Runs:
         self.spec = api.load(self.cfg, with_data=False).spec
 
     def step(
-        self, at: datetime, stages: dict[int, str | None], dry: bool = False
+        self,
+        at: datetime,
+        stages: dict[int, str | None],
+        dry: bool = False,
+        segments: list[str] | None = None,
     ) -> dict[str, set[int]]:
+        """One run (of `segments` only, when given), checked against the reference."""
         write_contacts(self.cfg.parent, stages)
-        got = run(self.cfg, at, dry_run=dry, engine=self.engine, **self.kw)
+        kw = {**self.kw, "segments": segments} if segments else self.kw
+        got = run(self.cfg, at, dry_run=dry, engine=self.engine, **kw)
         contacts = [{"contact_id": k, "stage": v, "title": f"T{k}"} for k, v in stages.items()]
         ref = Reference(self.spec, contacts, {}, at, history=list(self.past))
-        want = {n: ref.members(n) for n in self.spec.segments}
+        want = {n: ref.members(n) for n in got}
         assert got == want, {n: (got[n], want[n]) for n in got if got[n] != want[n]}
         if not dry:
-            self.past.append(PastRun(at, {"mql": want["mql"]}, {"stage": dict(stages)}))
+            members = {"mql": want["mql"]} if "mql" in got else {}
+            self.past.append(PastRun(at, members, {"stage": dict(stages)}))
         return got
 
 
@@ -377,6 +384,8 @@ def test_explain_says_what_history_leaves_read(tmp_path: Path) -> None:
     text = "\n".join(explain_segment(p, "ever_stage").lines)
     assert "stage is 'mql', now or at any committed run since its values are stored" in text
     assert f"history of stage: values stored at committed runs since {at(0).isoformat()}" in text
+    data = explain_segment(p, "ever_stage").data["history"]
+    assert data == [f"history of stage: values stored at committed runs since {at(0).isoformat()}"]
     words = "\n".join(explain_segment(p, "mql_1mo").lines)
     assert "the current stay lasts at least 1mo and the current stay lasts at most 2mo" in words
     assert "history of segment mql: its committed runs at or before as_of" in words
@@ -466,3 +475,24 @@ def test_corrupt_stored_values_exit_4_naming_the_file(tmp_path: Path, corrupt: A
     assert res.exit_code == 4, res.output
     assert str(path) in res.stderr and "corrupt" in res.stderr
     assert "Traceback" not in res.output + res.stderr
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_runs_of_other_segments_leave_the_history_as_it_was(tmp_path: Path, engine: str) -> None:
+    """A run with --segment computes only the chosen segments and what they refer to: the
+    history of a segment it does not compute stays as its last committed run left it."""
+    spec = SPEC + "  other: {where: {field: stage, eq: lead}}\n"
+    r = Runs(tmp_path, engine, spec=spec)
+    r.step(at(0), {1: "mql", 2: "mql"})
+    write_contacts(tmp_path, {1: "lead", 2: "mql"})
+    only = r.step(at(1), {1: "lead", 2: "mql"}, segments=["other"])
+    assert set(only) == {"other"}
+    got = r.step(at(5), {1: "lead", 2: "mql"})  # 1 leaves mql at this run, not at day 1
+    assert got["left_mql"] == {1}
+    assert got["ever_stage"] == {1, 2}
+    got = r.step(at(12), {1: "lead", 2: "lead"}, dry=True)
+    assert got["left_mql"] == {1, 2}  # 1 left at day 5 (exactly 7 days), 2 leaves now
+    got = r.step(at(13), {1: "lead", 2: "lead"}, segments=["left_mql"])
+    assert set(got) == {"mql", "left_mql"} and got["left_mql"] == {2}
+    got = r.step(at(14), {1: "lead", 2: "mql"})
+    assert got["was_mql"] == {1, 2} and got["mql_new"] == {2}

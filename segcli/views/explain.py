@@ -77,7 +77,8 @@ def explain_segment(
     lines += ["", said, f"plan (as of {local_time(at, spec.timezone)}):"]
     lines += ["  " + ln for ln in plan.describe()]
     lines.append(f"  then segments in order: {', '.join(plan.order)}")
-    lines += _history_lines(project, name, at, state_dir)
+    history = _history_lines(project, name, at, state_dir)
+    lines += history
     if plan.sequences:
         # Sequences are matched in a pass of their own (as-of joins over the step rows).
         lines.append("  sequences matched first, then everything else collected in one query")
@@ -95,6 +96,7 @@ def explain_segment(
         "exclude": _definition(seg.exclude) if seg.exclude is not None else None,
         "words": describe_segment(spec, name),
         "order": plan.order,
+        "history": [h.strip() for h in history],
         "plan": plan_json(plan),
     }
     return Explanation(lines, data)
