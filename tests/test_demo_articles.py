@@ -24,6 +24,7 @@ V2 = {
     "matrix_sales_now": m.GradeCond,
     "matrix_nurture_fit": m.GradeCond,
     "matrix_engaged_poor_fit": m.GradeCond,
+    "ever_mql_not_customer": m.SegmentRef,
 }
 
 
@@ -64,6 +65,8 @@ def test_v2_segments_use_the_new_constructs() -> None:
     assert isinstance(paid, m.EventCond) and paid.test.ops[0].value == parse_duration("6mo")
     regulars = spec.segments["weekly_regulars"].where
     assert isinstance(regulars, m.EventCond) and regulars.regularly is not None
+    ever = list(graph.walk(spec.segments["ever_mql_not_customer"].where))
+    assert any(isinstance(c, m.SegmentRef) and c.ever for c in ever)
     assert spec.contacts.account == "company_id"
     assert spec.scoring["fit"].grades
 
