@@ -318,6 +318,20 @@ def test_bad_per_conditions_are_located(tmp_path: Path, body: str, code: str, me
     assert diags[0].line == 9 and diags[0].col > 12, diags[0]
 
 
+def test_empty_has_and_lacks_ask_nothing(make_project: Any) -> None:
+    spec = (
+        "version: 1\nsources:\n  contacts: {path: contacts.csv, key: id}\n"
+        "  plain: {path: plain.csv, key: cid}\n"  # no type column: none is needed
+        "segments:\n  s: {where: {event: {source: plain, per: camp, has: [], lacks: []}}}\n"
+        "  t: {where: {event: {source: plain, per: camp}}}\n"
+    )
+    rows = [{"cid": 1, "camp": "a"}, {"cid": 2, "camp": None}]
+    project = make_project(spec, {"contacts.csv": [{"id": 1}, {"id": 2}], "plain.csv": rows})
+    for engine in ("polars", "duckdb"):
+        ev, _ = api.compute(project, AS_OF, engine=engine)
+        assert members(ev, "s") == members(ev, "t") == {1}, engine
+
+
 def test_each_on_a_per_condition_needs_the_default_count(tmp_path: Path) -> None:
     for name, text in DATA.items():
         (tmp_path / name).write_text(text, encoding="utf-8")

@@ -31,6 +31,16 @@ BUCKET_KEYS = lang.names(lang.BUCKET)
 ACCOUNT_KEYS = lang.names(lang.ACCOUNT)
 
 
+def kinds_node(body: dict[str, YNode], per: m.Per | None) -> YNode | None:
+    """The `has` (else `lacks`) node of a per condition that lists a type: it needs the
+    sources' `type:` column. An empty list asks nothing of the rows, so needs nothing."""
+    if per is None:
+        return None
+    if per.has:
+        return body["has"]
+    return body["lacks"] if per.lacks else None
+
+
 class Conditions:
     """Parses conditions; `condition` dispatches on the kind to `cond_<kind>`."""
 
@@ -214,7 +224,7 @@ class Conditions:
                 column,
                 body.get("per") if per is not None else None,
                 per.column if per is not None else None,
-                body.get("has") or body.get("lacks") if per is not None else None,
+                kinds_node(body, per),
             )
         )
         if not ok:
