@@ -389,6 +389,8 @@ class Reference:
             return any(self.holds(c, key, at) for c in cond.items)
         if isinstance(cond, m.NotCond):
             return not self.holds(cond.item, key, at)
+        if isinstance(cond, m.AtLeastCond):  # SPEC §2.6: n 0 holds even for an empty list
+            return sum(self.holds(c, key, at) for c in cond.items) >= cond.n
         if isinstance(cond, m.FieldCond):
             col = f"{cond.source}.{cond.column}" if cond.source else cond.column
             clock = Clock(at, self.tz)

@@ -358,6 +358,7 @@ class World:
     web_dates: bool = False  # web's time column holds dates, not datetimes
     web_int_amounts: bool = False  # web's amount is an int column (pooled with email's floats)
     fiscal_start: int = 1  # the spec's fiscal_year_start
+    v2: bool = False  # also draw SPEC §2.6 conditions (at_least, column operands, offset)
 
     def period(self, name: str) -> m.Period:
         return m.Period(name, self.fiscal_start if "fiscal" in name else 1)
@@ -573,7 +574,15 @@ def draw_condition(
         kinds += ["score", "score_change", "grade"]
     if depth > 0:
         kinds += ["all", "any", "not", "all"]
+    if depth > 0 and w.v2:
+        kinds += ["at_least", "at_least"]
     kind = draw(st.sampled_from(kinds))
+    if kind == "at_least":
+        items = tuple(
+            draw_condition(draw, w, depth - 1, segments, models)
+            for _ in range(draw(st.integers(0, 4)))
+        )
+        return m.AtLeastCond(draw(st.integers(0, len(items))), items)
     if kind in ("all", "any"):
         items = tuple(
             draw_condition(draw, w, depth - 1, segments, models)
@@ -790,6 +799,8 @@ def condition_yaml(c: m.Condition) -> dict[str, Any]:
         return {"any": [condition_yaml(i) for i in c.items]}
     if isinstance(c, m.NotCond):
         return {"not": condition_yaml(c.item)}
+    if isinstance(c, m.AtLeastCond):
+        return {"at_least": {"n": c.n, "of": [condition_yaml(i) for i in c.items]}}
     if isinstance(c, m.FieldCond):
         name = f"{c.source}.{c.column}" if c.source else c.column
         return {"field": name, **leaf_yaml(c.test)}
@@ -912,9 +923,14 @@ class Case:
 
 @st.composite
 def cases(
-    draw: st.DrawFn, with_scoring: bool = True, with_events: bool = True, max_depth: int = 2
+    draw: st.DrawFn,
+    with_scoring: bool = True,
+    with_events: bool = True,
+    max_depth: int = 2,
+    v2: bool = False,
 ) -> Case:
     w = draw(worlds())
+    w.v2 = v2  # set after drawing: the cases drawn without v2 stay what they were
     contacts = draw_contacts(draw, w)
     keys = [c["id"] for c in contacts]
     tables = {"crm": draw_crm(draw, w, keys)}

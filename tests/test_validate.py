@@ -199,7 +199,7 @@ CASES: list[tuple[str, str, str, str, str | None]] = [
         "S004",
         "a condition must be a mapping, got string 'country = DE'",
         "start with one of: all, any, not, field, event, segment, score, score_change, bucket, "
-        "grade, sequence, account",
+        "grade, sequence, account, at_least",
     ),
     (
         "eq-list",
@@ -256,7 +256,7 @@ CASES: list[tuple[str, str, str, str, str | None]] = [
         "S005",
         "a condition cannot be empty",
         "start with one of: all, any, not, field, event, segment, score, score_change, bucket, "
-        "grade, sequence, account",
+        "grade, sequence, account, at_least",
     ),
     (
         "no-operator",

@@ -100,6 +100,22 @@ def compile_not(cond: m.NotCond, ctx: Context) -> ir.Expr:
     return ir.Not(compile_condition(cond.item, ctx))
 
 
+def holding_count(cond: m.AtLeastCond, ctx: Context) -> ir.Expr:
+    """How many of an at_least's conditions hold (each is a non-null boolean)."""
+    if not cond.items:
+        return ir.Lit(0)
+    return ir.Horizontal(
+        "sum", tuple(ir.Cast(compile_condition(c, ctx), "int") for c in cond.items)
+    )
+
+
+def compile_at_least(cond: m.AtLeastCond, ctx: Context) -> ir.Expr:
+    """At least n of the conditions hold (SPEC §2.6): n 0 is true for everyone."""
+    if cond.n == 0:
+        return ir.Const(True)
+    return ir.Cmp("ge", holding_count(cond, ctx), ir.Lit(cond.n))
+
+
 def compile_field(cond: m.FieldCond, ctx: Context) -> ir.Expr:
     name = field_name(cond)
     now = compile_test(ir.Col(name), ctx.types.get(name), cond.test, ctx.as_of, ctx.tz)
@@ -241,6 +257,7 @@ _DISPATCH: dict[str, Callable[[Any, Context], ir.Expr]] = {
     "AllCond": compile_all,
     "AnyCond": compile_any,
     "NotCond": compile_not,
+    "AtLeastCond": compile_at_least,
     "FieldCond": compile_field,
     "EventCond": compile_event,
     "SegmentRef": compile_segment,

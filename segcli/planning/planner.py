@@ -24,6 +24,7 @@ from segcli.planning.compile import (
     compile_condition,
     event_agg_key,
     grade_expr,
+    holding_count,
     regular_periods,
     row_filter,
     window_start,
@@ -466,6 +467,8 @@ def _details(spec: m.Spec, b: _Builder, names: list[str]) -> list[tuple[str, ir.
                     value = history_value(node, known, b.as_of, now)
                     if value is not None:
                         out.append((agg_value_col(n, part, i), value))
+                elif isinstance(node, m.AtLeastCond):
+                    out.append((agg_value_col(n, part, i), holding_count(node, ctx)))
                 elif isinstance(node, m.GradeCond):
                     score = ir.Col(b.score_column(node.model, b.as_of))
                     grade = grade_expr(score, spec.scoring[node.model])

@@ -8,8 +8,8 @@ from segcli.spec import model as m
 
 
 def children(cond: m.Condition) -> tuple[m.Condition, ...]:
-    """The direct sub-conditions of all / any / not / account (none for leaves)."""
-    if isinstance(cond, m.AllCond | m.AnyCond):
+    """The direct sub-conditions of all / any / at_least / not / account (none for leaves)."""
+    if isinstance(cond, m.AllCond | m.AnyCond | m.AtLeastCond):
         return cond.items
     if isinstance(cond, m.NotCond):
         return (cond.item,)

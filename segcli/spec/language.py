@@ -159,6 +159,7 @@ CONDITIONS: dict[str, str] = {
     "grade": "the grade the contact's score earns in a model with grades + eq/ne/in/not_in",
     "sequence": "rows of 2+ steps in time order (max_gap, within/during, same, then_not)",
     "account": "how many other contacts of the same account match a condition",
+    "at_least": "at least n of the conditions hold (n: 0 is true)",
 }
 
 # ---------------------------------------------------------------- the keys of each section
@@ -293,6 +294,10 @@ SEGMENT_REF = (
             "description": "time operators on when the contact left, e.g. {within: 7d}",
         },
     ),
+)
+AT_LEAST = (
+    Key("n", {"type": "integer", "minimum": 0, "description": "how many must hold"}, True),
+    Key("of", {"type": "array", "items": CONDITION}, True),
 )
 BUCKET = (
     Key("percent", {"type": "number", "minimum": 0, "maximum": 100}, True),

@@ -176,6 +176,14 @@ class NotCond:
 
 
 @dataclass(frozen=True)
+class AtLeastCond:
+    """`at_least: {n, of}`: at least `n` of `items` hold (SPEC §2.6; n 0 is always true)."""
+
+    n: int
+    items: tuple[Condition, ...]
+
+
+@dataclass(frozen=True)
 class SegmentRef:
     """`segment: NAME`, with at most one history option (SPEC §2.6): `ever` (a member now or
     at a committed run), `member_for` (operators on the current stay's length, durations) or
@@ -271,6 +279,7 @@ Condition: TypeAlias = (
     AllCond
     | AnyCond
     | NotCond
+    | AtLeastCond
     | FieldCond
     | EventCond
     | SegmentRef

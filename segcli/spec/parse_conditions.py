@@ -29,6 +29,7 @@ LEAF_SWITCHES = lang.LEAF_SWITCHES
 EVENT_KEYS = lang.names(lang.EVENT)
 BUCKET_KEYS = lang.names(lang.BUCKET)
 ACCOUNT_KEYS = lang.names(lang.ACCOUNT)
+AT_LEAST_KEYS = lang.names(lang.AT_LEAST)
 
 
 def kinds_node(body: dict[str, YNode], per: m.Per | None) -> YNode | None:
@@ -95,8 +96,12 @@ class Conditions:
         handler: Callable[[YNode], m.Condition | None] = getattr(self, f"cond_{kind}")
         return handler(node)
 
-    def _list_of_conditions(self, node: YNode, key: str) -> tuple[m.Condition, ...] | None:
-        self.v.mapping(node, key, (key,))
+    def _list_of_conditions(
+        self, node: YNode, key: str, *, whole: bool = True
+    ) -> tuple[m.Condition, ...] | None:
+        """The list of conditions under `key` of `node` (`whole`: `key` is node's only key)."""
+        if whole:
+            self.v.mapping(node, key, (key,))
         inner = node.value[key]
         if not inner.is_list:
             self.r.err(
@@ -122,6 +127,36 @@ class Conditions:
         self.v.mapping(node, "not", ("not",))
         inner = self.condition(node.value["not"])
         return m.NotCond(inner) if inner is not None else None
+
+    def cond_at_least(self, node: YNode) -> m.Condition | None:
+        """`at_least: {n: N, of: [c, ...]}` (SPEC §2.6): n an integer 0 ... len(of)."""
+        self.v.mapping(node, "at_least condition", ("at_least",))
+        anode = node.value["at_least"]
+        body = self.v.mapping(anode, "at_least", AT_LEAST_KEYS)
+        if body is None:
+            return None
+        missing = [k for k in AT_LEAST_KEYS if k not in body]
+        if missing:
+            self.r.err(
+                codes.MISSING_KEY,
+                f"at_least needs {' and '.join(repr(k) for k in missing)}",
+                anode,
+                "e.g. at_least: {n: 2, of: [{field: a, eq: 1}, {field: b, eq: 2}]}",
+            )
+            return None
+        n = self.v.integer(body["n"], "at_least.n", 0)
+        items = self._list_of_conditions(anode, "of", whole=False)
+        if n is None or items is None:
+            return None
+        if n > len(items):
+            self.r.err(
+                codes.BAD_VALUE,
+                f"at_least.n ({n}) cannot exceed the number of conditions in of ({len(items)})",
+                body["n"],
+                "lower n, or add conditions to of",
+            )
+            return None
+        return m.AtLeastCond(n, items)
 
     def cond_segment(self, node: YNode) -> m.Condition | None:
         self.v.mapping(node, "segment condition", ("segment", *lang.SEGMENT_HISTORY))

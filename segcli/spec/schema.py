@@ -39,6 +39,7 @@ def _conditions() -> dict[str, dict[str, Any]]:
         "grade": _one_key("grade", _grade()),
         "sequence": _one_key("sequence", lang.obj(lang.SEQUENCE)),
         "account": _one_key("account", lang.obj(lang.ACCOUNT)),
+        "at_least": _one_key("at_least", lang.obj(lang.AT_LEAST)),
     }
     assert list(shapes) == list(lang.CONDITIONS), "a condition kind has no schema"
     return shapes

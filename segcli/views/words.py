@@ -181,6 +181,10 @@ def node_text(cond: m.Condition) -> str:
         return "any of:" if cond.items else "never true (empty any)"
     if isinstance(cond, m.NotCond):
         return "not:"
+    if isinstance(cond, m.AtLeastCond):
+        if cond.n == 0:
+            return f"always true (at least 0 of {len(cond.items)}):"
+        return f"at least {cond.n} of these {len(cond.items)}:"
     if isinstance(cond, m.FieldCond):
         name = cond.column if cond.source is None else f"{cond.source}.{cond.column}"
         text = describe_test(name, cond.test)
