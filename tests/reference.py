@@ -70,8 +70,24 @@ def back(as_of: datetime, d: m.Duration, tz: str) -> datetime:
     the day clamped to the target month's length, the time of day kept (SPEC §2.6)."""
     if not d.months:
         return as_of - timedelta(seconds=d.seconds)
+    return calendar_step(as_of, -d.months, tz)
+
+
+def moved(t: datetime, offset: m.Offset, tz: str) -> datetime:
+    """An instant moved by a signed duration (SPEC §2.6 `offset`): h/d/w as exact lengths
+    (a day is 24 h even across DST), mo/y as calendar steps on the local wall clock."""
+    sign = -1 if offset.negative else 1
+    if offset.duration.months:
+        return calendar_step(t, sign * offset.duration.months, tz)
+    return t + sign * timedelta(seconds=offset.duration.seconds)
+
+
+def calendar_step(as_of: datetime, months: int, tz: str) -> datetime:
+    """`months` whole months (signed) on the local wall clock, the day clamped to the target
+    month's length, the time of day and the fold kept; zoneinfo reads a wall time that a DST
+    change skips with the offset before the change (fold 0)."""
     wall = as_of.astimezone(ZoneInfo(tz))
-    months_since_year_0 = wall.year * 12 + (wall.month - 1) - d.months
+    months_since_year_0 = wall.year * 12 + (wall.month - 1) + months
     year = months_since_year_0 // 12
     month = months_since_year_0 % 12 + 1
     next_month = date(year + (month == 12), month % 12 + 1, 1)
@@ -193,11 +209,60 @@ class Clock:
         return to_instant(lit, self.tz)
 
 
-def test_holds(test: m.Test, value: Any, clock: Clock) -> bool:
-    """A leaf's operators (ANDed) on one value, with the null rule and include_missing."""
+def test_holds(test: m.Test, value: Any, clock: Clock, row: Row | None = None) -> bool:
+    """A leaf's operators (ANDed) on one value, with the null rule and include_missing.
+
+    `row` holds the columns that column operands name (the contact's row for a field leaf,
+    the event's row inside `where:`); the leaf's `offset` moves the value first."""
     if value is None and test.include_missing is not None:
         return test.include_missing
-    return all(op_holds(op, value, test.ignore_case, clock) for op in test.ops)
+    if value is not None and test.offset is not None:
+        value = moved(to_instant(value, clock.tz), test.offset, clock.tz)
+    return all(
+        column_op_holds(op, value, row or {}, clock)
+        if _has_column(op)
+        else op_holds(op, value, test.ignore_case, clock)
+        for op in test.ops
+    )
+
+
+def _has_column(op: m.Op) -> bool:
+    values = op.value if isinstance(op.value, tuple) else (op.value,)
+    return any(isinstance(v, m.ColumnRef) for v in values)
+
+
+def operand_value(ref: m.ColumnRef, row: Row, clock: Clock) -> Any:
+    """A column operand's value in `row`: times as UTC instants, moved by its offset."""
+    v = row.get(ref.name)
+    if v is None or _kind(v) != "time":
+        return v
+    t = to_instant(v, clock.tz)
+    return moved(t, ref.offset, clock.tz) if ref.offset is not None else t
+
+
+def column_op_holds(op: m.Op, v: Any, row: Row, clock: Clock) -> bool:
+    """eq/ne/gt/gte/lt/lte/between with column operands (SPEC §2.6): a null on either side
+    fails a positive operator; ne is the exact complement of eq."""
+    if op.name in NEGATIVE:
+        return not column_op_holds(m.Op(NEGATIVE[op.name], op.value), v, row, clock)
+    values = op.value if isinstance(op.value, tuple) else (op.value,)
+    others = []
+    for x in values:
+        if isinstance(x, m.ColumnRef):
+            others.append(operand_value(x, row, clock))
+        elif v is not None and _kind(v) == "time":
+            others.append(clock.instant(x))
+        else:
+            others.append(x)
+    if v is None or any(o is None for o in others):
+        return False
+    if _kind(v) == "time":
+        v = to_instant(v, clock.tz)
+    if op.name == "between":
+        return bool(others[0] <= v <= others[1])
+    if op.name == "eq":
+        return bool(v == others[0])
+    return _order(op.name, v, others[0])
 
 
 def op_holds(op: m.Op, v: Any, ignore_case: bool, clock: Clock) -> bool:
@@ -394,7 +459,8 @@ class Reference:
         if isinstance(cond, m.FieldCond):
             col = f"{cond.source}.{cond.column}" if cond.source else cond.column
             clock = Clock(at, self.tz)
-            if test_holds(cond.test, self.rows[key].get(col), clock):
+            row = self.rows[key]
+            if test_holds(cond.test, row.get(col), clock, row):
                 return True
             if not cond.ever:
                 return False
@@ -515,7 +581,7 @@ class Reference:
                     continue
                 if ev.window is not None and not self._in_window(ev.window, t, clock):
                     continue
-                if all(test_holds(rc.test, row.get(rc.column), clock) for rc in ev.where):
+                if all(test_holds(rc.test, row.get(rc.column), clock, row) for rc in ev.where):
                     yield row, t
 
     def _in_window(self, window: m.Window, t: datetime | None, clock: Clock) -> bool:

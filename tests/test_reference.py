@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -501,7 +501,61 @@ def pool_of(col: Col) -> tuple[Any, ...]:
 def draw_field(draw: st.DrawFn, w: World) -> m.FieldCond:
     col = draw(st.sampled_from(FIELD_COLS))
     source, column = col.name.split(".") if "." in col.name else (None, col.name)
+    if w.v2 and draw(st.integers(0, 2)) > 0:
+        return m.FieldCond(column, source, draw_v2_test(draw, w, col, FIELD_COLS))
     return m.FieldCond(column, source, draw_test(draw, w, col.kind, pool_of(col)))
+
+
+# SPEC §2.6 offsets: exact lengths (a day is 24 h, also across DST) and calendar steps.
+OFFSETS = (
+    m.Offset(m.Duration("1d", 86400)),
+    m.Offset(m.Duration("24h", 86400)),
+    m.Offset(m.Duration("1d", 86400), negative=True),
+    m.Offset(m.Duration("14d", 14 * 86400)),
+    m.Offset(m.Duration("2h", 7200), negative=True),
+    m.Offset(DURATIONS[6]),  # 1mo
+    m.Offset(DURATIONS[6], negative=True),
+    m.Offset(DURATIONS[7], negative=True),  # -6mo
+    m.Offset(DURATIONS[8]),  # 1y
+)
+CATEGORY = {"int": "number", "float": "number", "string": "string", "bool": "bool"}
+CATEGORY |= {"datetime": "time", "date": "time"}
+
+
+def draw_v2_test(draw: st.DrawFn, w: World, col: Col, frame: tuple[Col, ...]) -> m.Test:
+    """Column operands (a column of `frame` of the same kind, times with an offset) and, for
+    a field leaf of a time column, the leaf's own `offset` (SPEC §2.6)."""
+    cat = CATEGORY[col.kind]
+    field_leaf = frame is FIELD_COLS
+    offset = draw(st.sampled_from((None, *OFFSETS))) if cat == "time" and field_leaf else None
+    if draw(st.integers(0, 3)) == 0:  # literal operators only, maybe with the leaf's offset
+        return replace(draw_test(draw, w, col.kind, pool_of(col)), offset=offset)
+    peers = [c for c in frame if CATEGORY[c.kind] == cat]
+
+    def operand() -> m.ColumnRef:
+        peer = draw(st.sampled_from(peers))
+        source, name = peer.name.split(".") if "." in peer.name else (None, peer.name)
+        shift = draw(st.sampled_from((None, None, *OFFSETS))) if cat == "time" else None
+        return m.ColumnRef(name, source, shift)
+
+    pool = m.COLUMN_OPS if cat in ("number", "time") else ("eq", "ne")
+    names = draw(st.lists(st.sampled_from(pool), min_size=1, max_size=2, unique=True))
+    ops = []
+    for name in names:
+        if name != "between":
+            ops.append(m.Op(name, operand()))
+            continue
+        bounds: list[Any] = [
+            operand()
+            if draw(st.booleans())
+            else draw_literal(draw, w, col.kind, "gte", pool_of(col))
+            for _ in range(2)
+        ]
+        if not any(isinstance(b, m.ColumnRef) for b in bounds):
+            bounds[0] = operand()
+        ops.append(m.Op(name, tuple(bounds)))
+    include_missing = draw(st.sampled_from((None, None, True, False)))
+    return m.Test(tuple(ops), False, include_missing, offset)
 
 
 DEFAULT_TEST = m.Test((m.Op("gte", 1),))
@@ -518,7 +572,15 @@ def draw_event(draw: st.DrawFn, w: World, default_test: bool = False) -> m.Event
     where_cols = draw(
         st.lists(st.sampled_from(cols), max_size=draw(st.sampled_from((0, 1, 2))), unique=True)
     )
-    where = tuple(m.RowCond(c.name, draw_test(draw, w, c.kind, pool_of(c))) for c in where_cols)
+    where = tuple(
+        m.RowCond(
+            c.name,
+            draw_v2_test(draw, w, c, tuple(cols))
+            if w.v2 and draw(st.booleans())
+            else draw_test(draw, w, c.kind, pool_of(c)),
+        )
+        for c in where_cols
+    )
     window = draw(
         st.sampled_from(
             (
@@ -766,6 +828,8 @@ def file_content(
 
 
 def literal_yaml(v: Any) -> Any:
+    if isinstance(v, m.ColumnRef):
+        return {"column": v.name} | ({"offset": v.offset.text} if v.offset else {})
     if isinstance(v, m.Duration):
         return v.text
     if isinstance(v, m.Period):
@@ -781,6 +845,8 @@ def literal_yaml(v: Any) -> Any:
 
 def leaf_yaml(t: m.Test) -> dict[str, Any]:
     out = {op.name: literal_yaml(op.value) for op in t.ops}
+    if t.offset is not None:
+        out["offset"] = t.offset.text
     if t.ignore_case:
         out["ignore_case"] = True
     if t.include_missing is not None:

@@ -87,7 +87,7 @@ def test_the_schema_and_the_parser_take_the_same_keys() -> None:
     assert _props(event) == set(parse_conditions.EVENT_KEYS)
     assert set(conds) == set(parse_conditions.COND_KEYS)
     leaf = {o.name for o in lang.OPERATORS} | set(lang.LEAF_SWITCHES)
-    assert _props(conds["field"]) == leaf | {"field", "ever"}
+    assert _props(conds["field"]) == leaf | {"field", "ever", *parse_conditions.FIELD_OPTIONS}
     assert _props(conds["segment"]) == {"segment", *lang.SEGMENT_HISTORY}
     member_for = conds["segment"]["properties"]["member_for"]
     assert _props(member_for) == set(lang.MEMBER_FOR_OPS)

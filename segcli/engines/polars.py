@@ -194,6 +194,52 @@ def _local_date(e: ir.LocalDate, env: Env) -> pl.Expr:
     return to_polars(e.item, env).dt.convert_time_zone(e.tz).dt.date()
 
 
+_SIX_HOURS = pl.duration(hours=6)
+
+
+def _local_candidates(naive: pl.Expr, tz: str) -> tuple[pl.Expr, pl.Expr, pl.Expr, pl.Expr]:
+    """A local date-time read with the offset in effect 6 h before it (`early`) and 6 h after
+    it (`late`), as UTC instants, and whether each reads back as the same local date-time.
+    Both do when it occurs twice (`early` is the first occurrence); neither in a DST gap."""
+
+    def at(moved: pl.Expr, back: pl.Expr) -> pl.Expr:
+        local = moved.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
+        return local.dt.convert_time_zone("UTC") + back
+
+    early = at(naive - _SIX_HOURS, _SIX_HOURS)
+    late = at(naive + _SIX_HOURS, -_SIX_HOURS)
+
+    def reads_back(x: pl.Expr) -> pl.Expr:
+        return (x.dt.convert_time_zone(tz).dt.replace_time_zone(None) == naive).fill_null(False)
+
+    return early, late, reads_back(early), reads_back(late)
+
+
+def _shift(e: ir.Shift, env: Env) -> pl.Expr:
+    t = to_polars(e.item, env)
+    if not e.months:
+        return t + pl.duration(seconds=e.seconds)
+    # Calendar months on the local wall clock (offset_by clamps to the month's end), then
+    # back to an instant the way zoneinfo reads it (timeutil.shift): a repeated local time
+    # keeps the fold of `t`, one in a DST gap takes the offset before the change.
+    local = t.dt.convert_time_zone(e.tz).dt.replace_time_zone(None)
+    early, late, ok_early, ok_late = _local_candidates(local, e.tz)
+    later_fold = ok_early & ok_late & (early != late) & (t == late)
+    moved = local.dt.offset_by(f"{e.months}mo")
+    early, late, ok_early, ok_late = _local_candidates(moved, e.tz)
+    return (
+        pl.when(ok_early & ok_late)
+        .then(pl.when(later_fold).then(late).otherwise(early))
+        .when(ok_early)
+        .then(early)
+        .when(ok_late)
+        .then(late)
+        .when(later_fold)
+        .then(late)
+        .otherwise(early)
+    )
+
+
 def _decay(e: ir.DecayWeight, env: Env) -> pl.Expr:
     # exp(-ln 2 * age / half_life) on integer microseconds; undated rows count fully.
     as_of_us = int(e.as_of.timestamp() * 1_000_000)
@@ -268,6 +314,7 @@ _TRANSLATE: dict[str, Callable[[Any, Env], pl.Expr]] = {
     "Clip": _clip,
     "LocalMidnight": _local_midnight,
     "LocalDate": _local_date,
+    "Shift": _shift,
     "DecayWeight": _decay,
     "Bucket": _bucket,
     "InList": _in_list,

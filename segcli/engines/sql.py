@@ -178,6 +178,54 @@ def local_midnight(value: exp.Expr, tz: str, dialect: str) -> exp.Expr:
     )
 
 
+def interval(amount: int, unit: str) -> exp.Interval:
+    """INTERVAL 'n' UNIT (n >= 0)."""
+    return exp.Interval(this=exp.Literal.string(str(amount)), unit=exp.var(unit))
+
+
+def plus(e: exp.Expr, amount: int, unit: str) -> exp.Expr:
+    """e + `amount` UNITs (negative: minus)."""
+    cls = exp.Sub if amount < 0 else exp.Add
+    return paren(cls(this=e, expression=interval(abs(amount), unit)))
+
+
+def _candidates(naive: exp.Expr, tz: str, dialect: str) -> tuple[exp.Expr, ...]:
+    """A local date-time read with the offset in effect 6 h before and 6 h after it, as UTC
+    instants, and whether each reads back as the same local date-time (both do for a time
+    that occurs twice, `early` being the first occurrence; neither for a DST gap)."""
+    early = plus(local_to_utc(plus(naive, -6, "HOUR"), tz, dialect), 6, "HOUR")
+    late = plus(local_to_utc(plus(naive, 6, "HOUR"), tz, dialect), -6, "HOUR")
+    as_naive = fn("DATETIME", naive) if dialect == "bigquery" else exp.cast(naive, "TIMESTAMP")
+
+    def reads_back(x: exp.Expr) -> exp.Expr:
+        same = exp.EQ(this=utc_to_local(x, tz, dialect), expression=as_naive)
+        return exp.Coalesce(this=same, expressions=[exp.false()])
+
+    return early, late, reads_back(early), reads_back(late)
+
+
+def shift_months(t: exp.Expr, months: int, tz: str, dialect: str) -> exp.Expr:
+    """An instant moved by calendar months on the local date-time in `tz`, clamped to the
+    month's end; read back as zoneinfo does (timeutil.shift): a repeated local time keeps
+    the instant's fold, one in a DST gap takes the offset before the change."""
+    local = utc_to_local(t, tz, dialect)
+    early, late, ok_early, ok_late = _candidates(local, tz, dialect)
+    later_fold = exp.and_(
+        ok_early, ok_late, exp.NEQ(this=early, expression=late), exp.EQ(this=t, expression=late)
+    )
+    moved = plus(local, months, "MONTH")
+    early, late, ok_early, ok_late = _candidates(moved, tz, dialect)
+    both = exp.Case().when(later_fold, late).else_(early)
+    return (
+        exp.Case()
+        .when(exp.and_(ok_early, ok_late), both)
+        .when(ok_early, early)
+        .when(ok_late, late)
+        .when(later_fold, late)
+        .else_(early)
+    )
+
+
 def epoch_us(t: exp.Expr, dialect: str) -> exp.Expr:
     """Microseconds since the epoch of an instant, as an integer."""
     if dialect == "duckdb":
@@ -439,6 +487,12 @@ class Translator:
         return exp.cast(
             utc_to_local(self.expr(e.item), e.tz, self.dialect), dtype("DATE"), copy=False
         )
+
+    def _Shift(self, e: ir.Shift) -> exp.Expr:
+        t = self.expr(e.item)
+        if not e.months:
+            return plus(t, e.seconds, "SECOND")
+        return shift_months(t, e.months, e.tz, self.dialect)
 
     def _DecayWeight(self, e: ir.DecayWeight) -> exp.Expr:
         as_of_us = int(e.as_of.timestamp() * 1_000_000)

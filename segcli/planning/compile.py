@@ -118,11 +118,22 @@ def compile_at_least(cond: m.AtLeastCond, ctx: Context) -> ir.Expr:
 
 def compile_field(cond: m.FieldCond, ctx: Context) -> ir.Expr:
     name = field_name(cond)
-    now = compile_test(ir.Col(name), ctx.types.get(name), cond.test, ctx.as_of, ctx.tz)
+    now = compile_test(ir.Col(name), ctx.types.get(name), cond.test, ctx.as_of, ctx.tz, ctx.types)
     if cond.ever and name in ctx.history_fields:
         # The same test over each value stored at a committed run (SPEC §2.6).
         return ir.Or((now, ir.HeldBefore(ir.Col(ctx.key), name, now)))
     return now
+
+
+def field_values(cond: m.FieldCond, ctx: Context) -> tuple[ir.Expr, tuple[ir.Expr, ...]]:
+    """What a field leaf compares, for explain: its value (a date as its local midnight,
+    moved by the leaf's offset) and each column operand's value (moved by its offset)."""
+    name = field_name(cond)
+    value: ir.Expr = ir.Col(name)
+    if ctx.types.get(name) == "date":
+        value = ir.LocalMidnight(value, ctx.tz)
+    value = shifted(value, cond.test.offset, ctx.tz)
+    return value, tuple(operand(r, ctx.types, ctx.tz) for r in cond.test.column_refs)
 
 
 def compile_segment(cond: m.SegmentRef, ctx: Context) -> ir.Expr:
@@ -272,14 +283,51 @@ _DISPATCH: dict[str, Callable[[Any, Context], ir.Expr]] = {
 # ---------------------------------------------------------------- tests (operators)
 
 
+def shifted(value: ir.Expr, offset: m.Offset | None, tz: str) -> ir.Expr:
+    """An instant moved by a signed duration: h/d/w exactly, mo/y as calendar steps."""
+    if offset is None:
+        return value
+    sign = -1 if offset.negative else 1
+    d = offset.duration
+    if d.months:
+        return ir.Shift(value, 0, sign * d.months, tz)
+    return ir.Shift(value, sign * d.seconds, 0, tz)
+
+
+def operand(ref: m.ColumnRef, types: dict[str, str], tz: str) -> ir.Expr:
+    """A column operand's value: a date as its local midnight, then shifted by its offset."""
+    value: ir.Expr = ir.Col(ref.name)
+    if types.get(ref.name) == "date":
+        value = ir.LocalMidnight(value, tz)
+    return shifted(value, ref.offset, tz)
+
+
 def compile_test(
-    value: ir.Expr, typ: str | None, test: m.Test, as_of: datetime, tz: str
+    value: ir.Expr,
+    typ: str | None,
+    test: m.Test,
+    as_of: datetime,
+    tz: str,
+    types: dict[str, str] | None = None,
 ) -> ir.Expr:
-    """Operators ANDed over `value` with the null rule and `include_missing` applied."""
+    """Operators ANDed over `value` with the null rule and `include_missing` applied.
+
+    `types` are the column types of the frame `value` lives in: column operands read it.
+    The leaf's `offset` shifts the value before every operator (SPEC §2.6)."""
     temporal = typ in ("datetime", "date")
     if typ == "date":
         value = ir.LocalMidnight(value, tz)
-    parts = tuple(compile_op(value, op, test.ignore_case, temporal, as_of, tz) for op in test.ops)
+    value = shifted(value, test.offset, tz)
+    cols = types or {}
+
+    def lit(v: Any) -> ir.Expr:
+        if isinstance(v, m.ColumnRef):
+            return operand(v, cols, tz)
+        return _lit(v, temporal, as_of, tz)
+
+    parts = tuple(
+        compile_op(value, op, test.ignore_case, temporal, as_of, tz, lit) for op in test.ops
+    )
     result: ir.Expr = ir.And(parts) if parts else ir.Lit(True)
     if len(parts) == 1:
         result = parts[0]
@@ -289,18 +337,27 @@ def compile_test(
 
 
 def compile_op(
-    v: ir.Expr, op: m.Op, ignore_case: bool, temporal: bool, as_of: datetime, tz: str
+    v: ir.Expr,
+    op: m.Op,
+    ignore_case: bool,
+    temporal: bool,
+    as_of: datetime,
+    tz: str,
+    lit: Callable[[Any], ir.Expr] | None = None,
 ) -> ir.Expr:
-    """One operator; positive ones are false on null, negative ones their exact complement."""
+    """One operator; positive ones are false on null, negative ones their exact complement.
+
+    `lit` turns an operator's value into an expression (a literal, or a column operand)."""
     if op.name == "is_null":
         return ir.IsNull(v) if op.value else ir.Not(ir.IsNull(v))
     if op.name in m.NEGATIVE_OPS:
         pos = m.Op(m.NEGATIVE_OPS[op.name], op.value)
-        return ir.Not(compile_op(v, pos, ignore_case, temporal, as_of, tz))
-    return ir.FillNull(_positive(v, op, ignore_case, temporal, as_of, tz), ir.Lit(False))
+        return ir.Not(compile_op(v, pos, ignore_case, temporal, as_of, tz, lit))
+    value = lit or (lambda x: _lit(x, temporal, as_of, tz))
+    return ir.FillNull(_positive(v, op, ignore_case, temporal, as_of, tz, value), ir.Lit(False))
 
 
-def _lit(value: Any, temporal: bool, as_of: datetime, tz: str) -> ir.Lit:
+def _lit(value: Any, temporal: bool, as_of: datetime, tz: str) -> ir.Expr:
     if isinstance(value, m.Relative):
         return ir.Lit(before(as_of, value.duration, tz))
     if temporal and isinstance(value, date | datetime):
@@ -311,7 +368,13 @@ def _lit(value: Any, temporal: bool, as_of: datetime, tz: str) -> ir.Lit:
 
 
 def _positive(
-    v: ir.Expr, op: m.Op, ignore_case: bool, temporal: bool, as_of: datetime, tz: str
+    v: ir.Expr,
+    op: m.Op,
+    ignore_case: bool,
+    temporal: bool,
+    as_of: datetime,
+    tz: str,
+    value: Callable[[Any], ir.Expr],
 ) -> ir.Expr:
     name, val = op.name, op.value
     texts = val if isinstance(val, tuple) else (val,)
@@ -325,7 +388,7 @@ def _positive(
         text = tuple(str(x) for x in val) if isinstance(val, tuple) else str(val)
         return ir.StrTest(name, v, text, ignore_case)
     if name == "eq":
-        return ir.Cmp("eq", v, _lit(val, temporal, as_of, tz))
+        return ir.Cmp("eq", v, value(val))
     if name == "in":
         assert isinstance(val, tuple)
         if temporal:
@@ -336,10 +399,10 @@ def _positive(
         return ir.Or(tuple(ir.Cmp("eq", v, ir.Lit(x)) for x in val))  # type: ignore[arg-type]
     if name in ("gt", "gte", "lt", "lte"):
         cmp = {"gt": "gt", "gte": "ge", "lt": "lt", "lte": "le"}[name]
-        return ir.Cmp(cmp, v, _lit(val, temporal, as_of, tz))
+        return ir.Cmp(cmp, v, value(val))
     if name == "between":
         assert isinstance(val, tuple)
-        lo, hi = (_lit(x, temporal, as_of, tz) for x in val)
+        lo, hi = (value(x) for x in val)
         return ir.And((ir.Cmp("ge", v, lo), ir.Cmp("le", v, hi)))
     if name == "within":
         assert isinstance(val, m.Duration)
@@ -390,7 +453,8 @@ def row_filter(
         lo, hi = (ir.Lit(x) for x in key.span)
         parts.append(ir.And((ir.Cmp("gt", t, lo), ir.Cmp("le", t, hi))))
     for rc in key.where:
-        parts.append(compile_test(ir.Col(rc.column), types.get(rc.column), rc.test, key.as_of, tz))
+        col = ir.Col(rc.column)
+        parts.append(compile_test(col, types.get(rc.column), rc.test, key.as_of, tz, types))
     return ir.FillNull(ir.And(tuple(parts)), ir.Lit(False)) if parts else ir.Lit(True)
 
 

@@ -160,6 +160,19 @@ class LocalDate:
 
 
 @dataclass(frozen=True)
+class Shift:
+    """A UTC instant moved by a signed duration (SPEC §2.6 `offset`): `seconds` exactly, or
+    `months` calendar months on the local date-time in `tz`, the day clamped to the month's
+    end; a local time a spring DST change skips is read with the offset before the change
+    and a repeated one keeps the instant's fold (`segcli.spec.timeutil.shift`)."""
+
+    item: Expr
+    seconds: int = 0
+    months: int = 0
+    tz: str = "UTC"
+
+
+@dataclass(frozen=True)
 class DecayWeight:
     """0.5 ** (age / half_life) of a UTC instant at `as_of`; 1.0 where the instant is null."""
 
@@ -245,6 +258,7 @@ Expr: TypeAlias = (
     | Clip
     | LocalMidnight
     | LocalDate
+    | Shift
     | DecayWeight
     | Bucket
     | InList
@@ -335,6 +349,9 @@ def render(e: Expr) -> str:
         return f"midnight({render(e.item)} in {e.tz})"
     if isinstance(e, LocalDate):
         return f"date({render(e.item)} in {e.tz})"
+    if isinstance(e, Shift):
+        by = f"{e.months:+d}mo in {e.tz}" if e.months else f"{e.seconds:+d}s"
+        return f"shift({render(e.item)}, {by})"
     if isinstance(e, DecayWeight):
         return f"decay({render(e.item)}, half-life {e.half_life_s}s)"
     if isinstance(e, Bucket):
@@ -372,6 +389,7 @@ _NODE_NAMES = {
     "Clip",
     "LocalMidnight",
     "LocalDate",
+    "Shift",
     "DecayWeight",
     "Bucket",
     "InList",

@@ -23,6 +23,7 @@ from segcli.planning.compile import (
     account_count,
     compile_condition,
     event_agg_key,
+    field_values,
     grade_expr,
     holding_count,
     regular_periods,
@@ -79,6 +80,11 @@ def account_col(segment: str, part: str, index: int) -> str:
 def agg_list_col(segment: str, part: str, index: int) -> str:
     """Column of the passing values a `per` event node counts (for explain)."""
     return f"__aggl__{segment}#{part}#{index}"
+
+
+def operand_value_col(segment: str, part: str, index: int, k: int) -> str:
+    """Column of the k-th column operand's value of a field node (for explain)."""
+    return f"__opv__{segment}#{part}#{index}#{k}"
 
 
 def points_col(model: str, index: int) -> str:
@@ -433,6 +439,7 @@ def field_columns(spec: m.Spec) -> set[str]:
         for c in graph.walk(root):
             if isinstance(c, m.FieldCond):
                 out.add(c.column if c.source is None else f"{c.source}.{c.column}")
+                out |= {ref.name for ref in c.test.column_refs}  # column operands (§2.6)
             elif isinstance(c, m.AccountCond):
                 out.add(c.column)
     out |= {s.top.by.field for s in spec.segments.values() if s.top and s.top.by.field}
@@ -467,6 +474,14 @@ def _details(spec: m.Spec, b: _Builder, names: list[str]) -> list[tuple[str, ir.
                     value = history_value(node, known, b.as_of, now)
                     if value is not None:
                         out.append((agg_value_col(n, part, i), value))
+                elif isinstance(node, m.FieldCond) and (
+                    node.test.column_refs or node.test.offset is not None
+                ):
+                    # both sides of a column comparison, as compared (SPEC §2.6)
+                    left, operands = field_values(node, ctx)
+                    out.append((agg_value_col(n, part, i), left))
+                    for k, e in enumerate(operands):
+                        out.append((operand_value_col(n, part, i, k), e))
                 elif isinstance(node, m.AtLeastCond):
                     out.append((agg_value_col(n, part, i), holding_count(node, ctx)))
                 elif isinstance(node, m.GradeCond):

@@ -40,8 +40,20 @@ def parse_ever(r: Reporter, values: Values, node: YNode, what: str) -> bool | No
 
 
 def check_field_ever(r: Reporter, node: YNode, test: m.Test) -> bool:
-    """An `ever` field leaf compares stored values: no operator relative to as_of."""
+    """An `ever` field leaf compares stored values: no operator relative to as_of, and only
+    its own column (no column operand, no offset: SPEC §2.6 leaves their history open)."""
     ok = True
+    if test.column_refs or test.offset is not None:
+        what = "a column operand" if test.column_refs else "offset"
+        r.err_key(
+            codes.CONFLICT,
+            f"ever: true cannot be combined with {what}: only the leaf's own column is "
+            "stored at each run",
+            node,
+            "ever",
+            "compare with literals in an ever leaf",
+        )
+        ok = False
     for op in test.ops:
         relative = op.name in AS_OF_OPS or isinstance(op.value, m.Relative)
         if isinstance(op.value, tuple):

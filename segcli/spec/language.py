@@ -82,6 +82,8 @@ class Operator:
     value: ValueKind
     doc: str
     complement_of: str | None = None
+    # Its value may name a column instead of a literal: `{column: C, offset: D}` (SPEC §2.6).
+    column_operand: bool = False
 
     @property
     def polarity(self) -> Literal["positive", "negative", "null"]:
@@ -92,13 +94,18 @@ class Operator:
 
 # In this order in help texts ("all: eq, in, gt, ...").
 OPERATORS: tuple[Operator, ...] = (
-    Operator("eq", "scalar", "equals the value"),
+    Operator("eq", "scalar", "equals the value", column_operand=True),
     Operator("in", "list", "equals one of the values"),
-    Operator("gt", "ordered", "greater than a number, date/datetime or relative time (-30d)"),
-    Operator("gte", "ordered", "greater than or equal"),
-    Operator("lt", "ordered", "less than"),
-    Operator("lte", "ordered", "less than or equal"),
-    Operator("between", "range", "`[low, high]`, both inclusive"),
+    Operator(
+        "gt",
+        "ordered",
+        "greater than a number, date/datetime or relative time (-30d)",
+        column_operand=True,
+    ),
+    Operator("gte", "ordered", "greater than or equal", column_operand=True),
+    Operator("lt", "ordered", "less than", column_operand=True),
+    Operator("lte", "ordered", "less than or equal", column_operand=True),
+    Operator("between", "range", "`[low, high]`, both inclusive", column_operand=True),
     Operator("contains", "string", "the text contains the string"),
     Operator("starts_with", "string", "the text starts with the string"),
     Operator("ends_with", "string", "the text ends with the string"),
@@ -106,7 +113,7 @@ OPERATORS: tuple[Operator, ...] = (
     Operator("within", "duration", "`as_of - d <= value <= as_of`"),
     Operator("older_than", "duration", "`value < as_of - d`"),
     Operator("during", "period", "a calendar period in the project timezone"),
-    Operator("ne", "scalar", "not equal (matches null)", complement_of="eq"),
+    Operator("ne", "scalar", "not equal (matches null)", complement_of="eq", column_operand=True),
     Operator("not_in", "list", "none of the values (matches null)", complement_of="in"),
     Operator("not_contains", "string", "does not contain (matches null)", complement_of="contains"),
     Operator("is_null", "bool", "`true`: the value is null; `false`: it is not"),
@@ -114,6 +121,20 @@ OPERATORS: tuple[Operator, ...] = (
 OPERATOR: dict[str, Operator] = {op.name: op for op in OPERATORS}
 # Switches of a leaf, beside its operators.
 LEAF_SWITCHES = ("ignore_case", "include_missing")
+# Options of a `field:` leaf beside its operators and switches (SPEC §2.6).
+FIELD_OPTIONS = ("offset",)
+SIGNED_DURATION: dict[str, Any] = {
+    "type": "string",
+    "pattern": r"^[-+]?\d+(h|d|w|mo|y)$",
+    "description": "a signed duration added to a time: 14d, -2h, 1mo",
+}
+# `{column: C, offset: D}`: an operator's value naming a column (SPEC §2.6).
+COLUMN_OPERAND: dict[str, Any] = {
+    "type": "object",
+    "properties": {"column": STRING, "offset": SIGNED_DURATION},
+    "required": ["column"],
+    "additionalProperties": False,
+}
 
 # ---------------------------------------------------------------- aggregates of event conditions
 
@@ -174,11 +195,25 @@ class Key:
     required: bool = False
 
 
+def operand_schema(op: Operator, columns: bool) -> dict[str, Any]:
+    """The schema of an operator's value; with `columns`, a column operand where it may be one."""
+    if not (columns and op.column_operand):
+        return VALUE_SCHEMAS[op.value]
+    if op.value == "range":
+        item = {"anyOf": [*ORDERED["anyOf"], COLUMN_OPERAND]}
+        return {"type": "array", "items": item, "minItems": 2, "maxItems": 2}
+    return {"anyOf": [VALUE_SCHEMAS[op.value], COLUMN_OPERAND]}
+
+
 def ops_schema(
-    extra: dict[str, Any] | None = None, required: list[str] | None = None
+    extra: dict[str, Any] | None = None,
+    required: list[str] | None = None,
+    *,
+    columns: bool = False,
 ) -> dict[str, Any]:
-    """A leaf's mapping: every operator and switch, plus `extra` keys."""
-    props: dict[str, Any] = {op.name: VALUE_SCHEMAS[op.value] for op in OPERATORS}
+    """A leaf's mapping: every operator and switch, plus `extra` keys; with `columns`, operator
+    values may be column operands (field leaves and `where:` rows)."""
+    props: dict[str, Any] = {op.name: operand_schema(op, columns) for op in OPERATORS}
     props.update({s: BOOL for s in LEAF_SWITCHES})
     props.update(extra or {})
     out: dict[str, Any] = {"type": "object", "properties": props, "additionalProperties": False}
@@ -229,7 +264,7 @@ REGULARLY = (
 EVENT = (
     Key("source", STR_OR_LIST, True),
     Key("type", STR_OR_LIST),
-    Key("where", {"type": "object", "additionalProperties": ops_schema()}),
+    Key("where", {"type": "object", "additionalProperties": ops_schema(columns=True)}),
     Key("within", DURATION),
     Key("during", VALUE_SCHEMAS["period"]),
     *(
@@ -245,7 +280,7 @@ EVENT = (
 SEQ_STEP = (
     Key("source", STR_OR_LIST, True),
     Key("type", STR_OR_LIST),
-    Key("where", {"type": "object", "additionalProperties": ops_schema()}),
+    Key("where", {"type": "object", "additionalProperties": ops_schema(columns=True)}),
 )
 THEN_NOT = (Key("step", obj(SEQ_STEP), True), Key("wait", DURATION, True))
 SEQUENCE = (

@@ -42,8 +42,40 @@ class Period:
     fiscal_start: int = 1
 
 
+@dataclass(frozen=True)
+class Offset:
+    """A signed duration (`14d`, `-2h`, `1mo`) added to a time: `offset:` of a field leaf or
+    of a column operand (SPEC §2.6)."""
+
+    duration: Duration
+    negative: bool = False
+
+    @property
+    def text(self) -> str:
+        return ("-" if self.negative else "") + self.duration.text
+
+
+@dataclass(frozen=True)
+class ColumnRef:
+    """An operator's value naming a column instead of a literal: `{column: C, offset: D}`.
+
+    In a `field:` leaf it is a column of the per-contact frame (`source` set for
+    `SOURCE.COL` of a relation-one source); inside `where:` a column of the same row."""
+
+    column: str
+    source: str | None = None
+    offset: Offset | None = None
+
+    @property
+    def name(self) -> str:
+        """The column's name in its frame (`SOURCE.COL` for a relation-one source)."""
+        return self.column if self.source is None else f"{self.source}.{self.column}"
+
+
 Scalar: TypeAlias = str | int | float | bool | date | datetime | None
-OpValue: TypeAlias = Scalar | Relative | Duration | Period | tuple[Scalar | Relative, ...]
+OpValue: TypeAlias = (
+    Scalar | Relative | Duration | Period | ColumnRef | tuple[Scalar | Relative | ColumnRef, ...]
+)
 
 # ---------------------------------------------------------------- conditions
 
@@ -54,6 +86,8 @@ STRING_OPS = tuple(op.name for op in OPERATORS if op.value in ("string", "regex"
 ORDER_OPS = tuple(op.name for op in OPERATORS if op.value in ("ordered", "range"))
 TIME_OPS = tuple(op.name for op in OPERATORS if op.value in ("duration", "period"))
 ALL_OPS = (*POSITIVE_OPS, *NEGATIVE_OPS, "is_null")
+# Operators whose value may be a column operand `{column: C}` (SPEC §2.6).
+COLUMN_OPS = tuple(op.name for op in OPERATORS if op.column_operand)
 
 
 @dataclass(frozen=True)
@@ -64,13 +98,32 @@ class Op:
     value: OpValue
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Test:
     """Operators applied to one value, with the null switches of a leaf."""
 
     ops: tuple[Op, ...]
     ignore_case: bool = False
     include_missing: bool | None = None
+    offset: Offset | None = None  # `offset:` of a field leaf: shifts the value first
+
+    def __repr__(self) -> str:
+        # Segment fingerprints hash the definition's repr: a leaf without an offset keeps
+        # the text it had before offsets existed, so upgrading announces no false edits.
+        text = (
+            f"Test(ops={self.ops!r}, ignore_case={self.ignore_case!r}, "
+            f"include_missing={self.include_missing!r}"
+        )
+        return text + (f", offset={self.offset!r})" if self.offset is not None else ")")
+
+    @property
+    def column_refs(self) -> tuple[ColumnRef, ...]:
+        """The column operands of the test's operators, in order."""
+        out: list[ColumnRef] = []
+        for op in self.ops:
+            values = op.value if isinstance(op.value, tuple) else (op.value,)
+            out += [v for v in values if isinstance(v, ColumnRef)]
+        return tuple(out)
 
 
 @dataclass(frozen=True)

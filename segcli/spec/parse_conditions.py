@@ -9,6 +9,7 @@ recorded as `refs` for `resolve` to check. Operators and their values are `parse
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from segcli.spec import codes, refs
 from segcli.spec import language as lang
@@ -26,6 +27,7 @@ from segcli.spec.typecheck import op_problem
 
 COND_KEYS = tuple(lang.CONDITIONS)
 LEAF_SWITCHES = lang.LEAF_SWITCHES
+FIELD_OPTIONS = lang.FIELD_OPTIONS
 EVENT_KEYS = lang.names(lang.EVENT)
 BUCKET_KEYS = lang.names(lang.BUCKET)
 ACCOUNT_KEYS = lang.names(lang.ACCOUNT)
@@ -186,16 +188,25 @@ class Conditions:
         return m.BucketCond(pct, str(salt))
 
     def cond_field(self, node: YNode) -> m.Condition | None:
-        allowed = ("field", "ever", *m.ALL_OPS, *LEAF_SWITCHES)
+        allowed = ("field", "ever", *m.ALL_OPS, *LEAF_SWITCHES, *FIELD_OPTIONS)
         body = self.ops.leaf_body(node, "field", allowed)
         name = self.v.string(node.value["field"], "field")
         if name is None or body is None:
             return None
         source, column = split_field(name, self.declared_sources)
-        test = self.ops.test(node, body, f"field '{name}'", require_op=True)
-        self.found.append(refs.FieldUse(node.value["field"], name, source, column, test))
+        offset_node = body.pop("offset", None)
+        offset = self.v.offset(offset_node, "offset") if offset_node is not None else None
+        test = self.ops.test(node, body, f"field '{name}'", require_op=True, columns=True)
+        if test is not None:
+            test = self._split_operands(replace(test, offset=offset))
+        operands = tuple(self.ops.operand_nodes)
+        self.found.append(
+            refs.FieldUse(node.value["field"], name, source, column, test, offset_node, operands)
+        )
         if source == "contacts":
             source = None
+        if offset_node is not None and offset is None:
+            return None
         ever = False
         if "ever" in body:
             parsed = parse_ever(self.r, self.v, body["ever"], f"field '{name}'")
@@ -203,6 +214,24 @@ class Conditions:
                 return None
             ever = True
         return m.FieldCond(column, source, test, node.line, ever) if test else None
+
+    def _split_operands(self, test: m.Test) -> m.Test:
+        """A field leaf's column operands name contacts columns or SOURCE.COL."""
+
+        def split(v: object) -> object:
+            if not isinstance(v, m.ColumnRef):
+                return v
+            source, column = split_field(v.column, self.declared_sources)
+            return m.ColumnRef(column, None if source == "contacts" else source, v.offset)
+
+        ops = []
+        for op in test.ops:
+            value = op.value
+            if isinstance(value, tuple):
+                ops.append(m.Op(op.name, tuple(split(x) for x in value)))  # type: ignore[misc]
+            else:
+                ops.append(m.Op(op.name, split(value)))  # type: ignore[arg-type]
+        return replace(test, ops=tuple(ops))
 
     def cond_event(self, node: YNode) -> m.Condition | None:
         self.v.mapping(node, "event condition", ("event",))
@@ -296,11 +325,11 @@ class Conditions:
                     )
                     ok = False
             body = {k: v for k, v in cnode.value.items() if k in allowed}
-            t = self.ops.test(cnode, body, f"where.{col}", require_op=True)
+            t = self.ops.test(cnode, body, f"where.{col}", require_op=True, columns=True)
             if t is None:
                 ok = False
             else:
-                out.append(refs.RowFilter(cnode, col, t))
+                out.append(refs.RowFilter(cnode, col, t, tuple(self.ops.operand_nodes)))
         return out, ok
 
     def _aggregate(

@@ -16,6 +16,7 @@ from typing import Any
 import polars as pl
 
 from segcli.spec import codes
+from segcli.spec import language as lang
 from segcli.spec import model as m
 from segcli.spec.diagnostics import Reporter
 from segcli.spec.language import OPERATOR
@@ -72,6 +73,8 @@ class Operators:
     def __init__(self, r: Reporter, values: Values) -> None:
         self.r = r
         self.v = values
+        # The YAML nodes of the last test's column operands, in the order of its column_refs.
+        self.operand_nodes: list[YNode] = []
 
     def leaf_body(self, node: YNode, key: str, allowed: tuple[str, ...]) -> dict[str, YNode] | None:
         if not node.is_map:
@@ -83,10 +86,18 @@ class Operators:
         return {k: v for k, v in node.value.items() if k in allowed and k != key}
 
     def test(
-        self, parent: YNode, body: dict[str, YNode], what: str, *, require_op: bool
+        self,
+        parent: YNode,
+        body: dict[str, YNode],
+        what: str,
+        *,
+        require_op: bool,
+        columns: bool = False,
     ) -> m.Test | None:
-        """Parse operators plus ignore_case / include_missing from a leaf's body."""
+        """Parse operators plus ignore_case / include_missing from a leaf's body; with
+        `columns` (field leaves, `where:` rows) operator values may be column operands."""
         ops: list[m.Op] = []
+        self.operand_nodes = []
         ignore_case = False
         include_missing: bool | None = None
         ok = True
@@ -99,14 +110,15 @@ class Operators:
                 include_missing = self.v.boolean(vnode, "include_missing")
                 ok &= include_missing is not None
             elif key in m.ALL_OPS:
-                val = self.op_value(key, vnode)
+                val = self.op_value(key, vnode, columns)
                 if val is _BAD:
                     ok = False
                 else:
                     ops.append(m.Op(key, val))
         # An unknown operator was reported already: "needs an operator" would repeat it.
         unknown = parent.is_map and any(
-            k not in body and k not in ("field", "column", "model", "over") for k in parent.value
+            k not in body and k not in ("field", "column", "model", "over", *lang.FIELD_OPTIONS)
+            for k in parent.value
         )
         if require_op and not ops and ok and not unknown:
             self.r.err(
@@ -116,12 +128,32 @@ class Operators:
                 f"e.g. eq, in, gt, contains, within; all: {', '.join(m.ALL_OPS)}",
             )
             return None
-        return m.Test(tuple(ops), ignore_case, include_missing) if ok else None
+        test = m.Test(tuple(ops), ignore_case, include_missing)
+        if ok and ignore_case and test.column_refs:
+            self.r.err_key(
+                codes.CONFLICT,
+                "ignore_case applies to literal text, not to a comparison with a column",
+                parent,
+                "ignore_case",
+                "compare the columns exactly, or drop ignore_case",
+            )
+            return None
+        return test if ok else None
 
-    def op_value(self, op: str, node: YNode) -> Any:
+    def op_value(self, op: str, node: YNode, columns: bool = False) -> Any:
         """The operator's value, checked by its kind in the language table (or _BAD)."""
         v = node.value
         kind = OPERATOR[op].value
+        if node.is_map and ("column" in v or "offset" in v):
+            return self.column_operand(op, node, columns)
+        if kind == "range" and node.is_list and len(v) == 2 and any(x.is_map for x in v):
+            bounds = [
+                self.column_operand(op, x, columns)
+                if x.is_map and ("column" in x.value or "offset" in x.value)
+                else self.order_value(op, x)
+                for x in v
+            ]
+            return _BAD if _BAD in bounds else tuple(bounds)
         if kind == "scalar":
             if _is_scalar(v):
                 return v
@@ -186,11 +218,48 @@ class Operators:
             return p if p is not None else _BAD
         raise AssertionError(op)  # pragma: no cover - ops are checked before
 
+    def column_operand(self, op: str, node: YNode, allowed: bool) -> Any:
+        """`{column: C, offset: D}` as a ColumnRef (its source is split off by the caller)."""
+        if not allowed or op not in m.COLUMN_OPS:
+            where = (
+                f"'{op}' takes a literal, not a column"
+                if allowed
+                else "a column operand is only allowed in field: leaves and where: rows"
+            )
+            self.r.err(
+                codes.WRONG_TYPE,
+                f"{where} (got {{column: ...}})",
+                node,
+                f"column operands work with {', '.join(m.COLUMN_OPS)} in field: and where:",
+            )
+            return _BAD
+        body = self.v.mapping(node, f"{op}'s column operand", ("column", "offset"))
+        if body is None:
+            return _BAD
+        if "column" not in body:
+            self.r.err(
+                codes.MISSING_KEY,
+                "a column operand needs 'column'",
+                node,
+                f"e.g. {op}: {{column: trial_ends_at, offset: 14d}}",
+            )
+            return _BAD
+        name = self.v.string(body["column"], "column")
+        offset = self.v.offset(body["offset"], "offset") if "offset" in body else None
+        if name is None or ("offset" in body and offset is None):
+            return _BAD
+        if len(body) != len(node.value):
+            return _BAD  # an unknown key was reported
+        self.operand_nodes.append(node)
+        return m.ColumnRef(name, None, offset)
+
     def order_value(self, op: str, node: YNode) -> Any:
         v = node.value
-        if isinstance(v, bool) or v is None:
+        if isinstance(v, bool) or v is None or node.is_map or node.is_list:
             self.r.err(
-                codes.WRONG_TYPE, f"{op} takes a number, a date or a relative time, got {v!r}", node
+                codes.WRONG_TYPE,
+                f"{op} takes a number, a date or a relative time, got {describe(v)}",
+                node,
             )
             return _BAD
         if isinstance(v, int | float | date | datetime):

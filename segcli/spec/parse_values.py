@@ -122,9 +122,20 @@ class Values:
             codes.BAD_VALUE,
             f"bad duration {node.value!r} for {what}",
             node,
-            "write <int><unit> with unit h, d, w, mo or y, e.g. 30d or 6mo",
+            "write <int><unit> with unit h, d, w, mo or y, e.g. 30d or 6mo"
+            + (" (an offset may start with - or +: -2h)" if what.endswith("offset") else ""),
         )
         return None
+
+    def offset(self, node: YNode, what: str) -> m.Offset | None:
+        """A signed duration added to a time (`14d`, `-2h`, `+1mo`), or None (reported)."""
+        text = node.value
+        if isinstance(text, str) and text.strip()[:1] in ("-", "+"):
+            signed = parse_duration(text.strip()[1:])
+            if signed is not None:
+                return m.Offset(signed, text.strip()[0] == "-")
+        d = self.duration(node, what)  # reports the text as written when it is not one
+        return m.Offset(d) if d is not None else None
 
     def window(
         self, node: YNode, body: dict[str, YNode], what: str

@@ -39,6 +39,8 @@ class FieldUse:
     source: str | None
     column: str
     test: m.Test | None
+    offset_node: YNode | None = None  # the leaf's `offset:`, when it has one
+    operand_nodes: tuple[YNode, ...] = ()  # its column operands' nodes (test.column_refs)
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,7 @@ class RowFilter:
     node: YNode
     column: str
     test: m.Test
+    operand_nodes: tuple[YNode, ...] = ()  # its column operands' nodes (test.column_refs)
 
 
 @dataclass(frozen=True)

@@ -169,7 +169,17 @@ class _Resolver:
                     "use an event condition for relation: many sources",
                 )
                 return
-        self.column(ref.node, source or "contacts", ref.column, ref.test, ref.shown)
+        self.column(
+            ref.node,
+            source or "contacts",
+            ref.column,
+            ref.test,
+            ref.shown,
+            "contacts",
+            ref.operand_nodes,
+        )
+        if ref.offset_node is not None:
+            self.offset(ref.offset_node, source or "contacts", ref.column, ref.shown)
 
     def event(self, ref: refs.EventUse) -> None:
         usable = []
@@ -203,7 +213,7 @@ class _Resolver:
                 )
         for f in ref.where:
             for s in ref.sources:
-                self.column(f.node, s, f.column, f.test)
+                self.column(f.node, s, f.column, f.test, None, None, f.operand_nodes)
         if ref.per is not None and ref.per_node is not None:
             self.per(ref, usable)
         if ref.column is None or ref.column_node is None:
@@ -270,9 +280,17 @@ class _Resolver:
                     )
 
     def column(
-        self, node: YNode, source: str, column: str, test: m.Test | None, shown: str | None = None
+        self,
+        node: YNode,
+        source: str,
+        column: str,
+        test: m.Test | None,
+        shown: str | None = None,
+        operands: str | None = None,
+        operand_nodes: tuple[YNode, ...] = (),
     ) -> None:
-        """Report an unknown column, or operators that do not fit its type."""
+        """Report an unknown column, or operators that do not fit its type. Column operands
+        are columns of `operands` (a field leaf: contacts) or else of `source` (a row)."""
         schema = self.schemas.get(source)
         if schema is None:
             return
@@ -289,7 +307,18 @@ class _Resolver:
             return
         cat = category(schema[column])
         tname = type_name(schema[column])
+        nodes = iter(operand_nodes)
         for op in test.ops:
+            values = op.value if isinstance(op.value, tuple) else (op.value,)
+            refs_ = [v for v in values if isinstance(v, m.ColumnRef)]
+            for operand in refs_:
+                at = next(nodes, node)
+                self.operand(at, op.name, operand, operands or source, label, schema[column])
+            if refs_:
+                literals = [v for v in values if isinstance(v, m.Scalar | m.Relative)]
+                if not literals:
+                    continue
+                op = m.Op(op.name, tuple(literals))
             problem = op_problem(op, cat, tname, f"column '{label}'")
             if problem:
                 self.r.err(
@@ -299,6 +328,82 @@ class _Resolver:
                     f"if the file's type is wrong, declare it on source '{source}': "
                     f"columns: {{{column}: <type>}}",
                 )
+
+    def operand(
+        self,
+        node: YNode,
+        op: str,
+        ref: m.ColumnRef,
+        home: str,
+        label: str,
+        dtype: pl.DataType,
+    ) -> None:
+        """A column operand (SPEC §2.6): a known column of a comparable type; an offset
+        only on a date or datetime column."""
+        source = ref.source or home
+        if ref.source is not None:
+            msg = f"unknown source '{source}' in column operand '{ref.name}'"
+            if not self.source_known(node, source, msg):
+                return
+            if self.sources[source].relation != "one":
+                self.r.err(
+                    codes.SOURCE_LACKS,
+                    f"column operand '{ref.name}' needs source '{source}' to be relation: one",
+                    node,
+                )
+                return
+        schema = self.schemas.get(source)
+        if schema is None:
+            return
+        if ref.column not in schema:
+            self.r.err(
+                codes.UNKNOWN_COLUMN,
+                f"unknown column '{ref.name}' in source '{source}' (compared by '{op}')",
+                node,
+                hint(ref.column, list(schema)) or f"columns: {', '.join(list(schema)[:12])}",
+            )
+            return
+        other = schema[ref.column]
+        mine, theirs = category(dtype), category(other)
+        both = (
+            f"column '{label}' has type {type_name(dtype)} and column '{ref.name}' "
+            f"has type {type_name(other)}"
+        )
+        if ref.offset is not None and theirs != "time":
+            self.r.err(
+                codes.TYPE_MISMATCH,
+                f"offset {ref.offset.text} needs a date or datetime column, but column "
+                f"'{ref.name}' has type {type_name(other)}",
+                node,
+            )
+        elif op in m.ORDER_OPS and (mine not in ("number", "time") or mine != theirs):
+            self.r.err(
+                codes.TYPE_MISMATCH,
+                f"'{op}' compares two numbers or two times, but {both}",
+                node,
+                "declare a column's type on its source if the file's is wrong: "
+                "columns: {<column>: <type>}",
+            )
+        elif mine != theirs or mine == "other":
+            self.r.err(
+                codes.TYPE_MISMATCH,
+                f"'{op}' compares values of one kind, but {both}",
+                node,
+                "declare a column's type on its source if the file's is wrong: "
+                "columns: {<column>: <type>}",
+            )
+
+    def offset(self, node: YNode, source: str, column: str, label: str) -> None:
+        """A field leaf's `offset:` shifts a time: the column must be a date or datetime."""
+        dtype = self.schemas.get(source, {}).get(column)
+        if dtype is not None and category(dtype) != "time":
+            self.r.err(
+                codes.TYPE_MISMATCH,
+                f"offset shifts a date or datetime, but column '{label}' has type "
+                f"{type_name(dtype)}",
+                node,
+                "offset: 14d moves a time by 14 days; compare numbers with gt/lt instead",
+            )
 
 
 def _missing(source: str, what: str, col: str, schema: dict[str, pl.DataType]) -> str:

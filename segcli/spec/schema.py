@@ -27,7 +27,15 @@ def _conditions() -> dict[str, dict[str, Any]]:
         "all": _one_key("all", {"type": "array", "items": cond}),
         "any": _one_key("any", {"type": "array", "items": cond}),
         "not": _one_key("not", cond),
-        "field": lang.ops_schema({"field": lang.STRING, "ever": lang.EVER}, ["field"]),
+        "field": lang.ops_schema(
+            {
+                "field": lang.STRING,
+                "ever": lang.EVER,
+                **dict.fromkeys(lang.FIELD_OPTIONS, lang.SIGNED_DURATION),
+            },
+            ["field"],
+            columns=True,
+        ),
         "event": _one_key("event", lang.obj(lang.EVENT)),
         "segment": lang.obj(lang.SEGMENT_REF, maxProperties=2),
         "score": _one_key("score", lang.ops_schema({"model": lang.STRING}, ["model"])),

@@ -10,7 +10,15 @@ from zoneinfo import ZoneInfo
 from segcli.spec.language import PERIODS
 from segcli.spec.model import Duration, Period
 
-__all__ = ["PERIODS", "before", "parse_as_of", "parse_duration", "period_bounds", "to_utc"]
+__all__ = [
+    "PERIODS",
+    "before",
+    "parse_as_of",
+    "parse_duration",
+    "period_bounds",
+    "shift",
+    "to_utc",
+]
 
 _UNITS = {"h": 3600, "d": 86400, "w": 7 * 86400}
 _MONTHS = {"mo": 1, "y": 12}
@@ -61,11 +69,17 @@ def before(at: datetime, d: Duration, tz: str) -> datetime:
     day (a spring DST gap) is read with the offset before the change, so it lands later by the
     gap; one that exists twice (autumn) keeps `at`'s fold.
     """
-    if not d.months:
-        return at - timedelta(seconds=d.seconds)
+    return shift(at, -d.seconds, -d.months, tz)
+
+
+def shift(at: datetime, seconds: int, months: int, tz: str) -> datetime:
+    """`at` moved by `seconds` exactly, or else by `months` calendar months on the local
+    date-time in `tz` (either may be negative), as a UTC instant: the rules of `before`."""
+    if not months:
+        return at + timedelta(seconds=seconds)
     zone = ZoneInfo(tz)
     local = at.astimezone(zone)
-    index = local.year * 12 + local.month - 1 - d.months
+    index = local.year * 12 + local.month - 1 + months
     year, month = divmod(index, 12)
     day = min(local.day, calendar.monthrange(year, month + 1)[1])
     return local.replace(year=year, month=month + 1, day=day).astimezone(UTC)

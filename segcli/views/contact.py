@@ -17,6 +17,7 @@ from segcli.planning.planner import (
     agg_list_col,
     agg_value_col,
     node_col,
+    operand_value_col,
     points_col,
 )
 from segcli.spec import graph
@@ -97,6 +98,11 @@ def _tree(
             out["label"] = HISTORY_LABELS[node.history]
         if isinstance(node, m.FieldCond) and node.ever:
             out["history_since"] = (since or {}).get(field_name(node))
+        operands: list[Any] = []
+        while operand_value_col(seg, part, i, len(operands)) in row:
+            operands.append(_json_value(row[operand_value_col(seg, part, i, len(operands))]))
+        if operands:  # the other side of a column comparison (SPEC §2.6)
+            out["compared_with"] = operands
         kids = [build(c) for c in graph.children(node)]
         if kids:
             out["children"] = kids
@@ -207,6 +213,9 @@ def _tree_lines(node: dict[str, Any], depth: int) -> list[str]:
         if node.get("passing"):
             more = ", ..." if isinstance(value, int) and value > len(node["passing"]) else ""
             shown += f"; passing: {', '.join(node['passing'])}{more}"
+        others = node.get("compared_with")
+        if others:
+            shown += ", compared with " + ", ".join(_fmt(_from_json(v)) for v in others)
         if node.get("label") == "left at" and value is None:
             shown = "never at a committed run"
         if node.get("label") == "current stay since" and value is None:

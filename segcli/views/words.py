@@ -31,6 +31,9 @@ _OP_WORDS = {
 
 
 def _value(v: Any) -> str:
+    if isinstance(v, m.ColumnRef):
+        shift = f" {'-' if v.offset.negative else '+'} {v.offset.duration.text}" if v.offset else ""
+        return f"column {v.name}{shift}"
     if isinstance(v, m.Relative):
         return f"{v.duration.text} before as_of"
     if isinstance(v, m.Duration):
@@ -48,7 +51,11 @@ def _value(v: Any) -> str:
 
 
 def describe_test(subject: str, test: m.Test) -> str:
-    """`country is 'US' and ...` with the null switches spelt out."""
+    """`country is 'US' and ...` with the null switches spelt out; a leaf's `offset` is
+    part of the subject (`trial_started_at + 14d falls in today`)."""
+    if test.offset is not None:
+        sign = "-" if test.offset.negative else "+"
+        subject = f"{subject} {sign} {test.offset.duration.text}"
     parts = []
     for op in test.ops:
         if op.name == "is_null":

@@ -64,6 +64,18 @@ CASES = {
         "is too long",
     ),
     "alias_bomb": (_bomb(), 2, "aliases expand to"),
+    # a mapping or a list where an ordered value belongs was shown as the parser's own
+    # YNode(...) objects; it is described in words
+    "mapping_for_gt": (
+        HEAD + "segments:\n  a: {where: {field: age, gt: {x: 1}}}\n",
+        2,
+        "gt takes a number, a date or a relative time, got a mapping",
+    ),
+    "list_in_between": (
+        HEAD + "segments:\n  a: {where: {field: age, between: [[1], 2]}}\n",
+        2,
+        "between takes a number, a date or a relative time, got a list",
+    ),
     "missing_list": (
         HEAD + f"segments:\n  a: {DE[:-1]}, exclude_file: gone.csv}}\n",
         3,
@@ -92,6 +104,7 @@ def test_a_bad_spec_is_a_clean_error(project: Path, case: str) -> None:
     before = tree(project)
     result = invoke(["validate"], project)
     assert_clean(result, code, needle)
+    assert "YNode" not in result.output
     assert_untouched(before, project)
 
 
