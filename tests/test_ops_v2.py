@@ -586,3 +586,48 @@ def test_fingerprints_of_leaves_without_offset_are_unchanged() -> None:
     )
     shifted = m.Test((m.Op("eq", 1),), offset=m.Offset(m.Duration("1d", 86400)))
     assert repr(shifted) != repr(plain) and "offset=Offset(" in repr(shifted)
+
+
+# ---------------------------------------------------------------- at_least with accounts, segments
+
+
+@pytest.mark.parametrize("engine", ["polars", "duckdb"])
+def test_at_least_in_account_and_segment_contexts(make_project: Any, engine: str) -> None:
+    """at_least inside an account's where, an account condition and segment references inside
+    at_least (the reference graph orders them: zz_late is computed before dep)."""
+    from test_accounts import AS_OF as ACCT_AS_OF
+    from test_accounts import CONTACTS as ACCT_CONTACTS
+    from test_accounts import EMAIL as ACCT_EMAIL
+    from test_accounts import SOURCES as ACCT_SOURCES
+
+    three = "[{field: role, eq: a}, {field: bounced, eq: true}, {segment: hb}]"
+    text = ACCT_SOURCES + (
+        "segments:\n"
+        "  hb: {where: {field: bounced, eq: true}}\n"
+        "  peer_two_of_three:\n"
+        f"    where: {{account: {{where: {{at_least: {{n: 2, of: {three}}}}}}}}}\n"
+        "  two_with_account: {where: {at_least: {n: 2, of: [{account: {where: {segment: hb}}},"
+        " {field: role, eq: a}, {segment: hb}]}}}\n"
+        "  dep: {where: {at_least: {n: 1, of: [{segment: zz_late}]}}}\n"
+        "  zz_late: {where: {field: role, eq: b}}\n"
+    )
+    project = make_project(text, {"contacts.csv": ACCT_CONTACTS, "email.csv": ACCT_EMAIL})
+    got = run(project, ACCT_AS_OF, engine)
+    ref = Reference(project.spec, ACCT_CONTACTS, {"email": ACCT_EMAIL}, ACCT_AS_OF)
+    # a bounced colleague (role a and bounced, or bounced and in hb: two of three)
+    assert got.members["peer_two_of_three"] == {2, 3, 8} == ref.members("peer_two_of_three")
+    # 1, 4, 5: role a and bounced; 8: role a and a bounced colleague
+    assert got.members["two_with_account"] == {1, 4, 5, 8} == ref.members("two_with_account")
+    assert got.members["dep"] == {2, 6, 9} == ref.members("dep")
+
+
+def test_a_cycle_through_at_least_is_reported(tmp_path: Path) -> None:
+    head = (
+        "version: 1\nsources:\n  contacts: {path: contacts.csv, key: contact_id}\n"
+        "segments:\n  c1: {where: {at_least: {n: 1, of: [{segment: c2}]}}}\n  c2:\n    where: "
+    )
+    for f in DATA.glob("*.csv"):
+        shutil.copy(f, tmp_path / f.name)
+    diags = diagnostics(tmp_path, head + "{at_least: {n: 0, of: [{segment: c1}]}}\n")
+    assert [d.code for d in diags] == ["S011"]
+    assert "c1 -> c2 -> c1" in diags[0].message
