@@ -631,3 +631,23 @@ def test_a_cycle_through_at_least_is_reported(tmp_path: Path) -> None:
     diags = diagnostics(tmp_path, head + "{at_least: {n: 0, of: [{segment: c1}]}}\n")
     assert [d.code for d in diags] == ["S011"]
     assert "c1 -> c2 -> c1" in diags[0].message
+
+
+def test_the_demo_uses_each_construct_with_members_but_not_everyone() -> None:
+    """segments.yaml shows every feature (SPEC §1): at_least, a column operand with an
+    offset, and a field leaf's offset, each with members on the demo data."""
+    from segcli.spec import graph
+    from segcli.spec import model as m
+
+    project = api.load(Path(__file__).resolve().parent.parent / "segments.yaml")
+    spec = project.spec
+    kinds = {
+        "two_buying_signals": lambda c: isinstance(c, m.AtLeastCond),
+        "trial_in_first_week": lambda c: isinstance(c, m.FieldCond) and c.test.column_refs,
+        "trial_ends_this_week": lambda c: isinstance(c, m.FieldCond) and c.test.offset,
+    }
+    ev, _ = api.compute(project, "2026-11-20")
+    everyone = ev.contact_keys().len()
+    for name, is_it in kinds.items():
+        assert any(is_it(c) for c in graph.walk(spec.segments[name].where)), name
+        assert 0 < int(ev.member(name).sum()) < everyone, name
