@@ -223,9 +223,12 @@ class _Converter:
             if knode.tag == _MERGE:
                 merged.extend(self.merge_sources(vnode, path))
                 continue
-            key = self.scalar(knode, path)[0] if isinstance(knode, yaml.ScalarNode) else None
+            if isinstance(knode, yaml.ScalarNode):
+                self.scalar(knode, path)  # its tag and value are checked like any scalar's
             kline, kcol = knode.start_mark.line + 1, knode.start_mark.column + 1
-            skey = str(key) if key is not None else "null"
+            # A key is a name as written: YAML 1.1 would read `off:`, `yes:` or `0x10:` as a
+            # boolean or a number, and a segment named `off` would run as `False`.
+            skey = knode.value if isinstance(knode, yaml.ScalarNode) else "null"
             child_path = f"{path}.{skey}" if path else skey
             if skey in out:
                 # YAML would silently keep the last one; say so rather than drop a definition.

@@ -132,3 +132,13 @@ def test_a_fifo_is_refused_not_read(project: Path, where: str) -> None:
     args = ["validate", "-c", "pipe"] if where == "spec" else ["validate"]
     code = 3 if where == "list" else 2
     assert_clean(invoke(args, project), code, "pipe", "not a regular file")
+
+
+def test_names_that_yaml_1_1_reads_as_booleans_or_numbers_stay_names(project: Path) -> None:
+    """`off:`, `yes:` and `0x10:` are names as written: YAML 1.1 would make the first two
+    booleans and the last 16, and a segment named `off` ran, silently, as `False`."""
+    segs = f"segments:\n  off: {DE}\n  yes: {DE}\n  s0x10: {{where: {{segment: 'off'}}}}\n"
+    (project / "segments.yaml").write_text(HEAD + segs, encoding="utf-8")
+    assert_clean(invoke(["run", "--as-of", "2026-03-10"], project), 0)
+    written = sorted(p.name for p in (project / "out" / "segments").glob("*.parquet"))
+    assert written == ["off.parquet", "s0x10.parquet", "yes.parquet"]
