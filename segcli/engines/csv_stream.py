@@ -15,7 +15,7 @@ import shutil
 import tempfile
 import threading
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +45,44 @@ _DATETIME_STYLES = (
     ("%Y-%m-%dT%H:%M:%S%.f", False),
     ("%Y-%m-%d %H:%M:%S%.f", False),
 )
+
+
+FastParse = Callable[[pl.Series], "pl.Series | None"]
+
+
+def _expr_parse(expr: pl.Expr) -> FastParse:
+    return lambda raw: pl.DataFrame([raw]).select(expr).to_series()
+
+
+def _zulu_parse(sample: pl.Series) -> FastParse | None:
+    """Arrow's ISO 8601 cast for times that all end in `Z` and have one width, else None.
+
+    Arrow accepts more forms than segcli does (`+01` offsets, for one), so a batch is cast only
+    when each of its values has the sample's width and ends in `Z`: at that width, the one form
+    Arrow reads is the sample's (`T` or a space between date and time, both read alike by
+    segcli); anything else, or a value Arrow rejects, makes the batch take the full parse."""
+    widths = sample.str.len_bytes()
+    width = widths.min()
+    if width is None or width != widths.max() or not sample.str.ends_with("Z").all():
+        return None
+
+    def parse(raw: pl.Series) -> pl.Series | None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        lengths = raw.str.len_bytes()
+        if raw.null_count() < len(raw) and (lengths.min() != width or lengths.max() != width):
+            return None
+        if not raw.str.ends_with("Z").all():
+            return None
+        try:
+            cast = pc.cast(raw.to_arrow(), pa.timestamp("us", tz="UTC"))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return None
+        out = pl.Series(raw.name, cast)
+        return out if out.dtype == UTC_DT else out.cast(UTC_DT)
+
+    return parse
 
 
 class StreamedDataError(DataError):
@@ -108,6 +146,7 @@ class CsvSource:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _plain: dict[Path, str] = field(default_factory=dict)
     _types: dict[str | None, dict[str, str]] = field(default_factory=dict)
+    _columns: dict[str, list[tuple[Path, int, str]]] = field(default_factory=dict)
     _tmp: str | None = None
 
     @classmethod
@@ -138,14 +177,14 @@ class CsvSource:
 
     def _values(self, column: str) -> list[tuple[Path, int, str]]:
         """The sample's non-blank values of `column`, each with its file and line."""
-        out = []
-        for f, rec in self.sample:
-            header = self.headers[f]
-            if column in header:
-                value = rec.fields[header.index(column)]
-                if value.strip():
-                    out.append((f, rec.line, value))
-        return out
+        if not self._columns:
+            by_col: dict[str, list[tuple[Path, int, str]]] = {c: [] for c in self.header}
+            for f, rec in self.sample:
+                for name, value in zip(self.headers[f], rec.fields, strict=False):
+                    if value.strip():
+                        by_col[name].append((f, rec.line, value))
+            self._columns.update(by_col)
+        return self._columns.get(column, [])
 
     def types(self, key_type: str | None = None) -> dict[str, str]:
         """Each column's type: declared; the contacts key's type for an event source's key
@@ -222,32 +261,43 @@ class CsvSource:
         fast = self._fast_parse(col, typ)
 
         def check(series: Sequence[pl.Series]) -> pl.Series:
-            raw, parsed = series
-            if bad_values(raw, parsed) is not None and fast is not None:
-                # A value in another of the accepted styles: this batch takes the full parse.
+            (raw,) = series
+            parsed = fast(raw) if fast is not None else None
+            if parsed is None or bad_values(raw, parsed) is not None:
+                # Not the sampled style (or no fast parse): this batch takes the full parse.
                 parsed = pl.DataFrame([raw]).select(full.alias(col))[col]
             if bad_values(raw, parsed) is not None:
                 raise self._failure(col, typ, key_type)
             return parsed
 
         return pl.map_batches(
-            [pl.col(col), full if fast is None else fast],
-            check,
-            return_dtype=DTYPES[typ],
-            is_elementwise=True,
+            [pl.col(col)], check, return_dtype=DTYPES[typ], is_elementwise=True
         ).alias(col)
 
-    def _fast_parse(self, col: str, typ: str) -> pl.Expr | None:
-        """For a datetime column, the one format every sampled value is written in, when there
-        is one: parsing with it alone is several times faster than trying every accepted style,
-        and it gives the same instants (checked on the sample)."""
+    def _fast_parse(self, col: str, typ: str) -> FastParse | None:
+        """A cheaper parse for the way the sample's values are written, giving the same values
+        as the full parse where it gives any (checked on the sample); a batch it does not
+        parse completely takes the full parse.
+
+        Numbers: a plain cast, without first stripping blanks around every value. Datetimes:
+        the one format every sampled value is written in, when there is one (several times
+        faster than trying every accepted style); for UTC times written with a final `Z` and
+        one width (`2026-05-04T10:26:36.120822Z`, most exports), Arrow's ISO 8601 cast,
+        another 4x faster than Polars' strptime."""
+        if typ in ("int", "float"):
+            dtype = DTYPES[typ]
+            return lambda raw: raw.cast(dtype, strict=False)
         if typ != "datetime":
             return None
         values = [v for _, _, v in self._values(col)]
         if not values:
             return None
-        frame = pl.DataFrame([pl.Series(col, values, dtype=pl.String)])
-        want = frame.select(parse_text(pl.col(col), typ, self.tz).alias(col))[col]
+        sample = pl.Series(col, values, dtype=pl.String)
+        want = pl.DataFrame([sample]).select(parse_text(pl.col(col), typ, self.tz).alias(col))
+        zulu = _zulu_parse(sample)
+        got = zulu(sample) if zulu is not None else None
+        if got is not None and want.to_series().equals(got):
+            return zulu
         for fmt, aware in _DATETIME_STYLES:
             expr = pl.col(col).str.to_datetime(
                 fmt, strict=False, time_zone="UTC" if aware else None
@@ -257,9 +307,8 @@ class CsvSource:
                     self.tz, ambiguous="earliest", non_existent="null"
                 ).dt.convert_time_zone("UTC")
             expr = expr.cast(UTC_DT)
-            got = frame.select(expr.alias(col))[col]
-            if got.equals(want):
-                return expr
+            if pl.DataFrame([sample]).select(expr.alias(col)).equals(want):
+                return _expr_parse(expr.alias(col))
         return None
 
     def _batches(
