@@ -5,6 +5,7 @@ patterns on a whole column at once as one value at a time."""
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import polars as pl
@@ -121,3 +122,40 @@ def test_zulu_times_take_the_arrow_cast_and_others_a_format(tmp_path: Path) -> N
     offset = _source(tmp_path, [(str(i), OTHER_STYLES[1]) for i in range(SAMPLE)])
     fast = offset._fast_parse("occurred_at", "datetime")
     assert fast is not None and not fast.__qualname__.startswith("_zulu_parse")
+
+
+@pytest.mark.parametrize("name", ["events.csv", "events.csv.gz"])
+def test_empty_last_cells_without_quotes_need_no_line_scan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """A quote-free file whose delimiters add up to a full header and full rows cannot hold a
+    short row (Polars rejects long ones): its empty last cells are nulls, no lines scanned."""
+    body = "contact_id,occurred_at,url\n" + "".join(
+        f"{i},{ZULU},{'/x' if i % 3 else ''}\n" for i in range(SAMPLE * 3)
+    )
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(body.encode()) if name.endswith(".gz") else body.encode())
+    src = Source(name="events", path=name, key="contact_id", time="occurred_at")
+    source = CsvSource.open(src, [path], "UTC")
+
+    def scanned(*args: object) -> None:
+        raise AssertionError("the lines were scanned")
+
+    monkeypatch.setattr(CsvSource, "_short_rows", scanned)
+    got = source.frame("int").collect(engine="streaming")
+    assert got.height == SAMPLE * 3
+    assert got["url"].null_count() == SAMPLE
+
+
+@pytest.mark.parametrize("row", ["5", "5,2026-05-04T10:26:36.120822Z"])
+def test_a_short_row_in_a_quote_free_file_is_still_found(tmp_path: Path, row: str) -> None:
+    body = "contact_id,occurred_at,url\n" + "".join(
+        f"{i},{ZULU},{'/x' if i % 3 else ''}\n" for i in range(SAMPLE * 3)
+    )
+    lines = body.splitlines()
+    lines[SAMPLE * 2] = row
+    (tmp_path / "events.csv").write_text("\n".join(lines) + "\n")
+    src = Source(name="events", path="events.csv", key="contact_id", time="occurred_at")
+    with pytest.raises(DataError) as info:
+        CsvSource.open(src, [tmp_path / "events.csv"], "UTC").frame("int").collect()
+    assert f"events.csv:{SAMPLE * 2 + 1}: this row has" in info.value.message

@@ -9,12 +9,14 @@ does not parse are the files read again, to report the first bad value with its 
 
 from __future__ import annotations
 
+import gzip
 import itertools
 import re
 import shutil
 import tempfile
 import threading
 import weakref
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +38,7 @@ DTYPES: dict[str, pl.DataType] = {
     "datetime": UTC_DT,
 }
 _LOCATE_CHUNK = 65_536
+_BATCH_ROWS = 100_000  # rows per batch handed to the typed columns' checks
 _TAIL_NULL = "__segcli_tail_null__"  # whether a batch's last column has nulls
 # Datetime styles tried for a column's fast parse: (format, whether it carries an offset).
 _DATETIME_STYLES = (
@@ -146,19 +149,23 @@ class CsvSource:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _plain: dict[Path, str] = field(default_factory=dict)
     _types: dict[str | None, dict[str, str]] = field(default_factory=dict)
-    _columns: dict[str, list[tuple[Path, int, str]]] = field(default_factory=dict)
+    _columns: dict[str, list[str]] = field(default_factory=dict)
+    _by_file: dict[Path, dict[str, tuple[str, ...]]] = field(default_factory=dict)
     _tmp: str | None = None
 
     @classmethod
     def open(cls, src: Source, files: list[Path], tz: str) -> CsvSource:
         """Read every file's header and the sampled files' heads (DataError on any problem)."""
         enc, sep = src.encoding, src.delimiter
-        heads = {f: cs.read_head(f, src.name, sep, enc, cs.SAMPLE_ROWS) for f in cs.sampled(files)}
-        headers = {f: h.header for f, h in heads.items()}
-        for f in files:
-            if f not in headers:
-                headers[f] = cs.read_head(f, src.name, sep, enc, 0).header
-        sample = [(f, rec) for f, h in heads.items() for rec in h.rows]
+        with cs.gc_paused():
+            heads = {
+                f: cs.read_head(f, src.name, sep, enc, cs.SAMPLE_ROWS) for f in cs.sampled(files)
+            }
+            headers = {f: h.header for f, h in heads.items()}
+            for f in files:
+                if f not in headers:
+                    headers[f] = cs.read_head(f, src.name, sep, enc, 0).header
+            sample = [(f, rec) for f, h in heads.items() for rec in h.rows]
         whole = frozenset(f for f, h in heads.items() if len(h.rows) < cs.SAMPLE_ROWS)
         return cls(src, files, tz, headers, sample, whole)
 
@@ -175,30 +182,56 @@ class CsvSource:
             out.update(dict.fromkeys(self.headers[f]))
         return list(out)
 
-    def _values(self, column: str) -> list[tuple[Path, int, str]]:
-        """The sample's non-blank values of `column`, each with its file and line."""
-        if not self._columns:
-            by_col: dict[str, list[tuple[Path, int, str]]] = {c: [] for c in self.header}
+    def _values(self, column: str) -> list[str]:
+        """The sample's non-blank values of `column` (`_where` tells the file and line of one)."""
+        if column not in self._columns:
+            out: list[str] = []
+            for fields in self._transposed().values():
+                values = fields.get(column)
+                if values is not None:
+                    out.extend(v for v in values if v and not v.isspace())
+            self._columns[column] = out
+        return self._columns[column]
+
+    def _transposed(self) -> dict[Path, dict[str, tuple[str, ...]]]:
+        """Per sampled file, each column's sampled values (transposed once: type inference
+        reads the sample by column; a value's file and line are wanted only for an error)."""
+        if not self._by_file:
+            rows: dict[Path, list[list[str]]] = {}
             for f, rec in self.sample:
-                for name, value in zip(self.headers[f], rec.fields, strict=False):
-                    if value.strip():
-                        by_col[name].append((f, rec.line, value))
-            self._columns.update(by_col)
-        return self._columns.get(column, [])
+                rows.setdefault(f, []).append(rec.fields)
+            for f, fields in rows.items():
+                columns = zip(*fields, strict=True)  # sampled rows are as wide as the header
+                self._by_file[f] = dict(zip(self.headers[f], columns, strict=True))
+        return self._by_file
+
+    def _where(self, column: str, index: int) -> tuple[Path, int, str]:
+        """The file, line and text of the `index`-th value `_values(column)` returns."""
+        seen = 0
+        for f, rec in self.sample:
+            header = self.headers[f]
+            if column in header:
+                value = rec.fields[header.index(column)]
+                if value and not value.isspace():
+                    if seen == index:
+                        return f, rec.line, value
+                    seen += 1
+        raise IndexError(index)  # pragma: no cover - index comes from _values
 
     def types(self, key_type: str | None = None) -> dict[str, str]:
         """Each column's type: declared; the contacts key's type for an event source's key
         (`key_type`); else inferred from the sample. Columns with no value are text, except
         the time column (a datetime). DataError for a sampled value the type cannot parse."""
         if key_type not in self._types:
-            self._types[key_type] = self._decide(key_type)
+            with cs.gc_paused():
+                self._types[key_type] = self._decide(key_type)
         return self._types[key_type]
 
     def _decide(self, key_type: str | None) -> dict[str, str]:
         declared = dict(self.src.columns)
         out: dict[str, str] = {}
         for col in self.header:
-            values = [v.strip() for _, _, v in self._values(col)]
+            values = [v.strip() for v in self._values(col)]
             if col in declared:
                 typ = declared[col]
             elif col == self.src.key:
@@ -214,12 +247,11 @@ class CsvSource:
         return out
 
     def _check_sample(self, col: str, typ: str, key_type: str | None) -> None:
-        values = self._values(col)
-        raw = pl.Series(col, [v for _, _, v in values], dtype=pl.String)
+        raw = pl.Series(col, self._values(col), dtype=pl.String)
         parsed = pl.DataFrame([raw]).select(parse_text(pl.col(col), typ, self.tz).alias(col))[col]
         bad = bad_values(raw, parsed)
         if bad is not None:
-            f, line, value = values[int(bad.arg_true()[0])]
+            f, line, value = self._where(col, int(bad.arg_true()[0]))
             raise DataError(self._message(f, line, col, value, typ, key_type))
 
     def _message(
@@ -289,7 +321,7 @@ class CsvSource:
             return lambda raw: raw.cast(dtype, strict=False)
         if typ != "datetime":
             return None
-        values = [v for _, _, v in self._values(col)]
+        values = self._values(col)
         if not values:
             return None
         sample = pl.Series(col, values, dtype=pl.String)
@@ -318,6 +350,27 @@ class CsvSource:
         n_rows: int | None,
         batch_size: int | None,
     ) -> Iterator[pl.DataFrame]:
+        # Polars hands over a few thousand rows at a time (one daily .csv.gz part is several
+        # batches); each batch costs a Python call per typed column, so batches are gathered,
+        # across files too, to at least _BATCH_ROWS rows.
+        held: list[pl.DataFrame] = []
+        rows = 0
+        for batch in self._file_batches(with_columns, predicate, n_rows, batch_size):
+            held.append(batch)
+            rows += batch.height
+            if rows >= _BATCH_ROWS:
+                yield held[0] if len(held) == 1 else pl.concat(held, rechunk=False)
+                held, rows = [], 0
+        if held:
+            yield held[0] if len(held) == 1 else pl.concat(held, rechunk=False)
+
+    def _file_batches(
+        self,
+        with_columns: list[str] | None,
+        predicate: pl.Expr | None,
+        n_rows: int | None,
+        batch_size: int | None,
+    ) -> Iterator[pl.DataFrame]:
         cols = with_columns if with_columns is not None else self.header
         left = n_rows
         for f in self.files:
@@ -328,8 +381,9 @@ class CsvSource:
             # empty cells would: the last column is read along to see whether any is null, and
             # only then are the file's lines checked for short rows (_short_rows).
             tail = have[-1] if f not in self.whole else None
+            text = self._text(f)
             lf = pl.scan_csv(
-                self._readable(f),
+                text,
                 schema={c: pl.String() for c in have},
                 separator=self.src.delimiter or ",",
                 raise_if_empty=False,
@@ -339,8 +393,10 @@ class CsvSource:
                 picked.append(pl.col(tail).is_null().alias(_TAIL_NULL))
             lf = lf.select(picked)
             tail_null = False
+            read = 0
             try:
                 for batch in lf.collect_batches(chunk_size=batch_size):
+                    read += batch.height
                     if tail is not None:
                         tail_null = tail_null or bool(batch[_TAIL_NULL].any())
                         batch = batch.drop(_TAIL_NULL)
@@ -355,8 +411,40 @@ class CsvSource:
                         break
             except pl.exceptions.PolarsError as exc:
                 raise self._read_failure(f, exc) from None
-            if tail_null and (left is None or left > 0):
+            suspect = tail_null and (left is None or left > 0)
+            if suspect and not (left is None and self._every_row_full(text, read, len(have))):
                 self._short_rows(f, len(have))
+
+    def _text(self, f: Path) -> str | bytes:
+        """What Polars reads for `f`: its path (or a UTF-8 copy's), or for a .csv.gz part the
+        decompressed bytes, so that a short-row check does not decompress it again (Polars
+        holds a decompressed part whole in memory either way)."""
+        path = self._readable(f)
+        if not path.lower().endswith(".gz"):
+            return path
+        try:
+            with gzip.open(path, "rb") as fh:
+                return fh.read()
+        except (OSError, EOFError, zlib.error) as exc:
+            raise self._read_failure(f, exc) from None
+
+    def _every_row_full(self, text: str | bytes, rows: int, width: int) -> bool:
+        """True when a file without quotes holds exactly `width - 1` delimiters per line for
+        its header and `rows` rows: Polars rejects a row with too many fields, so no row can
+        then have too few. One byte count instead of a scan of every line; False (the lines
+        are then checked one by one) when the file has quotes, blank lines or short rows."""
+        sep = (self.src.delimiter or ",").encode()
+        if len(sep) != 1:
+            return False
+        count, quoted = 0, False
+        if isinstance(text, bytes):
+            count, quoted = text.count(sep), b'"' in text
+        else:
+            with open(text, "rb") as fh:
+                while chunk := fh.read(1 << 24):
+                    count += chunk.count(sep)
+                    quoted = quoted or b'"' in chunk
+        return not quoted and count == (width - 1) * (rows + 1)
 
     def _short_rows(self, f: Path, width: int) -> None:
         """StreamedDataError naming the first record of `f` with fewer fields than its header.
@@ -421,7 +509,7 @@ class CsvSource:
 
     # ------------------------------------------------------------ finding what failed
 
-    def _read_failure(self, f: Path, exc: pl.exceptions.PolarsError) -> DataError:
+    def _read_failure(self, f: Path, exc: Exception) -> DataError:
         """What stopped Polars reading `f`, found again with Python's csv module."""
         width = len(self.headers[f])
         try:
