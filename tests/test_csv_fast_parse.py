@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from segcli.engines import csv_sample as cs
+from segcli.engines import csv_stream
 from segcli.engines.csv_stream import CsvSource, parse_text
 from segcli.errors import DataError
 from segcli.spec.model import Source
@@ -24,6 +25,7 @@ SAMPLE = 50  # rows sampled per file in these tests, so that later rows are past
 @pytest.fixture(autouse=True)
 def _small_sample(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(cs, "SAMPLE_ROWS", SAMPLE)
+    monkeypatch.setattr(csv_stream, "_ARROW_MIN_BYTES", 0)  # the Arrow cast on small files too
     monkeypatch.chdir(tmp_path)
 
 
@@ -115,12 +117,17 @@ def test_inference_counts_whole_columns_as_one_value_at_a_time(values: list[str]
         assert counts[typ] == sum(1 for v in stripped if cs._LOOKS[typ](v)), typ
 
 
-def test_zulu_times_take_the_arrow_cast_and_others_a_format(tmp_path: Path) -> None:
+def test_zulu_times_take_the_arrow_cast_and_others_a_format(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     zulu = _source(tmp_path, [(str(i), ZULU) for i in range(SAMPLE)])
     fast = zulu._fast_parse("occurred_at", "datetime")
     assert fast is not None and fast.__qualname__.startswith("_zulu_parse")
     offset = _source(tmp_path, [(str(i), OTHER_STYLES[1]) for i in range(SAMPLE)])
     fast = offset._fast_parse("occurred_at", "datetime")
+    assert fast is not None and not fast.__qualname__.startswith("_zulu_parse")
+    monkeypatch.setattr(csv_stream, "_ARROW_MIN_BYTES", 1 << 20)  # small files: Polars alone
+    fast = zulu._fast_parse("occurred_at", "datetime")
     assert fast is not None and not fast.__qualname__.startswith("_zulu_parse")
 
 

@@ -13,13 +13,13 @@ import glob
 import itertools
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
-import pyarrow.parquet as pq
 
 from segcli.engines import csv_sample as cs
 from segcli.engines.csv_stream import DTYPES, UTC_DT, CsvSource, StreamedDataError, bad_values
@@ -263,7 +263,7 @@ def _unmatched_key(files: list[Path], src: Source, key_type: str) -> StreamedDat
     """The first row of a Parquet source whose key is not a contacts key's type."""
     for f in files:
         offset = 0
-        for batch in pq.ParquetFile(f).iter_batches(65_536, columns=[src.key]):
+        for batch in _parquet_batches(f, src.key):
             raw = pl.Series(batch.column(0)).cast(pl.String)
             parsed = raw.str.strip_chars().cast(DTYPES[key_type], strict=False)
             bad = bad_values(raw, parsed)
@@ -276,6 +276,14 @@ def _unmatched_key(files: list[Path], src: Source, key_type: str) -> StreamedDat
                 )
             offset += len(raw)
     return StreamedDataError(f"source '{src.name}': a key cannot be read as {key_type}")
+
+
+def _parquet_batches(path: Path, column: str) -> Iterator[Any]:
+    """One column of a Parquet file in record batches, for locating a bad value. pyarrow is
+    imported here, on the error path only: importing it costs a third of segcli's start-up."""
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(path).iter_batches(65_536, columns=[column])  # type: ignore[no-any-return]
 
 
 def _normalise(lf: pl.LazyFrame, tz: str, files: list[Path]) -> pl.LazyFrame:
@@ -311,7 +319,7 @@ def _first_gap(files: list[Path], col: str, tz: str) -> StreamedDataError:
     """The first naive timestamp of a Parquet source that does not exist in `tz`."""
     for f in files:
         offset = 0
-        for batch in pq.ParquetFile(f).iter_batches(65_536, columns=[col]):
+        for batch in _parquet_batches(f, col):
             raw = pl.Series(batch.column(0))
             local = raw.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
             bad = raw.is_not_null() & local.is_null()

@@ -38,6 +38,9 @@ DTYPES: dict[str, pl.DataType] = {
     "datetime": UTC_DT,
 }
 _LOCATE_CHUNK = 65_536
+# Sources smaller than this parse their times with Polars alone: importing pyarrow for the
+# Arrow cast costs more start-up than it saves on a few megabytes (the demo's files).
+_ARROW_MIN_BYTES = 32 << 20
 _BATCH_ROWS = 100_000  # rows per batch handed to the typed columns' checks
 _TAIL_NULL = "__segcli_tail_null__"  # whether a batch's last column has nulls
 # Datetime styles tried for a column's fast parse: (format, whether it carries an offset).
@@ -168,6 +171,10 @@ class CsvSource:
             sample = [(f, rec) for f, h in heads.items() for rec in h.rows]
         whole = frozenset(f for f, h in heads.items() if len(h.rows) < cs.SAMPLE_ROWS)
         return cls(src, files, tz, headers, sample, whole)
+
+    def _bytes(self) -> int:
+        """The source's size on disk (compressed parts as stored)."""
+        return sum(f.stat().st_size for f in self.files)
 
     @property
     def has_no_rows(self) -> bool:
@@ -326,7 +333,7 @@ class CsvSource:
             return None
         sample = pl.Series(col, values, dtype=pl.String)
         want = pl.DataFrame([sample]).select(parse_text(pl.col(col), typ, self.tz).alias(col))
-        zulu = _zulu_parse(sample)
+        zulu = _zulu_parse(sample) if self._bytes() >= _ARROW_MIN_BYTES else None
         got = zulu(sample) if zulu is not None else None
         if got is not None and want.to_series().equals(got):
             return zulu
