@@ -25,6 +25,8 @@ V2 = {
     "matrix_nurture_fit": m.GradeCond,
     "matrix_engaged_poor_fit": m.GradeCond,
     "ever_mql_not_customer": m.SegmentRef,
+    "trial_ends_this_week": m.FieldCond,
+    "two_buying_signals": m.AtLeastCond,
 }
 
 
@@ -67,6 +69,8 @@ def test_v2_segments_use_the_new_constructs() -> None:
     assert isinstance(regulars, m.EventCond) and regulars.regularly is not None
     ever = list(graph.walk(spec.segments["ever_mql_not_customer"].where))
     assert any(isinstance(c, m.SegmentRef) and c.ever for c in ever)
+    trial = spec.segments["trial_ends_this_week"].where
+    assert isinstance(trial, m.FieldCond) and trial.test.offset is not None
     assert spec.contacts.account == "company_id"
     assert spec.scoring["fit"].grades
 
