@@ -198,13 +198,14 @@ def compute(
     segments: list[str] | None = None,
     detail: bool = False,
     engine: str | None = None,
+    spark_master: str | None = None,
 ) -> tuple[Evaluation, datetime]:
     """Evaluate segments (and what they depend on) and scores; nothing is written or read
     from state, so every segment is evaluated as on a first run."""
     check_segment_names(project, segments)
     at = resolve_as_of(project, as_of)
     plan = make_plan(project, at, segments, detail=detail)
-    return execute(project, plan, engine=engine), at
+    return execute(project, plan, engine=engine, spark_master=spark_master), at
 
 
 def make_plan(
@@ -222,7 +223,7 @@ def make_plan(
     return build_plan(project.spec, schemas, as_of, segments, modes, detail, history)
 
 
-ENGINES = ("polars", "duckdb")
+ENGINES = ("polars", "duckdb", "spark")
 
 
 def engine_of(project: Project, engine: str | None) -> str:
@@ -238,14 +239,25 @@ def execute(
     previous: dict[str, pl.Series | None] | None = None,
     engine: str | None = None,
     histories: Histories | None = None,
+    spark_master: str | None = None,
 ) -> Evaluation:
-    """Run a plan on an engine: polars or duckdb (docs/engines.md); None: the spec's
-    `engine:`, else polars."""
+    """Run a plan on an engine: polars, duckdb or spark (docs/engines.md); None: the spec's
+    `engine:`, else polars. `spark_master`: where Spark runs (else $SEGCLI_SPARK_MASTER,
+    else the spec's `engine: {master}`, else local[2])."""
     engine = engine_of(project, engine)
     if engine == "duckdb":
         from segcli.engines import duckdb as duckdb_engine
 
         return duckdb_engine.execute(plan, project.catalog, previous, histories)
+    if engine == "spark":
+        from segcli.engines import spark as spark_engine
+
+        conf = project.spec.engine if project.spec.engine else None
+        if conf is not None and conf.name != "spark":
+            conf = None
+        master = spark_engine.master_of(spark_master, conf.master if conf else None)
+        settings = dict(conf.conf) if conf else {}
+        return spark_engine.execute(plan, project.catalog, previous, master, settings, histories)
     if engine != "polars":
         raise UsageError(f"unknown engine {engine!r}: use one of {', '.join(ENGINES)}")
     return polars_engine.execute(plan, project.catalog, previous, histories)
@@ -318,6 +330,7 @@ def run(
     progress: Any = None,
     engine: str | None = None,
     actions: bool = True,
+    spark_master: str | None = None,
 ) -> RunResult:
     """Compute every selected segment and score in one plan, apply kinds and state, write.
 
@@ -368,7 +381,7 @@ def run(
         modes = {n: c.mode for n, c in carry.items()}
         plan = make_plan(project, at, segments, modes, history=True)
         previous = {n: c.previous for n, c in carry.items()}
-        ev = execute(project, plan, previous, engine, past.inputs)
+        ev = execute(project, plan, previous, engine, past.inputs, spark_master)
         run_id = uuid.uuid4().hex[:12]
         stage = stage_dir(out, run_id)
         results: list[SegmentResult] = []

@@ -220,8 +220,17 @@ def run(
         str | None,
         typer.Option(
             "--engine",
-            help="Where the plan runs: polars or duckdb (default: the spec's `engine:`, "
+            help="Where the plan runs: polars, duckdb or spark (default: the spec's `engine:`, "
             "else polars).",
+        ),
+    ] = None,
+    spark_master: Annotated[
+        str | None,
+        typer.Option(
+            "--spark-master",
+            help="With --engine spark: local[N], spark://HOST:PORT or sc://HOST:PORT (Spark "
+            "Connect). Default: $SEGCLI_SPARK_MASTER, else the spec's engine master, else "
+            "local[2].",
         ),
     ] = None,
     no_actions: Annotated[
@@ -257,6 +266,7 @@ def run(
             keep_runs=keep_runs,
             engine=engine,
             actions=not no_actions,
+            spark_master=spark_master,
         )
         if live:
             with err.status("evaluating segments…") as status:

@@ -144,3 +144,15 @@ def basic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     shutil.copytree(Path(__file__).parent / "projects" / "basic", root)
     monkeypatch.chdir(root)
     return root
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[Any]:
+    """One local Spark session for the whole test run (tests/test_engines_spark.py): two
+    worker threads, two shuffle partitions, no web UI, no logs."""
+    from segcli.engines import spark as spark_engine
+
+    conf = {"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2"}
+    session = spark_engine.session("local[2]", conf)
+    yield session
+    session.stop()

@@ -79,7 +79,7 @@ def _duckdb_source(spec: m.Spec, catalog: Catalog, name: str, columns: list[str]
     return exp.select(*items).from_(rel, copy=False)
 
 
-def _contacts(
+def contacts_relation(
     spec: m.Spec,
     plan: Plan,
     source: Callable[[str, list[str]], exp.Select],
@@ -148,7 +148,7 @@ def compile_plan(
             return exp.false()
         return exp.In(this=item, expressions=[lit(k, dialect) for k in keys])
 
-    contacts = _contacts(spec, plan, source, key_type, key_types, dialect)
+    contacts = contacts_relation(spec, plan, source, key_type, key_types, dialect)
     inputs = Inputs(source, lambda name: False, contacts, key_type, key_types, in_list)
     names = wanted or list(spec.segments)
     outputs = [(segment_col(n), n) for n in names]

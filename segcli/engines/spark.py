@@ -1,0 +1,248 @@
+"""The Spark engine: the plan's SQL (segcli.engines.sql_query, Spark dialect) run by PySpark.
+
+Where it runs is the `master`: `--spark-master`, else $SEGCLI_SPARK_MASTER, else `local[2]`
+(in-process, N worker threads); `spark://host:7077` is a standalone cluster; an `sc://` URL
+connects through Spark Connect (`SparkSession.builder.remote`, e.g. Databricks). Spark reads
+the sources itself, by path or glob (segcli.engines.spark_read: typed as the catalog types
+them), and runs every filter, aggregate, join and per-contact expression. Contacts' keys are
+checked (present, unique) on Spark; only when a check fails is the file read again locally
+to say where. List files and the previous sets of semi_dynamic and static segments are sent
+from the driver. The per-contact result comes back as Arrow: the same Evaluation frame as the
+Polars engine, so state and outputs are written by the same code.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from typing import Any
+
+import polars as pl
+from sqlglot import exp
+
+from segcli.engines.catalog import Catalog
+from segcli.engines.contacts import load_contacts, read_list
+from segcli.engines.duckdb import unknown_list_keys
+from segcli.engines.history import Histories
+from segcli.engines.polars import Evaluation, type_name
+from segcli.engines.spark_read import MARK, Reader, q
+from segcli.engines.sql import ident, unsupported
+from segcli.engines.sql_compile import contacts_relation
+from segcli.engines.sql_query import Inputs, build_query
+from segcli.errors import DataError, UsageError
+from segcli.planning.planner import Plan, base_col, rule_col, segment_col
+
+ENV_MASTER = "SEGCLI_SPARK_MASTER"
+DEFAULT_MASTER = "local[2]"
+# What segcli's SQL means only with: instants in UTC, lenient casts (TRY_CAST, the readers'
+# checks make a bad value an error), naive Parquet timestamps kept naive (read in the
+# project timezone), and column names compared exactly, as the spec writes them.
+SETTINGS = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.ansi.enabled": "false",
+    "spark.sql.parquet.inferTimestampNTZ.enabled": "true",
+    "spark.sql.caseSensitive": "true",
+}
+# For a session segcli starts itself: no web UI, no progress bars on the terminal.
+LOCAL_SETTINGS = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false"}
+
+
+def master_of(given: str | None = None, configured: str | None = None) -> str:
+    """Where Spark runs: `given` (--spark-master), else $SEGCLI_SPARK_MASTER, else
+    `configured` (the spec's `engine: {master}`), else local[2]."""
+    return given or os.environ.get(ENV_MASTER) or configured or DEFAULT_MASTER
+
+
+def session(master: str | None = None, conf: dict[str, str] | None = None) -> Any:
+    """A SparkSession on `master` with segcli's settings (an active one is reused);
+    UsageError naming the extra when PySpark is missing, or Java when Spark cannot start."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:
+        raise UsageError("the spark engine needs PySpark: pip install 'segcli[spark]'") from exc
+    url = master_of(master)
+    if url.startswith("sc://"):
+        # Spark Connect (Databricks, a Spark Connect server): the server owns the session.
+        builder = SparkSession.builder.remote(url)
+    else:
+        builder = SparkSession.builder.master(url).appName("segcli")
+        for k, v in LOCAL_SETTINGS.items():
+            builder = builder.config(k, v)
+    for k, v in {**SETTINGS, **(conf or {})}.items():
+        builder = builder.config(k, v)
+    try:
+        spark = builder.getOrCreate()
+    except Exception as exc:  # Py4J / gRPC failures have no common base class
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageError(
+            f"the spark engine cannot start Spark on {url}: {first} (a local master needs "
+            "Java 17: apt-get install openjdk-17-jre-headless)"
+        ) from exc
+    for k, v in SETTINGS.items():  # an active session keeps its settings: set segcli's
+        spark.conf.set(k, v)
+    if not url.startswith("sc://"):
+        # A failed check (a value that does not parse) is reported by segcli in one line;
+        # Spark would log each failed task's stack trace first.
+        spark.sparkContext.setLogLevel("FATAL")
+    return spark
+
+
+def to_arrow(df: Any) -> Any:
+    """A Spark DataFrame's rows as one Arrow table (classic PySpark or Spark Connect)."""
+    import pyarrow as pa
+
+    if hasattr(df, "_collect_as_arrow"):
+        batches = df._collect_as_arrow()
+        if batches:
+            return pa.Table.from_batches(batches)
+        return pa.Table.from_pylist([], schema=_arrow_schema(df))
+    client = df._session.client  # pragma: no cover - Spark Connect, not run in the tests
+    return client.to_table(df._plan.to_proto(client))[0]  # pragma: no cover
+
+
+def _failed(reader: Reader, exc: Exception) -> DataError:
+    """A Spark failure as segcli's error: a reader's check located by the catalog, else
+    Spark's first line."""
+    text = str(exc)
+    found = re.search(re.escape(MARK) + r"(\d+)", text)
+    if found:
+        return reader.locate(int(found.group(1)))
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return DataError(f"evaluating the plan on Spark failed: {first}")
+
+
+def _keys(spark: Any, items: list[Any], typ: str, view: str) -> None:
+    """Keys sent from the driver as a one-column view `k`."""
+    from pyspark.sql import types as st
+
+    spark_type = st.LongType() if typ == "int" else st.StringType()
+    schema = st.StructType([st.StructField("k", spark_type)])
+    spark.createDataFrame([(k,) for k in items], schema).createOrReplaceTempView(view)
+
+
+def _check_contacts(spark: Any, reader: Reader, plan: Plan, contacts: Any) -> None:
+    """Contacts' keys present and unique, relation-one keys unique: counted on Spark; when
+    one is not, the local reader says where (file, line, value)."""
+    assert plan.spec is not None
+    spec = plan.spec
+    counts = [
+        f"(SELECT count(*) = count({q(plan.key)}) AND count(*) = count(DISTINCT "
+        f"{q(plan.key)}) AND count(*) > 0 FROM __contacts_raw)"
+    ]
+    for name, src in spec.sources.items():
+        if name != "contacts" and src.relation == "one":
+            rel = reader.frame(name, [src.key])
+            rel.createOrReplaceTempView(f"__one_{ident(name)}")
+            counts.append(
+                f"(SELECT count({q(src.key)}) = count(DISTINCT {q(src.key)}) "
+                f"FROM __one_{ident(name)})"
+            )
+    contacts.createOrReplaceTempView("__contacts_raw")
+    ok = spark.sql("SELECT " + " AND ".join(counts) + " AS ok").collect()[0][0]
+    if not ok:
+        load_contacts(spec, reader.catalog, set(plan.contact_columns))  # raises, located
+        raise DataError("contacts: a key is empty or repeated (the spark engine's check)")
+
+
+def execute(
+    plan: Plan,
+    catalog: Catalog,
+    previous: dict[str, pl.Series | None] | None = None,
+    master: str | None = None,
+    conf: dict[str, str] | None = None,
+    histories: Histories | None = None,
+) -> Evaluation:
+    """Run a plan on Spark; the same Evaluation as segcli.engines.polars.execute. `conf`:
+    Spark settings (the spec's `engine: {conf}`), for a session segcli starts."""
+    t0 = time.perf_counter()
+    assert plan.spec is not None
+    spec = plan.spec
+    if plan.history_segments or plan.history_fields:
+        # The state's history would have to reach Spark as per-contact relations; not yet.
+        what = "segment and property history (ever, member_for, left; SPEC §2.6)"
+        raise unsupported("spark", what, spec.file)
+    key = plan.key
+    spark = session(master, conf)
+    contact_types = {c: type_name(t) for c, t in catalog.schema("contacts").items()}
+    key_type = contact_types[key]
+    key_dtype = catalog.schema("contacts")[key]
+    reader = Reader(spark, catalog, key_type)
+    dedupe = {r.name for r in plan.sources if r.dedupe}
+    views: dict[tuple[str, tuple[str, ...]], str] = {}
+
+    def source(name: str, columns: list[str]) -> exp.Select:
+        cols = tuple(columns)
+        if (name, cols) not in views:
+            view = f"__src_{len(views)}"
+            reader.frame(name, columns, name in dedupe).createOrReplaceTempView(view)
+            views[name, cols] = view
+        return exp.select("*").from_(exp.to_table(views[name, cols]))
+
+    def in_list(item: exp.Expr, path: str) -> exp.Expr:
+        return exp.In(this=item, query=exp.select("k").from_(lists[path]).subquery())
+
+    prev: dict[str, str] = {}
+
+    def in_previous(item: exp.Expr, segment: str) -> exp.Expr:
+        if segment not in prev:
+            return exp.false()
+        return exp.In(this=item, query=exp.select("k").from_(prev[segment]).subquery())
+
+    warnings: list[str] = []
+    lists: dict[str, str] = {}
+    try:
+        relation = contacts_relation(spec, plan, source, key_type, {}, "spark")
+        own = [
+            c
+            for c in plan.contact_columns
+            if "." not in c or c.split(".", 1)[0] not in spec.sources
+        ]
+        _check_contacts(spark, reader, plan, reader.frame("contacts", [key, *own]))
+        spark.sql(relation.sql("spark")).createOrReplaceTempView("__contacts")
+        for i, rel in enumerate(plan.lists):
+            keys = read_list(spec, rel, key_dtype)
+            lists[rel] = f"__list_{i}"
+            _keys(spark, keys.to_list(), key_type, lists[rel])
+            found = spark.sql(
+                f"SELECT DISTINCT l.k FROM {lists[rel]} l JOIN __contacts c "
+                f"ON l.k = c.{q(ident(key))}"
+            )
+            known = pl.Series([r[0] for r in found.collect()], dtype=key_dtype)
+            warnings += unknown_list_keys(rel, keys, known)
+        for i, (name, series) in enumerate((previous or {}).items()):
+            if series is not None:
+                prev[name] = f"__prev_{i}"
+                _keys(spark, series.cast(key_dtype).to_list(), key_type, prev[name])
+        inputs = Inputs(
+            source,
+            lambda name: name in dedupe,
+            exp.select("*").from_("__contacts"),
+            key_type,
+            {r.name: key_type for r in plan.sources},
+            in_list,
+            in_previous,
+        )
+        cols = [c for n in plan.order for c in (rule_col(n), base_col(n), segment_col(n))]
+        cols += [n for n, _ in plan.scores] + [n for n, _ in plan.details]
+        query = build_query(plan, "spark", inputs, [(c, c) for c in cols], spec.file)
+        table = to_arrow(spark.sql(query.sql("spark")))
+    except DataError:
+        raise
+    except Exception as exc:
+        if type(exc).__module__.startswith(("pyspark", "py4j")):
+            raise _failed(reader, exc) from exc
+        raise
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    frame = frame.with_columns(pl.col(key).cast(key_dtype))
+    score_cols = [n for n, _ in plan.scores]
+    frame = frame.with_columns([pl.col(c).cast(pl.Float64) for c in score_cols])
+    return Evaluation(frame.sort(key), plan, warnings, time.perf_counter() - t0)
+
+
+def _arrow_schema(df: Any) -> Any:
+    """The Arrow schema of a Spark DataFrame (for a result without rows)."""
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    return to_arrow_schema(df.schema)
