@@ -108,9 +108,13 @@ def files() -> dict[str, Any]:
     return {"contacts.csv": CONTACTS, "web.csv": WEB, "app.csv": APP}
 
 
-@pytest.fixture(scope="module", params=["polars", "duckdb"])
+@pytest.fixture(
+    scope="module", params=["polars", "duckdb", pytest.param("spark", marks=pytest.mark.spark)]
+)
 def hand(tmp_path_factory: pytest.TempPathFactory, request: Any) -> tuple[api.Project, Any]:
     """The hand cases computed on each engine (the SQL engines chain steps with windows)."""
+    if request.param == "spark":
+        request.getfixturevalue("spark")  # the test run's one Spark session
     segs = "\n".join(f"  q{i}: {{where: {{sequence: {c}}}}}" for i, (c, _) in enumerate(HAND))
     root = tmp_path_factory.mktemp("seq")
     project = api.load(write_project(root, SOURCES + "segments:\n" + segs + "\n", files()))

@@ -30,7 +30,7 @@ from segcli.engines.spark_read import MARK, Reader, q
 from segcli.engines.sql import ident, unsupported
 from segcli.engines.sql_compile import contacts_relation
 from segcli.engines.sql_query import Inputs, build_query
-from segcli.errors import DataError, UsageError
+from segcli.errors import DataError, SpecError, UsageError
 from segcli.planning.planner import Plan, base_col, rule_col, segment_col
 
 ENV_MASTER = "SEGCLI_SPARK_MASTER"
@@ -225,9 +225,13 @@ def execute(
         )
         cols = [c for n in plan.order for c in (rule_col(n), base_col(n), segment_col(n))]
         cols += [n for n, _ in plan.scores] + [n for n, _ in plan.details]
-        query = build_query(plan, "spark", inputs, [(c, c) for c in cols], spec.file)
+        try:
+            query = build_query(plan, "spark", inputs, [(c, c) for c in cols], spec.file)
+        except NotImplementedError as exc:  # a construct whose SQL is not written yet
+            what = str(exc).removeprefix("no SQL for ") + " (its SQL is not written yet)"
+            raise unsupported("spark", what, spec.file) from exc
         table = to_arrow(spark.sql(query.sql("spark")))
-    except DataError:
+    except (DataError, SpecError):
         raise
     except Exception as exc:
         if type(exc).__module__.startswith(("pyspark", "py4j")):
