@@ -255,18 +255,20 @@ MANY = 10_001  # more rows than the sample read at load time (csv_sample.SAMPLE_
 
 
 @pytest.mark.spark
-@pytest.mark.parametrize("case", ["value", "gap", "key", "duplicate"])
+@pytest.mark.parametrize("case", ["value", "gap", "key", "duplicate", "short row"])
 def test_bad_values_are_the_same_located_errors_on_spark(
     case: str, tmp_path: Path, spark: Any
 ) -> None:
     """A value that does not parse, a time the clocks skip, a key that is not an integer, a
-    repeated contact key, each after the rows sampled at load time: the Spark engine stops
-    with the Polars engine's message (file, line, value). (Spark checks a value where the
-    result depends on it; docs/semantics.md.)"""
+    repeated contact key, a row with too few fields, each after the rows sampled at load
+    time: the Spark engine stops with the Polars engine's message (file, line, value).
+    (Spark checks a value where the result depends on it; docs/semantics.md.)"""
     good = {"value": "4", "gap": "2026-03-01 10:00"}.get(case, "x")
     last = {"value": "4.5", "gap": "2026-03-29 02:30"}.get(case, "y")
     rows = [f"{i},{good}" for i in range(1, MANY + 1)]
     rows.append(f"{1 if case == 'duplicate' else MANY + 1},{last}")
+    if case == "short row":
+        rows[-1] = str(MANY + 1)  # one field where the header has two
     contacts = "id,v\n" + "\n".join(rows) + "\n"
     ev = "cid,x\n" + "1,a\n" * MANY + ("2.5,b\n" if case == "key" else "")
     columns = {"value": "{v: int}", "gap": "{v: datetime}"}.get(case, "{}")

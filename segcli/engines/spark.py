@@ -102,14 +102,31 @@ def to_arrow(df: Any) -> Any:
 
 
 def _failed(reader: Reader, exc: Exception) -> DataError:
-    """A Spark failure as segcli's error: a reader's check located by the catalog, else
-    Spark's first line."""
+    """A Spark failure as segcli's error: a reader's check, or a CSV row Spark found
+    malformed, located by the catalog's reader (file, line, value); else Spark's message."""
     text = str(exc)
     found = re.search(re.escape(MARK) + r"(\d+)", text)
     if found:
         return reader.locate(int(found.group(1)))
-    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-    return DataError(f"evaluating the plan on Spark failed: {first}")
+    if "MALFORMED_RECORD" in text or "Malformed records" in text:
+        for name in reader.read:
+            if reader.catalog.is_csv(name):
+                located = reader.read_locally(name)
+                if located is not None:
+                    return located
+    return DataError(f"evaluating the plan on Spark failed: {spark_message(text)}")
+
+
+def spark_message(text: str) -> str:
+    """The line of a Spark/Py4J error that says what failed (not the Py4J call)."""
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    for ln in lines:
+        if re.match(r"^(\S+Exception: )?\[[A-Z_.]+\]", ln):
+            return re.sub(r"^\S+Exception: ", "", ln)
+    for ln in lines:
+        if "Exception: " in ln and not ln.startswith("at "):
+            return ln.split("Exception: ", 1)[1]
+    return lines[0] if lines else "unknown error"
 
 
 def _keys(spark: Any, items: list[Any], typ: str, view: str) -> None:

@@ -96,6 +96,7 @@ class Reader:
     catalog: Catalog
     key_type: str
     checks: list[tuple[str, str, str]] = field(default_factory=list)  # source, column, type
+    read: list[str] = field(default_factory=list)  # the sources read, in order
 
     def checked(self, source: str, column: str, typ: str, raw: str, parsed: str) -> str:
         """`parsed`, or the job stops when `raw` has a value that did not parse."""
@@ -117,7 +118,9 @@ class Reader:
 
     def frame(self, name: str, columns: list[str], ordered: bool = False) -> Any:
         """A source's `columns`, typed as segcli types them; with `ordered`, a file-order
-        column `order` (file position in the sorted file list, then row within the file)."""
+        column ROW (file position in the sorted file list, then row within the file)."""
+        if name not in self.read:
+            self.read.append(name)
         if self.catalog.is_csv(name):
             return self._csv(name, columns, ordered)
         return self._parquet(name, columns, ordered)
@@ -220,6 +223,16 @@ class Reader:
             f"does not convert {have} to {want} (declare the column's own type, or use "
             "--engine polars)"
         )
+
+    def read_locally(self, name: str) -> DataError | None:
+        """The error the catalog's reader finds in a source (its columns), or None."""
+        try:
+            self.catalog.frame(name).collect()
+        except DataError as exc:
+            return exc
+        except pl.exceptions.PolarsError as exc:
+            return DataError(f"source '{name}': cannot read: {short_error(exc)}")
+        return None
 
     def locate(self, index: int) -> DataError:
         """The error for a failed check: the first bad value, found by the catalog's reader
