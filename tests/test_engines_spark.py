@@ -376,12 +376,42 @@ def test_missing_pyspark_names_the_extra(monkeypatch: pytest.MonkeyPatch, tmp_pa
     assert "segcli[spark]" in result.output
 
 
-def test_master_from_option_then_environment_then_local(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_master_from_option_then_environment_then_spec_then_local(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.delenv(spark_engine.ENV_MASTER, raising=False)
     assert spark_engine.master_of(None) == "local[2]"
+    assert spark_engine.master_of(None, "spark://spec:7077") == "spark://spec:7077"
     monkeypatch.setenv(spark_engine.ENV_MASTER, "spark://h:7077")
-    assert spark_engine.master_of(None) == "spark://h:7077"
-    assert spark_engine.master_of("local[1]") == "local[1]"
+    assert spark_engine.master_of(None, "spark://spec:7077") == "spark://h:7077"
+    assert spark_engine.master_of("local[1]", "spark://spec:7077") == "local[1]"
+
+
+def test_the_specs_engine_reaches_spark(make_project: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`engine: {name: spark, master, conf}` runs on Spark with that master and conf
+    (--spark-master and $SEGCLI_SPARK_MASTER win over the spec's master)."""
+    seen: list[tuple[str | None, dict[str, str] | None]] = []
+
+    class Stop(Exception):
+        pass
+
+    def session(master: str | None = None, conf: dict[str, str] | None = None) -> Any:
+        seen.append((master, conf))
+        raise Stop
+
+    monkeypatch.setattr(spark_engine, "session", session)
+    monkeypatch.delenv(spark_engine.ENV_MASTER, raising=False)
+    spec = HAND_SOURCES.replace(
+        "version: 1\n",
+        'version: 1\nengine: {name: spark, master: "spark://spec:7077", conf: {a.b: "3"}}\n',
+    )
+    files = {"contacts.csv": HAND_CONTACTS, "email.csv": HAND_EMAIL}
+    project = make_project(spec + SCORED, files)
+    with pytest.raises(Stop):
+        api.compute(project, HAND_AS_OF)
+    with pytest.raises(Stop):
+        api.compute(project, HAND_AS_OF, spark_master="local[1]")
+    assert seen == [("spark://spec:7077", {"a.b": "3"}), ("local[1]", {"a.b": "3"})]
 
 
 def test_sc_url_goes_through_spark_connect(monkeypatch: pytest.MonkeyPatch) -> None:
