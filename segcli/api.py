@@ -33,6 +33,7 @@ from segcli.outputs.files import (
 from segcli.planning.history import history_refs
 from segcli.planning.planner import Plan, build_plan
 from segcli.spec import graph
+from segcli.spec import language as lang
 from segcli.spec import load as yamlnodes
 from segcli.spec import model as m
 from segcli.spec.timeutil import parse_as_of
@@ -223,7 +224,7 @@ def make_plan(
     return build_plan(project.spec, schemas, as_of, segments, modes, detail, history)
 
 
-ENGINES = ("polars", "duckdb", "spark")
+ENGINES = lang.ENGINES  # one list: the spec's `engine:` accepts the same names
 
 
 def engine_of(project: Project, engine: str | None) -> str:

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from sqlglot import exp
 
 from segcli.engines.sql import Translator, col, epoch_us, ident, lit, sql_type
+from segcli.planning import ir
 from segcli.planning.planner import SourceRead
 from segcli.planning.sequences import SequencePlan
 
@@ -64,8 +65,6 @@ def _from(body: exp.Expr, alias: str) -> exp.Subquery:
 
 def needed_columns(sp: SequencePlan, source: str) -> set[str]:
     """The raw columns of `source` that a sequence's flags and `same` read."""
-    from segcli.planning import ir
-
     cols: set[str] = set(sp.same) if any(s == source for s, _ in sp.steps) else set()
     for s, flags in sp.steps:
         if s == source:
