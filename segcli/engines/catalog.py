@@ -23,7 +23,9 @@ import polars as pl
 
 from segcli.engines import csv_sample as cs
 from segcli.engines.csv_stream import DTYPES, UTC_DT, CsvSource, StreamedDataError, bad_values
+from segcli.engines.polars_text import text_in
 from segcli.errors import DataError
+from segcli.planning.needs import SourceNeed
 from segcli.spec.model import Source, Spec
 
 __all__ = ["UTC_DT", "Catalog", "catalog_for", "display_path", "file_format", "source_files"]
@@ -97,7 +99,9 @@ class Catalog:
     _csv: dict[str, CsvSource] = field(default_factory=dict)
     _parquet: dict[str, pl.LazyFrame] = field(default_factory=dict)
     _files: dict[str, list[Path]] = field(default_factory=dict)
-    _cache: dict[tuple[str, str | None], pl.LazyFrame] = field(default_factory=dict)
+    _cache: dict[tuple[str, str | None, SourceNeed | None], pl.LazyFrame] = field(
+        default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         # An unknown timezone is the spec's error (reported by the validator); the columns are
@@ -143,14 +147,18 @@ class Catalog:
     def _key_type_for(self, name: str) -> str | None:
         return None if name == "contacts" else self.key_type()
 
-    def frame(self, name: str) -> pl.LazyFrame:
-        """The source as a LazyFrame with normalised types (not deduplicated, not filtered)."""
+    def frame(self, name: str, need: SourceNeed | None = None) -> pl.LazyFrame:
+        """The source as a LazyFrame with normalised types (not deduplicated, not filtered).
+
+        `need`: what a plan reads of an event source; a CSV source is then converted with
+        only those columns and rows (segcli.planning.needs). Without it, every row and
+        column."""
         key_type = self._key_type_for(name)
         if self.is_csv(name):
             src = self.sources[name]
             if name == "contacts" or src.relation == "one":
                 return self.csv(name).frame(key_type)  # read once: streamed straight through
-            return self._columnar(name, key_type)
+            return self._columnar(name, key_type, need)
         lf = self._parquet_frame(name)
         src = self.sources[name]
         if key_type is not None and src.key in lf.collect_schema():
@@ -170,21 +178,25 @@ class Catalog:
             schema[key] = DTYPES[key_type]
         return schema
 
-    def _columnar(self, name: str, key_type: str | None) -> pl.LazyFrame:
+    def _columnar(self, name: str, key_type: str | None, need: SourceNeed | None) -> pl.LazyFrame:
         """An event source's CSV rows, parsed and checked in one streaming pass into a temporary
         Parquet file that the plan's several scans then read (re-parsing the text for every
-        scan would cost more than the whole aggregation)."""
-        if (name, key_type) not in self._cache:
+        scan would cost more than the whole aggregation). With a `need`, only the columns and
+        rows the plan reads are parsed and kept: values in other columns, and in rows of
+        types no condition reads, are not checked either (as for columns nobody reads)."""
+        if (name, key_type, need) not in self._cache:
             path = scratch_file()
             lf = self.csv(name).frame(key_type)
+            if need is not None:
+                lf = _needed(lf, self.sources[name], need)
             try:
                 lf.sink_parquet(path, compression="lz4")
             except pl.exceptions.PolarsError as exc:
                 raise DataError(f"source '{name}': cannot read: {short_error(exc)}") from None
             except OSError as exc:
                 raise DataError(f"source '{name}': cannot cache its CSV rows: {exc}") from None
-            self._cache[name, key_type] = pl.scan_parquet(path)
-        return self._cache[name, key_type]
+            self._cache[name, key_type, need] = pl.scan_parquet(path)
+        return self._cache[name, key_type, need]
 
     # ------------------------------------------------------------ Parquet
 
@@ -225,6 +237,31 @@ class Catalog:
             [pl.col(src.key), cast], check, return_dtype=target, is_elementwise=True
         )
         return lf.with_columns(checked.alias(src.key))
+
+
+def _needed(lf: pl.LazyFrame, src: Source, need: SourceNeed) -> pl.LazyFrame:
+    """The columns and rows of a source that a plan reads (SourceNeed)."""
+    have = lf.collect_schema()
+    lf = lf.select([c for c in have if c in need.columns])
+    rows = need.rows
+    if rows is None or src.type is None:
+        return lf
+    kind = pl.col(src.type).cast(pl.String)
+    if rows.any_type is None:
+        # Types alone first: a filter on the type column reaches the CSV reader, so rows of
+        # other types are dropped before their other columns are parsed.
+        lf = lf.filter(text_in(kind, [t for t, _ in rows.types]))
+    terms: list[pl.Expr] = []
+    for since, types in rows.by_since():
+        test = text_in(kind, list(types))
+        if since is not None and src.time is not None:
+            test = test & (pl.col(src.time) >= pl.lit(since, dtype=UTC_DT))
+        terms.append(test)
+    if rows.any_type is not None and src.time is not None:
+        terms.append(pl.col(src.time) >= pl.lit(rows.any_type, dtype=UTC_DT))
+    if not terms:
+        return lf.filter(pl.lit(False))
+    return lf.filter(pl.any_horizontal(terms).fill_null(False))
 
 
 def _parquet_schema(path: Path) -> dict[str, pl.DataType]:

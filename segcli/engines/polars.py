@@ -20,10 +20,12 @@ from segcli.engines.catalog import Catalog, short_error
 from segcli.engines.contacts import load_contacts, read_list
 from segcli.engines.history import HIST_KEY, Histories, stored_values, with_segment_history
 from segcli.engines.polars_sequences import sequence_frames
+from segcli.engines.polars_text import text_in
 from segcli.errors import DataError
 from segcli.planning import ir
 from segcli.planning.compile import bucket_of, grade_expr
 from segcli.planning.history import now_col
+from segcli.planning.needs import source_need
 from segcli.planning.per import LISTED, PerAggregate, PerScan
 from segcli.planning.planner import (
     Aggregate,
@@ -127,10 +129,7 @@ def _cmp(e: ir.Cmp, env: Env) -> pl.Expr:
 def _is_in(e: ir.IsIn, env: Env) -> pl.Expr:
     v = to_polars(e.item, env)
     if e.as_text:
-        v = v.cast(pl.String)
-        values = list(e.values)
-        # One type: a plain comparison is faster than a membership test.
-        return v == values[0] if len(values) == 1 else v.is_in(values)
+        return text_in(v.cast(pl.String), [str(x) for x in e.values])
     return v.is_in(pl.Series(list(e.values), dtype=pl.String).implode())
 
 
@@ -143,7 +142,7 @@ def _str_test(e: ir.StrTest, env: Env) -> pl.Expr:
     if e.op == "eq":
         return s == pl.lit(val)
     if e.op == "in":
-        return s.is_in(pl.Series(list(val), dtype=pl.String).implode())
+        return text_in(s, [str(x) for x in val])
     if e.op == "contains":
         return s.str.contains(str(val), literal=True)
     if e.op == "starts_with":
@@ -366,7 +365,7 @@ def _scan_query(
     if scan.types is not None and read.type is not None:
         tcol = pl.col(read.type).cast(pl.String)
         types = list(scan.types)
-        sub = sub.filter(tcol == types[0] if len(types) == 1 else tcol.is_in(types))
+        sub = sub.filter(text_in(tcol, types))
     if scan.since is not None and read.time is not None:
         sub = sub.filter(pl.col(read.time) >= pl.lit(scan.since, dtype=UTC_DT))
     sub = sub.with_columns([to_polars(a.flag, env).alias(f"{a.name}@f") for a in scan.aggregates])
@@ -424,7 +423,7 @@ def _per_query(
         if part.types is not None and read.type is not None:
             tcol = pl.col(read.type).cast(pl.String)
             types = list(part.types)
-            lf = lf.filter(tcol == types[0] if len(types) == 1 else tcol.is_in(types))
+            lf = lf.filter(text_in(tcol, types))
         if part.since is not None and read.time is not None:
             lf = lf.filter(pl.col(read.time) >= pl.lit(part.since, dtype=UTC_DT))
         lf = lf.filter(pl.col(ps.column).is_not_null())
@@ -568,7 +567,10 @@ def execute(
 
     lf = contacts.lazy()
     reads = {r.name: r for r in plan.sources}
-    frames = {r.name: _prepare(r, catalog.frame(r.name), key_dtype, plan) for r in plan.sources}
+    frames = {
+        r.name: _prepare(r, catalog.frame(r.name, source_need(plan, r)), key_dtype, plan)
+        for r in plan.sources
+    }
     queries = [_scan_query(s, reads[s.source], frames[s.source], key, env) for s in plan.scans]
     queries += [_pooled_query(p, reads, frames, key, env) for p in plan.pooled]
     queries += [_per_query(ps, reads, frames, key, env) for ps in plan.per_scans]

@@ -620,18 +620,22 @@ def _groups(parts: list[_Partial]) -> list[_Group]:
             singles += group
         else:
             groups.append(_Group(types, True, group))
-    # Windowed singles share a scan that first drops rows older than their widest window;
-    # mixing them with whole-history ones would make that scan read all of history.
+    # Windowed partials, with or without a type filter, share a scan that first drops rows
+    # older than their widest window; mixing them with whole-history ones would make that
+    # scan read all of history (and compute, say, an `active_days` local date on every row).
     # Whole-history singles join the every-row scan when there is one: one hash
     # aggregation over all rows instead of two.
-    windowed = [p for p in singles if p.key.window is not None]
+    windowed = [p for p in singles + everything if p.key.window is not None]
     whole = [p for p in singles if p.key.window is None]
+    everything = [p for p in everything if p.key.window is None]
     if everything:
         everything += whole
         whole = []
     for bunch in (windowed, whole):
         if len(bunch) == 1:
             groups.append(_Group(bunch[0].key.types, True, bunch))
+        elif any(p.key.types is None for p in bunch):
+            groups.append(_Group(None, False, bunch))
         elif bunch:
             union = tuple(sorted({t for p in bunch for t in p.key.types or ()}))
             groups.append(_Group(union, False, bunch))

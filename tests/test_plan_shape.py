@@ -1,0 +1,46 @@
+"""How the planner groups aggregates into scans, and the Polars text tests it relies on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+import pytest
+
+from segcli import api
+from segcli.engines.polars_text import text_in
+
+CONTACTS = "id\n1\n2\n"
+EMAIL = "cid,at,kind\n1,2026-02-25T10:00:00Z,click\n2,2025-01-05T10:00:00Z,open\n"
+SPEC = """
+version: 1
+timezone: Europe/Berlin
+sources:
+  contacts: {path: contacts.csv, key: id}
+  email: {path: email.csv, key: cid, time: at, type: kind}
+segments:
+  busy_ever:
+    where: {event: {source: email, count: {gte: 1}}}
+  active_recently:
+    where: {event: {source: email, within: 30d, active_days: {gte: 1}}}
+"""
+
+
+def test_a_windowed_aggregate_of_every_type_gets_a_windowed_scan(make_project: Any) -> None:
+    """Not the every-row scan: there its local dates were computed on all of history."""
+    project = make_project(SPEC, {"contacts.csv": CONTACTS, "email.csv": EMAIL})
+    plan = api.make_plan(project, api.resolve_as_of(project, "2026-03-01T00:00:00+00:00"))
+    scans = {(s.types, s.since is not None): [a.key.agg for a in s.aggregates] for s in plan.scans}
+    assert scans == {(None, False): ["count"], (None, True): ["active_days"]}
+    got = api.compute(project, "2026-03-01T00:00:00+00:00")[0]
+    assert got.member("active_recently").to_list() == [True, False]
+    assert got.member("busy_ever").to_list() == [True, True]
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 8, 9, 20])
+def test_text_in_is_is_in(n: int) -> None:
+    values = [f"v{i}" for i in range(n)]
+    s = pl.Series("x", ["v0", "v1", None, "v8", "v19", "other", ""], dtype=pl.String)
+    got = pl.DataFrame([s]).select(text_in(pl.col("x"), values)).to_series()
+    want = pl.DataFrame([s]).select(pl.col("x").is_in(values)).to_series()
+    assert got.to_list() == want.to_list()
