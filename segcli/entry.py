@@ -16,6 +16,12 @@ from types import FrameType
 
 EXIT_INTERRUPTED = 4
 _interrupted = False
+# Polars' allocator (jemalloc) hands freed pages back to the kernel at once by default; a run
+# frees and reallocates hash tables and batches all the time, and the page faults that follow
+# cost ~10% of a run's CPU (docs/performance.md). Keeping freed pages for two seconds
+# saves most of that. Read by jemalloc when Polars loads: set before the first import, and
+# only when the user has not configured it.
+ALLOCATOR_CONF = ("_RJEM_MALLOC_CONF", "dirty_decay_ms:2000,muzzy_decay_ms:2000")
 
 
 def _quit_at_start_up(signum: int, frame: FrameType | None) -> None:
@@ -32,6 +38,7 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 def main() -> None:
     """Run the CLI; every way Ctrl-C can end it is exit 4 without a traceback."""
     signal.signal(signal.SIGINT, _quit_at_start_up)
+    os.environ.setdefault(*ALLOCATOR_CONF)
     from segcli.cli import main as cli_main
 
     signal.signal(signal.SIGINT, _interrupt)

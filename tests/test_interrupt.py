@@ -124,3 +124,34 @@ def test_kill_at_random_moments(tmp_path: Path) -> None:
         assert manifest.runs[-1]["run_id"] in {
             r["run_id"] for r in StateDir(state).read_manifest().runs
         }
+
+
+ALLOCATOR_PROBE = """
+import os, sys
+import segcli
+import segcli.entry as entry
+assert "polars" not in sys.modules, "polars imported before the allocator is configured"
+sys.argv = ["segcli", "--version"]
+try:
+    entry.main()
+except SystemExit:
+    pass
+print(os.environ["_RJEM_MALLOC_CONF"])
+"""
+
+
+def test_the_allocator_is_configured_before_polars_loads_unless_the_user_did() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "_RJEM_MALLOC_CONF"}
+    run = subprocess.run(
+        [sys.executable, "-c", ALLOCATOR_PROBE], env=env, capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    # Polars puts its own defaults first; the last setting of a key wins (jemalloc's rule).
+    conf = run.stdout.strip().splitlines()[-1]
+    assert conf.endswith(",dirty_decay_ms:2000,muzzy_decay_ms:2000"), conf
+    env["_RJEM_MALLOC_CONF"] = "dirty_decay_ms:0"
+    run = subprocess.run(
+        [sys.executable, "-c", ALLOCATOR_PROBE], env=env, capture_output=True, text=True
+    )
+    conf = run.stdout.strip().splitlines()[-1]
+    assert conf.endswith(",dirty_decay_ms:0") and "2000" not in conf, conf
