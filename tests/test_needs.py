@@ -13,7 +13,7 @@ from segcli import api
 from segcli.engines import polars as polars_engine
 from segcli.errors import DataError
 from segcli.planning import ir
-from segcli.planning.needs import RowNeed, implied_types, source_need
+from segcli.planning.needs import RowNeed, implied_since, implied_types, source_need
 from tests.conftest import compute
 
 AS_OF = "2026-03-01T00:00:00+00:00"
@@ -192,3 +192,33 @@ def test_the_polars_engine_reads_through_the_need(make_project: Any, monkeypatch
     polars_engine.execute(_plan(project), project.catalog)
     needs = [n for name, n in seen if name == "email"]
     assert needs and all(n is not None and n.rows is not None for n in needs)
+
+
+def test_implied_since_reads_window_starts() -> None:
+    at = ir.Col("at")
+    t1 = datetime(2026, 1, 1, tzinfo=UTC)
+    t2 = datetime(2026, 2, 1, tzinfo=UTC)
+    window = ir.And((ir.Cmp("ge", at, ir.Lit(t1)), ir.Cmp("le", at, ir.Lit(t2))))
+    kind = ir.IsIn(ir.Col("kind"), ("click",), as_text=True)
+    assert implied_since(ir.FillNull(ir.And((kind, window)), ir.Lit(False)), "at") == t1
+    later = ir.Cmp("gt", at, ir.Lit(t2))
+    assert implied_since(ir.And((window, later)), "at") == t2  # both must hold
+    assert implied_since(ir.Or((window, later)), "at") == t1  # either may hold
+    assert implied_since(ir.Or((window, kind)), "at") is None
+    assert implied_since(ir.Cmp("ge", ir.Col("other"), ir.Lit(t1)), "at") is None
+    assert implied_since(ir.Cmp("le", at, ir.Lit(t1)), "at") is None
+
+
+def test_a_sequence_reads_only_its_types_within_its_window(make_project: Any) -> None:
+    spec = SPEC.replace(
+        "          - {source: email, type: open}\n",
+        "          - {source: email, type: open}\n        within: 30d\n",
+    )
+    project = make_project(spec, {"contacts.csv": CONTACTS, "email.csv": EMAIL})
+    plan = _plan(project)
+    need = source_need(plan, next(r for r in plan.sources if r.name == "email"))
+    assert need.rows is not None
+    since = dict(need.rows.types)
+    assert since["bounce"] == datetime(2026, 1, 30, tzinfo=UTC)  # only the sequence reads it
+    assert since["open"] is None  # `openers` reads every open
+    assert compute(project, AS_OF).members["bounce_then_open"] == {3}

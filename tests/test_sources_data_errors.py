@@ -186,6 +186,39 @@ def test_gzipped_csv_streams(tmp_path: Path) -> None:
     assert members(spec, "buyers") == [1, 3]
 
 
+def _gz_parts(tmp_path: Path, n: int) -> list[Path]:
+    """n gzipped parts: contact 1 buys in part 0, contact 3 in the last, the others empty."""
+    (tmp_path / "gz").mkdir()
+    header, first, last = PURCHASES.splitlines()
+    parts = []
+    for i in range(n):
+        rows = [header] + ([first] if i == 0 else []) + ([last] if i == n - 1 else [])
+        parts.append(tmp_path / "gz" / f"p{i:02d}.csv.gz")
+        parts[-1].write_bytes(gzip.compress(("\n".join(rows) + "\n").encode()))
+    return parts
+
+
+def test_gzipped_parts_decompressed_ahead_stream_in_order(tmp_path: Path) -> None:
+    _gz_parts(tmp_path, 5)
+    src = PURCHASE_SOURCE.replace("purchases.csv", "gz/*.csv.gz")
+    spec = project(tmp_path, {"contacts.csv": CONTACTS}, src, BUYERS)
+    assert members(spec, "buyers") == [1, 3]
+
+
+def test_a_corrupt_gzipped_part_read_ahead_is_named(tmp_path: Path) -> None:
+    """A part past the sampled ones is decompressed on the read-ahead thread; its failure
+    still names it."""
+    from segcli.engines.csv_sample import sampled
+
+    parts = _gz_parts(tmp_path, 24)
+    unsampled = [p for p in parts if p not in sampled(parts)]
+    bad = unsampled[len(unsampled) // 2]
+    bad.write_bytes(bad.read_bytes()[:20])
+    src = PURCHASE_SOURCE.replace("purchases.csv", "gz/*.csv.gz")
+    message = data_error(project(tmp_path, {"contacts.csv": CONTACTS}, src, BUYERS))
+    assert message.startswith(f"gz/{bad.name}"), message
+
+
 def test_parquet_parts_with_different_schemas_name_the_part(tmp_path: Path) -> None:
     (tmp_path / "parts").mkdir()
     at = pl.lit("2026-06-01T10:00:00Z").str.to_datetime(time_zone="UTC")

@@ -328,6 +328,10 @@ def _normalise(lf: pl.LazyFrame, tz: str, files: list[Path]) -> pl.LazyFrame:
     in the hour a DST change skips, is a data error rather than a silent null)."""
     exprs = []
     for col, dtype in lf.collect_schema().items():
+        if dtype == UTC_DT:
+            # Already UTC microseconds: no conversion, so that filters on the column reach
+            # the Parquet reader, which then skips row groups (and files) by their statistics.
+            continue
         if isinstance(dtype, pl.Datetime):
             e = pl.col(col)
             if dtype.time_zone is None:

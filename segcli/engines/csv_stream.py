@@ -17,7 +17,9 @@ import tempfile
 import threading
 import weakref
 import zlib
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +44,8 @@ _LOCATE_CHUNK = 65_536
 # Arrow cast costs more start-up than it saves on a few megabytes (the demo's files).
 _ARROW_MIN_BYTES = 32 << 20
 _BATCH_ROWS = 100_000  # rows per batch handed to the typed columns' checks
+_AHEAD = 2  # .csv.gz parts decompressed ahead of the one being parsed
+_AHEAD_BYTES = 32 << 20  # ... when they are this small (compressed); else in their turn
 _TAIL_NULL = "__segcli_tail_null__"  # whether a batch's last column has nulls
 # Datetime styles tried for a column's fast parse: (format, whether it carries an offset).
 _DATETIME_STYLES = (
@@ -380,7 +384,7 @@ class CsvSource:
     ) -> Iterator[pl.DataFrame]:
         cols = with_columns if with_columns is not None else self.header
         left = n_rows
-        for f in self.files:
+        for f, text in self._texts():
             if left is not None and left <= 0:
                 return
             have = self.headers[f]
@@ -388,7 +392,6 @@ class CsvSource:
             # empty cells would: the last column is read along to see whether any is null, and
             # only then are the file's lines checked for short rows (_short_rows).
             tail = have[-1] if f not in self.whole else None
-            text = self._text(f)
             lf = pl.scan_csv(
                 text,
                 schema={c: pl.String() for c in have},
@@ -421,6 +424,30 @@ class CsvSource:
             suspect = tail_null and (left is None or left > 0)
             if suspect and not (left is None and self._every_row_full(text, read, len(have))):
                 self._short_rows(f, len(have))
+
+    def _texts(self) -> Iterator[tuple[Path, str | bytes]]:
+        """Each file with what Polars reads for it (`_text`). The next `.csv.gz` parts are
+        decompressed ahead on a thread while Polars parses the current one (zlib releases the
+        GIL); only parts of up to _AHEAD_BYTES compressed, so that memory stays within a few
+        parts' text. A part's failure surfaces when its turn comes, as it would in order."""
+        if sum(1 for f in self.files if f.name.lower().endswith(".gz")) < 2:
+            for f in self.files:
+                yield f, self._text(f)
+            return
+        files = iter(self.files)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+
+            def start(f: Path) -> tuple[Path, Future[str | bytes] | None]:
+                small = f.stat().st_size <= _AHEAD_BYTES
+                return f, pool.submit(self._text, f) if small else None
+
+            ahead = deque(start(f) for f in itertools.islice(files, _AHEAD))
+            while ahead:
+                f, text = ahead.popleft()
+                following = next(files, None)
+                if following is not None:
+                    ahead.append(start(following))
+                yield f, text.result() if text is not None else self._text(f)
 
     def _text(self, f: Path) -> str | bytes:
         """What Polars reads for `f`: its path (or a UTF-8 copy's), or for a .csv.gz part the

@@ -14,7 +14,9 @@ from datetime import timedelta
 
 import polars as pl
 
+from segcli.engines.polars_text import text_in
 from segcli.planning import ir
+from segcli.planning.needs import row_prefilter
 from segcli.planning.planner import Plan, SourceRead
 from segcli.planning.sequences import SequencePlan
 
@@ -46,18 +48,34 @@ def _source_pass(
     assert read.time is not None  # validated: sequences need time
     cols: dict[str, pl.Expr] = {}
     flags: list[str] = []
+    raw: list[ir.Expr] = []
     for n, sp in enumerate(seqs):
         for s, step_flags in sp.steps:
             if s == source:
                 for i, f in enumerate(step_flags):
                     cols[_flag(n, i)] = translate(f)
                     flags.append(_flag(n, i))
+                    raw.append(f)
                 cols.update({_same(n, j): pl.col(c) for j, c in enumerate(sp.same)})
         for s, f in sp.then_not:
             if s == source:
                 cols[_flag(n, "x")] = translate(f)
                 flags.append(_flag(n, "x"))
+                raw.append(f)
     lf = frame.filter(pl.col(read.time).is_not_null())
+    # The rows some flag can match, as filters on the type and time columns alone: they reach
+    # the Parquet reader, which skips row groups (and files) outside every window.
+    wanted = row_prefilter(raw, read)
+    if raw and all(t is not None or s is not None for t, s in wanted):
+        terms: list[pl.Expr] = []
+        for types, since in wanted:
+            term = pl.lit(True)
+            if types is not None and read.type is not None:
+                term = text_in(pl.col(read.type).cast(pl.String), list(types))
+            if since is not None:
+                term = term & (pl.col(read.time) >= pl.lit(since, dtype=UTC_DT))
+            terms.append(term)
+        lf = lf.filter(pl.any_horizontal(terms).fill_null(False))
     lf = lf.with_columns([e.alias(c) for c, e in cols.items()])
     lf = lf.filter(pl.any_horizontal([pl.col(c) for c in flags]))
     keep = [pl.col(read.key).alias(key), pl.col(read.time).cast(UTC_DT).alias(T)]

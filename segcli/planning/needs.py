@@ -66,6 +66,42 @@ def implied_types(e: ir.Expr, type_col: str) -> tuple[str, ...] | None:
     return None
 
 
+def implied_since(e: ir.Expr, time_col: str) -> datetime | None:
+    """The earliest time a row flag can be true for (None: any time), read off its IR: a
+    window is `time >= start` within the flag's conjunction."""
+    if isinstance(e, ir.FillNull):
+        return implied_since(e.item, time_col)
+    if (
+        isinstance(e, ir.Cmp)
+        and e.op in ("ge", "gt")
+        and e.left == ir.Col(time_col)
+        and isinstance(e.right, ir.Lit)
+        and isinstance(e.right.value, datetime)
+    ):
+        return e.right.value
+    if isinstance(e, ir.And):
+        starts = [implied_since(i, time_col) for i in e.items]
+        known = [s for s in starts if s is not None]
+        return max(known) if known else None
+    if isinstance(e, ir.Or):
+        starts = [implied_since(i, time_col) for i in e.items]
+        some = [s for s in starts if s is not None]
+        return min(some) if some and len(some) == len(starts) else None
+    return None
+
+
+def row_prefilter(
+    flags: list[ir.Expr], read: SourceRead
+) -> list[tuple[tuple[str, ...] | None, datetime | None]]:
+    """Per flag, the (types, since) its rows must have (None: any), from its IR."""
+    out = []
+    for f in flags:
+        types = implied_types(f, read.type) if read.type else None
+        since = implied_since(f, read.time) if read.time else None
+        out.append((types, since))
+    return out
+
+
 def source_need(plan: Plan, read: SourceRead) -> SourceNeed:
     """What `plan` reads of event source `read` (see SourceNeed)."""
     name = read.name
@@ -95,9 +131,8 @@ def source_need(plan: Plan, read: SourceRead) -> SourceNeed:
     for sp in plan.sequences:
         flags = [f for s, fs in sp.steps if s == name for f in fs]
         flags += [f for s, f in sp.then_not if s == name]
+        readers += row_prefilter(flags, read)
         for f in flags:
-            types = implied_types(f, read.type) if read.type else None
-            readers.append((types, None))
             cols |= ir.columns(f)
         if flags:
             cols |= set(sp.same)
