@@ -222,3 +222,22 @@ def test_a_sequence_reads_only_its_types_within_its_window(make_project: Any) ->
     assert since["bounce"] == datetime(2026, 1, 30, tzinfo=UTC)  # only the sequence reads it
     assert since["open"] is None  # `openers` reads every open
     assert compute(project, AS_OF).members["bounce_then_open"] == {3}
+
+
+def test_the_duckdb_engine_reads_through_the_need_with_the_same_answers(
+    make_project: Any, monkeypatch: Any
+) -> None:
+    pytest.importorskip("duckdb")
+    project = make_project(SPEC, {"contacts.csv": CONTACTS, "email.csv": EMAIL})
+    seen: list[Any] = []
+    real = project.catalog.frame
+
+    def frame(name: str, need: Any = None) -> pl.LazyFrame:
+        seen.append((name, need))
+        return real(name, need)
+
+    monkeypatch.setattr(project.catalog, "frame", frame)
+    got = compute(project, AS_OF, engine="duckdb")
+    needs = [n for name, n in seen if name == "email"]
+    assert needs and all(n is not None and n.rows is not None for n in needs)
+    assert got.members == compute(project, AS_OF).members

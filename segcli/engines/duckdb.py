@@ -26,6 +26,7 @@ from segcli.engines.sql import fn, ident
 from segcli.engines.sql_query import ROW, Inputs, build_query
 from segcli.errors import DataError, UsageError
 from segcli.planning.history import now_col
+from segcli.planning.needs import source_need
 from segcli.planning.planner import Plan, base_col, rule_col, segment_col
 
 MEMORY_LIMIT = "1200MB"  # DuckDB's buffer memory; the process adds Polars' and Python's
@@ -103,9 +104,16 @@ def execute(
         con.register(stored[column], named.to_arrow())
     dedupe = {r.name for r in plan.sources if r.dedupe}
 
+    reads = {r.name: r for r in plan.sources}
+
     def source(name: str, columns: list[str]) -> exp.Select:
         src = catalog.sources[name]
-        lf = catalog.frame(name)
+        # A CSV event source is converted with only the rows and columns the plan reads
+        # (segcli.planning.needs), as on the Polars engine.
+        need = source_need(plan, reads[name]) if name in reads else None
+        if need is not None and not set(columns) <= set(need.columns):
+            need = None
+        lf = catalog.frame(name, need)
         if name in dedupe:
             lf = lf.with_row_index(ROW)
             columns = [*columns, ROW]
