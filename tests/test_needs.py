@@ -178,10 +178,9 @@ def test_row_need_groups_types_by_their_start() -> None:
     assert need.by_since() == [(None, ("a", "d")), (t, ("b", "c"))]
 
 
-def test_the_polars_engine_reads_through_the_need(make_project: Any, monkeypatch: Any) -> None:
-    """The engine hands the catalog each event source's need (else nothing is skipped)."""
-    project = make_project(SPEC, {"contacts.csv": CONTACTS, "email.csv": EMAIL})
-    seen: list[Any] = []
+def _spy_on_frames(project: api.Project, monkeypatch: Any) -> list[tuple[str, Any]]:
+    """Every (source, need) the project's catalog is asked for from now on."""
+    seen: list[tuple[str, Any]] = []
     real = project.catalog.frame
 
     def frame(name: str, need: Any = None) -> pl.LazyFrame:
@@ -189,6 +188,13 @@ def test_the_polars_engine_reads_through_the_need(make_project: Any, monkeypatch
         return real(name, need)
 
     monkeypatch.setattr(project.catalog, "frame", frame)
+    return seen
+
+
+def test_the_polars_engine_reads_through_the_need(make_project: Any, monkeypatch: Any) -> None:
+    """The engine hands the catalog each event source's need (else nothing is skipped)."""
+    project = make_project(SPEC, {"contacts.csv": CONTACTS, "email.csv": EMAIL})
+    seen = _spy_on_frames(project, monkeypatch)
     polars_engine.execute(_plan(project), project.catalog)
     needs = [n for name, n in seen if name == "email"]
     assert needs and all(n is not None and n.rows is not None for n in needs)
@@ -229,14 +235,7 @@ def test_the_duckdb_engine_reads_through_the_need_with_the_same_answers(
 ) -> None:
     pytest.importorskip("duckdb")
     project = make_project(SPEC, {"contacts.csv": CONTACTS, "email.csv": EMAIL})
-    seen: list[Any] = []
-    real = project.catalog.frame
-
-    def frame(name: str, need: Any = None) -> pl.LazyFrame:
-        seen.append((name, need))
-        return real(name, need)
-
-    monkeypatch.setattr(project.catalog, "frame", frame)
+    seen = _spy_on_frames(project, monkeypatch)
     got = compute(project, AS_OF, engine="duckdb")
     needs = [n for name, n in seen if name == "email"]
     assert needs and all(n is not None and n.rows is not None for n in needs)

@@ -15,6 +15,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -23,7 +24,7 @@ import polars as pl
 
 from segcli.engines import csv_sample as cs
 from segcli.engines.csv_stream import DTYPES, UTC_DT, CsvSource, StreamedDataError, bad_values
-from segcli.engines.polars_text import text_in
+from segcli.engines.polars_text import read_by_any, text_in
 from segcli.errors import DataError
 from segcli.planning.needs import SourceNeed
 from segcli.spec.model import Source, Spec
@@ -246,22 +247,16 @@ def _needed(lf: pl.LazyFrame, src: Source, need: SourceNeed) -> pl.LazyFrame:
     rows = need.rows
     if rows is None or src.type is None:
         return lf
-    kind = pl.col(src.type).cast(pl.String)
     if rows.any_type is None:
         # Types alone first: a filter on the type column reaches the CSV reader, so rows of
         # other types are dropped before their other columns are parsed.
-        lf = lf.filter(text_in(kind, [t for t, _ in rows.types]))
-    terms: list[pl.Expr] = []
-    for since, types in rows.by_since():
-        test = text_in(kind, list(types))
-        if since is not None and src.time is not None:
-            test = test & (pl.col(src.time) >= pl.lit(since, dtype=UTC_DT))
-        terms.append(test)
-    if rows.any_type is not None and src.time is not None:
-        terms.append(pl.col(src.time) >= pl.lit(rows.any_type, dtype=UTC_DT))
-    if not terms:
-        return lf.filter(pl.lit(False))
-    return lf.filter(pl.any_horizontal(terms).fill_null(False))
+        lf = lf.filter(text_in(pl.col(src.type).cast(pl.String), [t for t, _ in rows.types]))
+    readers: list[tuple[tuple[str, ...] | None, datetime | None]] = [
+        (types, since) for since, types in rows.by_since()
+    ]
+    if rows.any_type is not None:
+        readers.append((None, rows.any_type))
+    return lf.filter(read_by_any(readers, src.type, src.time))
 
 
 def _parquet_schema(path: Path) -> dict[str, pl.DataType]:

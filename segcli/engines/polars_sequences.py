@@ -14,7 +14,7 @@ from datetime import timedelta
 
 import polars as pl
 
-from segcli.engines.polars_text import text_in
+from segcli.engines.polars_text import read_by_any
 from segcli.planning import ir
 from segcli.planning.needs import row_prefilter
 from segcli.planning.planner import Plan, SourceRead
@@ -67,15 +67,7 @@ def _source_pass(
     # the Parquet reader, which skips row groups (and files) outside every window.
     wanted = row_prefilter(raw, read)
     if raw and all(t is not None or s is not None for t, s in wanted):
-        terms: list[pl.Expr] = []
-        for types, since in wanted:
-            term = pl.lit(True)
-            if types is not None and read.type is not None:
-                term = text_in(pl.col(read.type).cast(pl.String), list(types))
-            if since is not None:
-                term = term & (pl.col(read.time) >= pl.lit(since, dtype=UTC_DT))
-            terms.append(term)
-        lf = lf.filter(pl.any_horizontal(terms).fill_null(False))
+        lf = lf.filter(read_by_any(wanted, read.type, read.time))
     lf = lf.with_columns([e.alias(c) for c, e in cols.items()])
     lf = lf.filter(pl.any_horizontal([pl.col(c) for c in flags]))
     keep = [pl.col(read.key).alias(key), pl.col(read.time).cast(UTC_DT).alias(T)]
