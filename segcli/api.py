@@ -18,7 +18,7 @@ from segcli.engines.catalog import Catalog, catalog_for
 from segcli.engines.history import Histories
 from segcli.engines.polars import Evaluation
 from segcli.errors import SpecError, StateError, UsageError
-from segcli.fs import interrupts_deferred
+from segcli.fs import EngineFrame, interrupts_deferred, write_error
 from segcli.outputs import delivery as handoff
 from segcli.outputs.files import (
     claim_out,
@@ -253,15 +253,22 @@ def execute(
     if engine == "spark":
         from segcli.engines import spark as spark_engine
 
-        conf = project.spec.engine if project.spec.engine else None
-        if conf is not None and conf.name != "spark":
-            conf = None
-        master = spark_engine.master_of(spark_master, conf.master if conf else None)
-        settings = dict(conf.conf) if conf else {}
+        master, settings = spark_settings(project, spark_master)
         return spark_engine.execute(plan, project.catalog, previous, master, settings, histories)
     if engine != "polars":
         raise UsageError(f"unknown engine {engine!r}: use one of {', '.join(ENGINES)}")
     return polars_engine.execute(plan, project.catalog, previous, histories)
+
+
+def spark_settings(project: Project, spark_master: str | None) -> tuple[str, dict[str, str]]:
+    """Where Spark runs and the spec's Spark settings (`engine: {name: spark, ...}`)."""
+    from segcli.engines import spark as spark_engine
+
+    conf = project.spec.engine if project.spec.engine else None
+    if conf is not None and conf.name != "spark":
+        conf = None
+    master = spark_engine.master_of(spark_master, conf.master if conf else None)
+    return master, dict(conf.conf) if conf else {}
 
 
 def read_past(
@@ -344,6 +351,11 @@ def run(
         raise UsageError(f"unknown format {fmt!r}: use parquet or csv")
     if keep_runs is not None and keep_runs < 1:
         raise UsageError(f"keep_runs must be at least 1, not {keep_runs}")
+    if fmt == "csv" and engine_of(project, engine) == "spark":
+        raise UsageError(
+            "the spark engine writes its outputs as Parquet (Spark writes each file): "
+            "use --format parquet"
+        )
     t0 = time.perf_counter()
     say = progress or (lambda msg: None)
     spec = project.spec
@@ -373,21 +385,42 @@ def run(
         names = graph.order(spec.segments, segments)
         refresh_set = set(refresh or [])
         say("reading state")
+        on_spark = engine_of(project, engine) == "spark"
         carry, changed = kinds.carry(
-            spec, names, manifest, state, refresh_set, fingerprints(project, names)
+            spec, names, manifest, state, refresh_set, fingerprints(project, names), not on_spark
         )
         notes += changed
         past = read_past(project, state, manifest, names, at)
         say("evaluating the plan")
         modes = {n: c.mode for n, c in carry.items()}
         plan = make_plan(project, at, segments, modes, history=True)
+        if on_spark:
+            return _run_on_spark(
+                project,
+                plan,
+                past,
+                carry,
+                at,
+                refresh_set,
+                state,
+                manifest,
+                out,
+                fmt,
+                dry_run,
+                keep_runs,
+                say,
+                actions,
+                spark_master,
+                notes,
+                t0,
+            )
         previous = {n: c.previous for n, c in carry.items()}
         ev = execute(project, plan, previous, engine, past.inputs, spark_master)
         run_id = uuid.uuid4().hex[:12]
         stage = stage_dir(out, run_id)
         results: list[SegmentResult] = []
-        writes: list[tuple[pl.DataFrame, Path]] = []
-        snapshots: dict[str, pl.DataFrame] = {}
+        writes: list[tuple[pl.DataFrame | EngineFrame, Path]] = []
+        snapshots: dict[str, pl.DataFrame | EngineFrame] = {}
         change_frames: dict[str, pl.DataFrame] = {}
         for name in ev.segments:
             t = time.perf_counter()
@@ -429,30 +462,189 @@ def run(
         result.engine = engine_of(project, engine)
         result.memberships = ev.memberships()
         result.scores = ev.scores()
-        result.deliveries = handoff.stage(
-            spec, project.catalog, state.path, run_id, at, change_frames, write=not dry_run
+        current = {c: ev.current_values(c) for c in plan.history_fields}
+        _finish(
+            project,
+            result,
+            state,
+            manifest,
+            change_frames,
+            writes,
+            snapshots,
+            fmt,
+            dry_run,
+            keep_runs,
+            say,
+            actions,
+            past.to_store(current, key, at) if not dry_run else None,
         )
-        if not dry_run:
-            current = {c: ev.current_values(c) for c in plan.history_fields}
-            fields, field_notes = past.to_store(current, key, at)
-            result.warnings += field_notes
-            say("writing outputs")
-            _write_and_commit(
-                project, result, fmt, writes, manifest, state, snapshots, keep_runs, say, fields
-            )
-            runs = state.read_manifest().runs
-            outbox.clean(state.path, runs)
-            if actions:
-                say("delivering")
-                result.delivery = handoff.deliver(state.path, runs, key)
-            else:
-                result.delivery = handoff.Report([], handoff.pending(state.path, runs))
         result.total_seconds = time.perf_counter() - t0
         return result
     finally:
         if lock is not None:
             with interrupts_deferred():
                 lock.release()
+
+
+def _finish(
+    project: Project,
+    result: RunResult,
+    state: StateDir,
+    manifest: Manifest,
+    change_frames: dict[str, pl.DataFrame],
+    writes: list[tuple[pl.DataFrame | EngineFrame, Path]],
+    snapshots: dict[str, pl.DataFrame | EngineFrame],
+    fmt: str,
+    dry_run: bool,
+    keep_runs: int | None,
+    say: Any,
+    actions: bool,
+    stored: tuple[dict[str, tuple[pl.DataFrame, str]], list[str]] | None,
+) -> None:
+    """A run's end on every engine: stage its deliveries, write its outputs, commit the
+    state, then deliver (unless `actions` is False)."""
+    spec = project.spec
+    result.deliveries = handoff.stage(
+        spec,
+        project.catalog,
+        state.path,
+        result.run_id,
+        result.as_of,
+        change_frames,
+        write=not dry_run,
+    )
+    if dry_run or stored is None:
+        return
+    fields, field_notes = stored
+    result.warnings += field_notes
+    say("writing outputs")
+    _write_and_commit(
+        project, result, fmt, writes, manifest, state, snapshots, keep_runs, say, fields
+    )
+    runs = state.read_manifest().runs
+    outbox.clean(state.path, runs)
+    if actions:
+        say("delivering")
+        result.delivery = handoff.deliver(state.path, runs, spec.contacts.key)
+    else:
+        result.delivery = handoff.Report([], handoff.pending(state.path, runs))
+
+
+def _run_on_spark(
+    project: Project,
+    plan: Plan,
+    past: past_runs.Past,
+    carry: dict[str, kinds.Carry],
+    at: datetime,
+    refresh_set: set[str],
+    state: StateDir,
+    manifest: Manifest,
+    out: Path,
+    fmt: str,
+    dry_run: bool,
+    keep_runs: int | None,
+    say: Any,
+    actions: bool,
+    spark_master: str | None,
+    notes: list[str],
+    t0: float,
+) -> RunResult:
+    """The rest of `run` on Spark: the plan's per-contact result, the kinds' transitions,
+    the snapshots and the outputs stay on Spark and are written by it, one Parquet file each
+    (segcli.engines.spark_state); the driver gets counts, and the changes of segments with
+    on_enter / on_leave actions, which it delivers."""
+    from segcli.engines import spark as spark_engine
+    from segcli.engines import spark_state
+
+    spec = project.spec
+    key = spec.contacts.key
+    master, settings = spark_settings(project, spark_master)
+    # Only a kind that keeps members reads its previous set (planner.kind_rule).
+    previous: spark_engine.Previous = {
+        n: c.path for n, c in carry.items() if c.mode in ("accumulate", "frozen")
+    }
+    ev = spark_engine.evaluate(plan, project.catalog, previous, master, settings, past.inputs)
+    run_id = uuid.uuid4().hex[:12]
+    stage = stage_dir(out, run_id)
+    try:
+        results: list[SegmentResult] = []
+        writes: list[tuple[pl.DataFrame | EngineFrame, Path]] = []
+        snapshots: dict[str, pl.DataFrame | EngineFrame] = {}
+        t = time.perf_counter()
+        names = ev.segments
+        paths = {n: carry[n].path for n in names}
+        refreshed = {n for n in refresh_set if paths.get(n) is not None}
+        summaries = {
+            n: ev.files.frame(f"summary_{i}", f) for i, (n, f) in enumerate(past.segments.items())
+        }
+        moves: spark_state.Transitions = ev.guarded(
+            lambda: spark_state.transitions(
+                ev.spark,
+                ev.result,
+                names,
+                key,
+                ev.key_type,
+                paths,
+                at,
+                refreshed,
+                stage / ".spark",
+                summaries,
+            )
+        )
+        if not dry_run:
+            claim_out(out)  # before Spark makes the staging folder in it
+            say("Spark is writing the snapshots, members and changes")
+            try:
+                moves.write()
+            except OSError as exc:
+                raise write_error(exc, "write the run's outputs into", stage) from exc
+        acting = [n for n in names if spec.segments[n].on_enter or spec.segments[n].on_leave]
+        change_frames = ev.guarded(lambda: moves.changes_of(acting))  # delivered here
+        took = (time.perf_counter() - t) / max(len(names), 1)
+        for name in names:
+            size, entered, left, _ = moves.counts[name]
+            snapshots[name] = moves.snapshot(name)
+            if not dry_run:
+                writes.append((moves.member_file(name), stage / "segments" / name))
+                writes.append((moves.change_file(name), stage / "changes" / name))
+            seg = spec.segments[name]
+            results.append(SegmentResult(name, seg.kind, size, took, entered, left))
+            say(f"segment {name}: {size} members")
+        if spec.scoring and not dry_run:
+            writes.append((spark_state.scores(ev.result, plan, spec), stage / "scores"))
+        result = RunResult(
+            run_id,
+            at,
+            None if dry_run else out,
+            results,
+            ev.seconds,
+            0.0,
+            [*notes, *ev.warnings],
+        )
+        result.engine = "spark"
+        _finish(
+            project,
+            result,
+            state,
+            manifest,
+            change_frames,
+            writes,
+            snapshots,
+            fmt,
+            dry_run,
+            keep_runs,
+            say,
+            actions,
+            None if dry_run else past.to_store(ev.guarded(ev.current_values), key, at),
+        )
+    except BaseException:
+        if not _committed(state, run_id):  # what Spark staged goes (out/ stays as it was)
+            shutil.rmtree(stage, ignore_errors=True)
+        raise
+    finally:
+        ev.release()
+    result.total_seconds = time.perf_counter() - t0
+    return result
 
 
 def prepare_out(out: Path, manifest: Manifest) -> None:
@@ -470,10 +662,10 @@ def _write_and_commit(
     project: Project,
     result: RunResult,
     fmt: str,
-    writes: list[tuple[pl.DataFrame, Path]],
+    writes: list[tuple[pl.DataFrame | EngineFrame, Path]],
     manifest: Manifest,
     state: StateDir,
-    snapshots: dict[str, pl.DataFrame],
+    snapshots: dict[str, pl.DataFrame | EngineFrame],
     keep_runs: int | None,
     say: Any,
     fields: dict[str, tuple[pl.DataFrame, str]] | None = None,

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
+from typing import Protocol
 
 from segcli.errors import StateError, WriteError
 
@@ -33,6 +34,17 @@ _PROBLEMS = {
     errno.ENAMETOOLONG: "the name is too long",
 }
 _OS_ERROR = re.compile(r"os error (\d+)")
+
+
+class EngineFrame(Protocol):
+    """Rows that their engine writes itself, never collected here (a Spark DataFrame:
+    segcli.engines.spark_state.SparkFrame). `write` makes one Parquet file at `path` and
+    raises OSError when it cannot."""
+
+    @property
+    def height(self) -> int: ...
+
+    def write(self, path: Path) -> None: ...
 
 
 def problem_of(exc: BaseException) -> str:

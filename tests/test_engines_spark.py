@@ -11,7 +11,6 @@ is compared value by value with the catalog's. `pytest -m "not spark"` skips the
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -19,11 +18,10 @@ from typing import Any
 
 import polars as pl
 import pytest
-import yaml
 from conftest import Computed, Table, write_project
 from hypothesis import given
 from reference import Reference
-from test_engines_duckdb import ROOT, _by_order, _frames, _same, compute
+from test_engines_duckdb import ROOT, compute
 from test_reference import (
     HAND_AS_OF,
     HAND_CONTACTS,
@@ -139,69 +137,6 @@ def test_random_segments_and_scores_on_spark(case: Case, project_dirs: Any, spar
 
 
 # ---------------------------------------------------------------- state over several runs
-
-
-@pytest.mark.spark
-def test_demo_runs_identical_on_spark(tmp_path: Path, spark: Any) -> None:
-    """Members, changes, scores and state snapshots of two runs (the second carries the
-    semi_dynamic segment's members) agree file by file with the Polars engine (the demo's
-    segments that read the state's history are E901 on Spark: the next test)."""
-    found: dict[str, dict[str, dict[str, pl.DataFrame]]] = {}
-    for engine in ("polars", "spark"):
-        root = tmp_path / engine
-        shutil.copytree(ROOT / "sample_data", root / "sample_data")
-        shutil.copy(ROOT / "segments.yaml", root / "segments.yaml")
-        _without_history(root)
-        project = api.load(root / "segments.yaml")
-        for at in ("2026-11-13", "2026-11-20"):
-            api.run(project, as_of=at, engine=engine)
-            found.setdefault(at, {})[engine] = _frames(root / "out")
-        manifest = json.loads((root / ".segcli" / "manifest.json").read_text())
-        order = [r["run_id"] for r in manifest["runs"]]
-        found.setdefault("state", {})[engine] = _by_order(_frames(root / ".segcli"), order)
-    for at, by_engine in found.items():
-        a, b = by_engine["polars"], by_engine["spark"]
-        assert sorted(a) == sorted(b), at
-        for name in a:
-            _same(a[name], b[name], f"{at}: {name}")
-
-
-def _without_history(root: Path) -> None:
-    """The demo's segments.yaml without the segments that read the state's history (SPEC
-    §2.6: ever / member_for / left), which Spark refuses (next test); checked after."""
-    project = api.load(root / "segments.yaml")
-    at = api.resolve_as_of(project, "2026-11-20")
-    readers = []
-    for name in project.spec.segments:
-        plan = api.make_plan(project, at, [name], history=True)
-        if set(plan.history_segments) - {name}:
-            readers.append(name)
-    doc = yaml.safe_load((root / "segments.yaml").read_text())
-    for name in readers:
-        del doc["segments"][name]
-    (root / "segments.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
-    plan = api.make_plan(api.load(root / "segments.yaml"), at, None, history=True)
-    assert readers and not plan.history_segments and not plan.history_fields
-
-
-@pytest.mark.spark
-def test_history_is_a_spec_error_naming_spark(tmp_path: Path, spark: Any) -> None:
-    """ever / member_for / left read the state's history, which does not reach Spark yet:
-    E901 naming the engine, before anything is written."""
-    root = tmp_path / "p"
-    shutil.copytree(ROOT / "sample_data", root / "sample_data")
-    shutil.copy(ROOT / "segments.yaml", root / "segments.yaml")
-    project = api.load(root / "segments.yaml")
-    with pytest.raises(SpecError) as err:
-        api.run(project, as_of="2026-11-20", engine="spark")
-    assert err.value.diagnostics[0].code == "E901"
-    assert "the spark dialect cannot express segment and property history" in str(
-        err.value.diagnostics[0].message
-    )
-    assert not (root / "out").exists() or not any((root / "out").rglob("*.parquet"))
-
-
-# ---------------------------------------------------------------- reading files on Spark
 
 
 def _read_both(project: api.Project, source: str) -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -8,6 +8,7 @@ so they cannot disagree on what the state said.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -35,13 +36,16 @@ class Histories:
 
 
 def with_segment_history(
-    contacts: pl.DataFrame, plan: Plan, histories: Histories | None
+    contacts: pl.DataFrame,
+    plan: Plan,
+    histories: Histories | None,
+    names: Iterable[str] | None = None,
 ) -> pl.DataFrame:
     """The contacts with every `hist_col(X, part)` the plan reads (null where the state has
-    nothing for a contact)."""
+    nothing for a contact); with `names`, those of these segments only."""
     key = plan.key
     out = contacts
-    for name in plan.history_segments:
+    for name in plan.history_segments if names is None else names:
         frame = (histories.segments if histories else {}).get(name)
         cols = {p: hist_col(name, p) for p in SEGMENT_PARTS}
         if frame is None or frame.height == 0:

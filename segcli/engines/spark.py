@@ -6,16 +6,25 @@ connects through Spark Connect (`SparkSession.builder.remote`, e.g. Databricks).
 the sources itself, by path or glob (segcli.engines.spark_read: typed as the catalog types
 them), and runs every filter, aggregate, join and per-contact expression. Contacts' keys are
 checked (present, unique) on Spark; only when a check fails is the file read again locally
-to say where. List files and the previous sets of semi_dynamic and static segments are sent
-from the driver. The per-contact result comes back as Arrow: the same Evaluation frame as the
-Polars engine, so state and outputs are written by the same code.
+to say where. List files are sent from the driver; in a run, the previous sets of
+semi_dynamic and static segments are read by Spark from the state's snapshot files.
+
+A run (`evaluate`) keeps the per-contact result on Spark, and segcli.engines.spark_state
+computes the kinds and writes the snapshots and outputs from there, so members never reach
+the driver. `execute` brings the result back as Arrow (compute, preview, the tests): the
+same Evaluation frame as the Polars engine.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
+import tempfile
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -24,13 +33,14 @@ from sqlglot import exp
 from segcli.engines.catalog import Catalog
 from segcli.engines.contacts import load_contacts, read_list
 from segcli.engines.duckdb import unknown_list_keys
-from segcli.engines.history import Histories
+from segcli.engines.history import HIST_KEY, Histories, stored_values, with_segment_history
 from segcli.engines.polars import Evaluation, type_name
 from segcli.engines.spark_read import MARK, Reader, q
 from segcli.engines.sql import ident, unsupported
 from segcli.engines.sql_compile import contacts_relation
 from segcli.engines.sql_query import Inputs, build_query
 from segcli.errors import DataError, SpecError, UsageError
+from segcli.planning.history import SEGMENT_PARTS, hist_col, now_col
 from segcli.planning.planner import Plan, base_col, rule_col, segment_col
 
 ENV_MASTER = "SEGCLI_SPARK_MASTER"
@@ -43,6 +53,8 @@ SETTINGS = {
     "spark.sql.ansi.enabled": "false",
     "spark.sql.parquet.inferTimestampNTZ.enabled": "true",
     "spark.sql.caseSensitive": "true",
+    # Timestamps written as Parquet's microsecond instants (not INT96), as Polars writes them.
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
 }
 # For a session segcli starts itself: no web UI, no progress bars on the terminal.
 LOCAL_SETTINGS = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false"}
@@ -162,23 +174,105 @@ def _check_contacts(spark: Any, reader: Reader, plan: Plan, contacts: Any) -> No
         raise DataError("contacts: a key is empty or repeated (the spark engine's check)")
 
 
+@dataclass
+class SparkEvaluation:
+    """A plan evaluated on Spark and kept there: `result` is the per-contact DataFrame (key,
+    the rule / base / member column of each segment, scores), persisted on the executors
+    and never collected (segcli.engines.spark_state writes a run from it)."""
+
+    spark: Any
+    result: Any
+    plan: Plan
+    key_type: str
+    reader: Reader
+    files: Scratch
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def segments(self) -> list[str]:
+        """The evaluated segments, in dependency order."""
+        return self.plan.order
+
+    def guarded(self, work: Any) -> Any:
+        """`work()`, with a Spark failure turned into segcli's located error."""
+        return _guarded(self.reader, work)
+
+    def current_values(self) -> dict[str, pl.DataFrame]:
+        """Per column an `ever` leaf reads: key and its value now, on the driver (the state
+        stores them: segcli.state.history.next_values)."""
+        key_dtype = self.reader.catalog.schema("contacts")[self.plan.key]
+        out = {}
+        from segcli.engines.spark_state import column as col
+
+        for column in self.plan.history_fields:
+            rows = self.result.select(col(self.plan.key), col(now_col(column)))
+            frame = pl.from_arrow(to_arrow(rows))
+            assert isinstance(frame, pl.DataFrame)
+            frame = frame.rename({now_col(column): column})
+            out[column] = frame.with_columns(pl.col(self.plan.key).cast(key_dtype))
+        return out
+
+    def release(self) -> None:
+        """Free what the run kept on the executors, and its scratch files."""
+        self.spark.catalog.clearCache()
+        self.files.remove()
+
+
+Previous = Mapping[str, "pl.Series | Path | None"]
+
+
 def execute(
     plan: Plan,
     catalog: Catalog,
-    previous: dict[str, pl.Series | None] | None = None,
+    previous: Previous | None = None,
     master: str | None = None,
     conf: dict[str, str] | None = None,
     histories: Histories | None = None,
 ) -> Evaluation:
-    """Run a plan on Spark; the same Evaluation as segcli.engines.polars.execute. `conf`:
-    Spark settings (the spec's `engine: {conf}`), for a session segcli starts."""
+    """Run a plan on Spark and bring the per-contact result to the driver: the same
+    Evaluation as segcli.engines.polars.execute (for compute, preview and the tests; a run
+    keeps it on Spark: `evaluate`). `conf`: Spark settings (the spec's `engine: {conf}`),
+    for a session segcli starts."""
+    ev = evaluate(plan, catalog, previous, master, conf, histories, keep=False)
+    table = ev.guarded(lambda: to_arrow(ev.result))
+    key_dtype = catalog.schema("contacts")[plan.key]
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    frame = frame.with_columns(pl.col(plan.key).cast(key_dtype))
+    score_cols = [n for n, _ in plan.scores]
+    frame = frame.with_columns([pl.col(c).cast(pl.Float64) for c in score_cols])
+    return Evaluation(frame.sort(plan.key), plan, ev.warnings, ev.seconds)
+
+
+def _guarded(reader: Reader, work: Any) -> Any:
+    """`work()`, with a Spark failure turned into segcli's located error."""
+    try:
+        return work()
+    except (DataError, SpecError):
+        raise
+    except Exception as exc:
+        if type(exc).__module__.startswith(("pyspark", "py4j")):
+            raise _failed(reader, exc) from exc
+        raise
+
+
+def evaluate(
+    plan: Plan,
+    catalog: Catalog,
+    previous: Previous | None = None,
+    master: str | None = None,
+    conf: dict[str, str] | None = None,
+    histories: Histories | None = None,
+    keep: bool = True,
+) -> SparkEvaluation:
+    """Run a plan on Spark, keeping the per-contact result there. With `keep`, the result
+    is persisted and computed now (so a bad value fails here, located); else it is the
+    lazy DataFrame. `previous`: each segment's previous rule-made set, as keys or as the
+    committed snapshot file (which Spark reads itself)."""
     t0 = time.perf_counter()
     assert plan.spec is not None
     spec = plan.spec
-    if plan.history_segments or plan.history_fields:
-        # The state's history would have to reach Spark as per-contact relations; not yet.
-        what = "segment and property history (ever, member_for, left; SPEC §2.6)"
-        raise unsupported("spark", what, spec.file)
     key = plan.key
     spark = session(master, conf)
     contact_types = {c: type_name(t) for c, t in catalog.schema("contacts").items()}
@@ -206,9 +300,19 @@ def execute(
             return exp.false()
         return exp.In(this=item, query=exp.select("k").from_(prev[segment]).subquery())
 
+    stored: dict[str, str] = {}
+
+    def held_before(item: exp.Expr, column: str, test: exp.Expr) -> exp.Expr:
+        if column not in stored:
+            return exp.false()
+        keys = exp.select(exp.column(HIST_KEY, quoted=True)).from_(stored[column]).where(test)
+        return exp.In(this=item, query=keys.subquery())
+
     warnings: list[str] = []
     lists: dict[str, str] = {}
-    try:
+    files = Scratch()
+
+    def build() -> Any:
         relation = contacts_relation(spec, plan, source, key_type, {}, "spark")
         own = [
             c
@@ -216,7 +320,14 @@ def execute(
             if "." not in c or c.split(".", 1)[0] not in spec.sources
         ]
         _check_contacts(spark, reader, plan, reader.frame("contacts", [key, *own]))
-        spark.sql(relation.sql("spark")).createOrReplaceTempView("__contacts")
+        spark.sql(relation.sql("spark")).createOrReplaceTempView("__contacts_own")
+        joined = _segment_history(spark, plan, histories, key_dtype, files, "__contacts_own")
+        spark.sql(joined).createOrReplaceTempView("__contacts")
+        for i, (column, values) in enumerate(stored_values(plan, histories, key_dtype).items()):
+            stored[column] = f"__stored_{i}"
+            path = files.file(f"stored_{i}")
+            values.rename({column: ident(column)}).write_parquet(path)
+            spark.read.parquet(str(path)).createOrReplaceTempView(stored[column])
         for i, rel in enumerate(plan.lists):
             keys = read_list(spec, rel, key_dtype)
             lists[rel] = f"__list_{i}"
@@ -226,11 +337,18 @@ def execute(
                 f"ON l.k = c.{q(ident(key))}"
             )
             known = pl.Series([r[0] for r in found.collect()], dtype=key_dtype)
-            warnings += unknown_list_keys(rel, keys, known)
-        for i, (name, series) in enumerate((previous or {}).items()):
-            if series is not None:
-                prev[name] = f"__prev_{i}"
-                _keys(spark, series.cast(key_dtype).to_list(), key_type, prev[name])
+            warnings.extend(unknown_list_keys(rel, keys, known))
+        for i, (name, item) in enumerate((previous or {}).items()):
+            if item is None:
+                continue
+            prev[name] = f"__prev_{i}"
+            if isinstance(item, Path):
+                from segcli.engines.spark_state import read_snapshot
+
+                rows = read_snapshot(spark, item, key, key_type).filter("base")
+                rows.selectExpr(f"{q(key)} AS k").createOrReplaceTempView(prev[name])
+            else:
+                _keys(spark, item.cast(key_dtype).to_list(), key_type, prev[name])
         inputs = Inputs(
             source,
             lambda name: name in dedupe,
@@ -239,27 +357,93 @@ def execute(
             {r.name: key_type for r in plan.sources},
             in_list,
             in_previous,
+            held_before,
         )
         cols = [c for n in plan.order for c in (rule_col(n), base_col(n), segment_col(n))]
         cols += [n for n, _ in plan.scores] + [n for n, _ in plan.details]
+        outputs = [(c, c) for c in cols] + [(c, now_col(c)) for c in plan.history_fields]
         try:
-            query = build_query(plan, "spark", inputs, [(c, c) for c in cols], spec.file)
+            query = build_query(plan, "spark", inputs, outputs, spec.file)
         except NotImplementedError as exc:  # a construct whose SQL is not written yet
             what = str(exc).removeprefix("no SQL for ") + " (its SQL is not written yet)"
             raise unsupported("spark", what, spec.file) from exc
-        table = to_arrow(spark.sql(query.sql("spark")))
-    except (DataError, SpecError):
+        result = spark.sql(query.sql("spark"))
+        if keep:
+            # Computed now and kept on the executors, with its lineage cut: every frame a
+            # run derives from it then has a plan of a few nodes (a derived frame of the
+            # whole query is analysed again each time; with two dozen segments, that alone
+            # took minutes on the demo).
+            result = result.localCheckpoint(eager=True)
+        return result
+
+    try:
+        result = _guarded(reader, build)
+    except BaseException:
+        files.remove()
         raise
-    except Exception as exc:
-        if type(exc).__module__.startswith(("pyspark", "py4j")):
-            raise _failed(reader, exc) from exc
-        raise
-    frame = pl.from_arrow(table)
-    assert isinstance(frame, pl.DataFrame)
-    frame = frame.with_columns(pl.col(key).cast(key_dtype))
-    score_cols = [n for n, _ in plan.scores]
-    frame = frame.with_columns([pl.col(c).cast(pl.Float64) for c in score_cols])
-    return Evaluation(frame.sort(key), plan, warnings, time.perf_counter() - t0)
+    seconds = time.perf_counter() - t0
+    return SparkEvaluation(spark, result, plan, key_type, reader, files, warnings, seconds)
+
+
+class Scratch:
+    """Files segcli writes for Spark to read (the state's history inputs), in a temporary
+    folder made when the first is asked for, removed with the run's evaluation. With a
+    cluster master, the executors read them by the driver's path, as they read the sources
+    and the state (docs/engines.md)."""
+
+    def __init__(self) -> None:
+        self.folder: Path | None = None
+
+    def file(self, name: str) -> Path:
+        if self.folder is None:
+            self.folder = Path(tempfile.mkdtemp(prefix="segcli-spark-"))
+        return self.folder / f"{name}.parquet"
+
+    def frame(self, name: str, frame: pl.DataFrame | None) -> Path | None:
+        """`frame` written for Spark to read (None when there is none, or no rows)."""
+        if frame is None or frame.height == 0:
+            return None
+        path = self.file(name)
+        frame.write_parquet(path)
+        return path
+
+    def remove(self) -> None:
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = None
+
+
+_PART_SQL = {"member": "BOOLEAN", "joined": "TIMESTAMP", "ever": "BOOLEAN", "left": "TIMESTAMP"}
+
+
+def _segment_history(
+    spark: Any,
+    plan: Plan,
+    histories: Histories | None,
+    key_dtype: pl.DataType,
+    files: Scratch,
+    contacts: str,
+) -> str:
+    """The SQL of the contacts with every `hist_col(X, part)` the plan reads, each segment's
+    history (from the state, via a scratch Parquet file) left-joined on the key: the meaning
+    of segcli.engines.history.with_segment_history."""
+    key = q(ident(plan.key))
+    items = ["c.*"]
+    joins = []
+    for i, name in enumerate(plan.history_segments):
+        frame = (histories.segments if histories else {}).get(name)
+        cols = {p: q(ident(hist_col(name, p))) for p in SEGMENT_PARTS}
+        if frame is None or frame.height == 0:
+            items += [f"CAST(NULL AS {_PART_SQL[p]}) AS {c}" for p, c in cols.items()]
+            continue
+        keys = frame.select(pl.col(plan.key).cast(key_dtype, strict=False)).drop_nulls()
+        part = with_segment_history(keys.unique(), plan, histories, [name])
+        path = files.file(f"history_{i}")
+        part.rename({plan.key: "k"}).write_parquet(path)
+        spark.read.parquet(str(path)).createOrReplaceTempView(f"__history_{i}")
+        joins.append(f"LEFT JOIN __history_{i} h{i} ON c.{key} = h{i}.k")
+        items += [f"h{i}.{q(hist_col(name, p))} AS {c}" for p, c in cols.items()]
+    return f"SELECT {', '.join(items)} FROM {contacts} c {' '.join(joins)}"
 
 
 def _arrow_schema(df: Any) -> Any:

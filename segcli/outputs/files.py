@@ -19,7 +19,7 @@ from typing import Any
 
 import polars as pl
 
-from segcli.fs import atomic_path, atomic_write_bytes, claim_dir, write_error
+from segcli.fs import EngineFrame, atomic_path, atomic_write_bytes, claim_dir, write_error
 
 OUT_MARKER = ".segcli-out"
 STAGE_PREFIX = ".segcli-stage-"
@@ -102,14 +102,17 @@ def remove_stray_temps(out_dir: Path) -> None:
                 pass
 
 
-def write_frame(df: pl.DataFrame, path: Path, fmt: str) -> Path:
+def write_frame(df: pl.DataFrame | EngineFrame, path: Path, fmt: str) -> Path:
     """Write `df` as Parquet or CSV to `path` + the format's extension, atomically; a failure
-    is a WriteError naming the file (a full disk says "no space left")."""
+    is a WriteError naming the file (a full disk says "no space left"). An EngineFrame
+    writes itself (Parquet only)."""
     # Appended, not with_suffix: a segment named `v1.2` must not become `v1.parquet`.
     path = path.with_name(f"{path.name}.{'csv' if fmt == 'csv' else 'parquet'}")
     try:
         with atomic_path(path) as tmp:
-            if fmt == "csv":
+            if not isinstance(df, pl.DataFrame):
+                df.write(tmp)
+            elif fmt == "csv":
                 iso_timestamps(df).write_csv(tmp)
             else:
                 df.write_parquet(tmp, compression="lz4")
@@ -125,7 +128,7 @@ def iso_timestamps(df: pl.DataFrame) -> pl.DataFrame:
     return df.with_columns(pl.col(c).dt.to_string("%Y-%m-%dT%H:%M:%S%.f%:z") for c in aware)
 
 
-def write_frames(jobs: list[tuple[pl.DataFrame, Path]], fmt: str) -> list[Path]:
+def write_frames(jobs: list[tuple[pl.DataFrame | EngineFrame, Path]], fmt: str) -> list[Path]:
     """Write several frames (each atomically) on a small thread pool: Polars encodes and
     compresses outside the GIL, so the files are written side by side."""
     if not jobs:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import polars as pl
 
@@ -25,11 +26,13 @@ from segcli.state.store import Manifest, StateDir
 @dataclass(frozen=True)
 class Carry:
     """What a segment brings from the last committed run: its mode, its previous rule-made
-    set (keys) and its previous snapshot."""
+    set (keys), its previous snapshot and that snapshot's file (an engine that reads the
+    state itself, Spark, gets only the file: `carry(..., load=False)`)."""
 
     mode: str  # "dynamic" | "compute" | "accumulate" | "frozen"
     previous: pl.Series | None = None
     snapshot: pl.DataFrame | None = None
+    path: Path | None = None
 
 
 def mode_of(kind: str, has_previous: bool, refresh: bool) -> str:
@@ -49,15 +52,19 @@ def carry(
     state: StateDir,
     refresh: set[str],
     fingerprints: dict[str, str],
+    load: bool = True,
 ) -> tuple[dict[str, Carry], list[str]]:
-    """Each segment's mode and previous set, plus notes on changed definitions and kinds."""
+    """Each segment's mode and previous set, plus notes on changed definitions and kinds;
+    with `load` false, the previous snapshots are not read (only their files are named)."""
     key = spec.contacts.key
     out: dict[str, Carry] = {}
     notes: list[str] = []
     for n in names:
         seg = spec.segments[n]
         cur = manifest.current.get(n)
-        prev = state.read_snapshot(cur["snapshot"], key) if cur else None
+        path = state.snapshot_path(cur["snapshot"], key) if cur and not load else None
+        path = path or (state.path / cur["snapshot"] if cur else None)
+        prev = state.read_snapshot(cur["snapshot"], key) if cur and load else None
         if cur and cur.get("fingerprint") != fingerprints[n]:
             keep = seg.kind != "dynamic" and n not in refresh
             notes.append(
@@ -66,9 +73,9 @@ def carry(
             )
         if cur and cur.get("kind") != seg.kind:
             notes.append(f"segment '{n}' changed kind: {cur.get('kind')} -> {seg.kind}")
-        mode = mode_of(seg.kind, prev is not None, n in refresh)
+        mode = mode_of(seg.kind, path is not None, n in refresh)
         base = prev.filter(pl.col("base"))[key] if prev is not None else None
-        out[n] = Carry(mode, base, prev)
+        out[n] = Carry(mode, base, prev, path)
     return out, notes
 
 

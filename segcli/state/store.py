@@ -42,7 +42,7 @@ from typing import Any
 import polars as pl
 
 from segcli.errors import StateError
-from segcli.fs import atomic_write_bytes, claim_dir, fsync_dir, write_error
+from segcli.fs import EngineFrame, atomic_write_bytes, claim_dir, fsync_dir, write_error
 
 SCHEMA_VERSION = 1
 STATE_MARKER = ".segcli-state"
@@ -341,6 +341,19 @@ class StateDir:
             raise StateError(f"state snapshot {p} lacks column(s) {', '.join(missing)}")
         return df
 
+    def snapshot_path(self, rel: str, key: str) -> Path:
+        """A snapshot file named by the manifest, checked by its schema only (for an engine
+        that reads it itself); StateError when missing, unreadable or lacking a column."""
+        p = self.path / rel
+        try:
+            names = pl.read_parquet_schema(p)
+        except (OSError, pl.exceptions.PolarsError) as exc:
+            raise StateError(f"state snapshot {p} is missing or corrupt ({exc})") from exc
+        missing = [c for c in (key, *SNAPSHOT_COLUMNS) if c not in names]
+        if missing:
+            raise StateError(f"state snapshot {p} lacks column(s) {', '.join(missing)}")
+        return p
+
     def clean_strays(self, manifest: Manifest) -> None:
         """Remove what segcli itself left behind: snapshot folders of pruned runs and of runs
         killed before their commit (named like segcli's run ids, `.tmp-*` ones included),
@@ -371,7 +384,7 @@ class StateDir:
         self,
         manifest: Manifest,
         run: dict[str, Any],
-        snapshots: dict[str, pl.DataFrame],
+        snapshots: dict[str, pl.DataFrame | EngineFrame],
         keep_runs: int | None,
         hold: set[str] | None = None,
         fields: dict[str, tuple[pl.DataFrame, str]] | None = None,
@@ -396,7 +409,7 @@ class StateDir:
         self,
         manifest: Manifest,
         run: dict[str, Any],
-        snapshots: dict[str, pl.DataFrame],
+        snapshots: dict[str, pl.DataFrame | EngineFrame],
         keep_runs: int | None,
         tmp: Path,
         hold: set[str],
@@ -407,7 +420,7 @@ class StateDir:
         runs.mkdir(parents=True, exist_ok=True)
         tmp.mkdir()
         stored: dict[str, dict[str, Any]] = {}
-        files = dict(snapshots)
+        files: dict[str, pl.DataFrame | EngineFrame] = dict(snapshots)
         for i, (column, (frame, since)) in enumerate(sorted(fields.items())):
             name = f"+field-{i}"
             files[name] = frame
@@ -415,9 +428,12 @@ class StateDir:
             stored[column] = {"run_id": run_id, "snapshot": snapshot, "since": since}
             stored[column]["file"] = f"{name}.parquet"
 
-        def write(item: tuple[str, pl.DataFrame]) -> None:
+        def write(item: tuple[str, pl.DataFrame | EngineFrame]) -> None:
             target = tmp / f"{item[0]}.parquet"
-            item[1].write_parquet(target, compression="lz4")
+            if isinstance(item[1], pl.DataFrame):
+                item[1].write_parquet(target, compression="lz4")
+            else:  # written by its engine (Spark), never collected here
+                item[1].write(target)
             with target.open("rb") as fh:
                 os.fsync(fh.fileno())
 
