@@ -14,7 +14,7 @@ import polars as pl
 
 from segcli import __version__
 from segcli.engines import polars as polars_engine
-from segcli.engines.catalog import Catalog, catalog_for
+from segcli.engines.catalog import Catalog, catalog_for, remote_words
 from segcli.engines.history import Histories
 from segcli.engines.polars import Evaluation
 from segcli.errors import SpecError, StateError, UsageError
@@ -95,6 +95,8 @@ def load(config: str | Path, *, with_data: bool = True) -> Project:
             catalogs["cat"] = Catalog(str(base), _tz(root), {})
         cat = catalogs["cat"]
         cat.sources[src.name] = src
+        if src.remote is not None and cat.table_schema is None:
+            cat.table_schema = _table_schemas(root)
         return cat.schema(src.name)
 
     # Loader findings (duplicate keys, bad dates) are reported together with the validator's.
@@ -104,6 +106,28 @@ def load(config: str | Path, *, with_data: bool = True) -> Project:
     catalog = catalogs.get("cat") or catalog_for(spec)
     catalog.timezone = spec.timezone
     return Project(spec, catalog, text)
+
+
+def _table_schemas(root: yamlnodes.YNode) -> Any:
+    """The columns of `table:` sources, from the Spark catalog (SPEC §3.1): a session on
+    the spec's `engine: {master}` (else --spark-master's environment default), started when
+    the first table source is checked."""
+    from segcli.engines import spark as spark_engine
+    from segcli.engines.spark_read import table_schema
+
+    node = root.value.get("engine") if root.is_map else None
+    master = None
+    if node is not None and node.is_map and "master" in node.value:
+        value = node.value["master"].value
+        master = value if isinstance(value, str) else None
+    spark: list[Any] = []
+
+    def schema(src: m.Source) -> dict[str, pl.DataType]:
+        if not spark:
+            spark.append(spark_engine.session(spark_engine.master_of(None, master)))
+        return table_schema(spark[0], src)
+
+    return schema
 
 
 def _tz(root: yamlnodes.YNode) -> str:
@@ -246,6 +270,12 @@ def execute(
     `engine:`, else polars. `spark_master`: where Spark runs (else $SEGCLI_SPARK_MASTER,
     else the spec's `engine: {master}`, else local[2])."""
     engine = engine_of(project, engine)
+    remote = [n for n, src in project.spec.sources.items() if src.remote is not None]
+    if remote and engine != "spark":
+        raise UsageError(
+            f"source '{remote[0]}' {remote_words(project.spec.sources[remote[0]])}, which only "
+            "the spark engine reads: use --engine spark (or engine: spark in the spec)"
+        )
     if engine == "duckdb":
         from segcli.engines import duckdb as duckdb_engine
 
@@ -744,8 +774,12 @@ def scores_frame(project: Project, ev: Evaluation) -> pl.DataFrame:
 
 def run_manifest(project: Project, result: RunResult) -> dict[str, Any]:
     """The content of run.json (SPEC §4)."""
-    inputs = []
+    inputs: list[dict[str, Any]] = []
     for name in project.spec.sources:
+        src = project.spec.sources[name]
+        if src.remote is not None:
+            inputs.append({"source": name, "table" if src.table else "uri": src.remote})
+            continue
         for f in project.catalog.files(name):
             st = f.stat()
             inputs.append(

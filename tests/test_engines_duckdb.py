@@ -1,8 +1,9 @@
 """The DuckDB engine against the reference evaluator and the Polars engine.
 
-The hand-written cases and the hypothesis cases of test_reference.py run on `engine="duckdb"`
-(memberships exactly, scores within 1e-9); whole runs of the demo project on both engines
-write identical members, changes, scores and state, over two runs.
+The hypothesis cases of test_reference.py run on `engine="duckdb"` (memberships exactly,
+scores within 1e-9; the hand-written cases and the scored spec run on every engine in
+test_engines_spark.py); whole runs of the demo project on both engines write identical
+members, changes, scores and state, over two runs.
 """
 
 from __future__ import annotations
@@ -20,11 +21,6 @@ from conftest import Computed, write_project
 from hypothesis import given
 from reference import Reference
 from test_reference import (
-    HAND_AS_OF,
-    HAND_CONTACTS,
-    HAND_EMAIL,
-    HAND_SEGMENTS,
-    HAND_SOURCES,
     SETTINGS,
     Case,
     assert_matches,
@@ -51,56 +47,8 @@ def compute(project: api.Project, as_of: str | datetime, engine: str = "duckdb")
     )
 
 
-@pytest.fixture(scope="module")
-def hand(tmp_path_factory: pytest.TempPathFactory) -> Computed:
-    segs = "\n".join(f"  s{i}: {{where: {c}}}" for i, (c, _) in enumerate(HAND_SEGMENTS))
-    root = tmp_path_factory.mktemp("hand_duckdb")
-    cfg = write_project(
-        root,
-        HAND_SOURCES + "segments:\n" + segs + "\n",
-        {"contacts.csv": HAND_CONTACTS, "email.csv": HAND_EMAIL},
-    )
-    return compute(api.load(cfg), HAND_AS_OF)
-
-
-@pytest.mark.parametrize("index", range(len(HAND_SEGMENTS)))
-def test_hand_written_condition_on_duckdb(hand: Computed, index: int) -> None:
-    cond, expected = HAND_SEGMENTS[index]
-    assert hand.members[f"s{index}"] == expected, cond
-
-
-SCORED = """
-scoring:
-  plain:
-    sales_ready: 50
-    rules:
-      - {name: clicks, points: 5, each: true, max: 12, when: {event: {source: email, type: click}}}
-      - {name: adult, ready: 20%, when: {field: age, gte: 25}}
-      - {name: silent, points: -8, max: 6, when: {event: {source: email, count: {eq: 0}}}}
-    min: -5
-  decayed:
-    decay: {half_life: 7d}
-    rules:
-      - {name: each, points: 8, each: true, when: {event: {source: email, type: click}}}
-      - {name: once, points: 4, when: {event: {source: email, type: open}}}
-      - {name: field, points: 1, when: {field: country, is_null: false}}
-    max: 11
-segments:
-  engaged: {where: {score: {model: plain, gte: 10}}}
-  grew: {where: {score_change: {model: decayed, over: 3d, gt: 0}}}
-  oldest_two: {where: {all: []}, top: {n: 2, by: {field: age}}}
-  half_by_score: {where: {all: []}, top: {percent: 50, by: {score: decayed}}}
-  not_engaged: {where: {not: {segment: engaged}}, exclude: {field: country, eq: US}}
-  holdout: {where: {bucket: {percent: 50, salt: spring}}}
-"""
-
-
-def test_scores_top_and_references_match_reference(make_project: Any) -> None:
-    """Decay, each+max, clamps, score_change, top n / percent, bucket: duckdb = reference."""
-    files = {"contacts.csv": HAND_CONTACTS, "email.csv": HAND_EMAIL}
-    project = make_project(HAND_SOURCES + SCORED, files)
-    ref = Reference(project.spec, HAND_CONTACTS, {"email": HAND_EMAIL}, HAND_AS_OF).evaluate()
-    assert_matches(compute(project, HAND_AS_OF), ref)
+# The hand-written cases and the scored spec (decay, top, bucket) run on every engine,
+# DuckDB included, in tests/test_engines_spark.py (one engine-parametrised fixture).
 
 
 @FEW

@@ -55,6 +55,11 @@ def scratch_file(suffix: str = ".parquet") -> Path:
 _NO_CONTACTS = "{}: the contacts export has no rows (only a header)"
 
 
+def remote_words(src: Source) -> str:
+    """'is the table T' or 'is at URI': a source only the spark engine reads."""
+    return f"is the table {src.table}" if src.table else f"is at {src.path}"
+
+
 def catalog_for(spec: Spec) -> Catalog:
     """A Catalog over a validated spec's sources."""
     return Catalog(spec.base_dir, spec.timezone, dict(spec.sources))
@@ -103,6 +108,9 @@ class Catalog:
     _cache: dict[tuple[str, str | None, SourceNeed | None], pl.LazyFrame] = field(
         default_factory=dict
     )
+    # The columns of a `table:` source (SPEC §3.1), from the engine that has a catalog
+    # (segcli.engines.spark_read.table_schema); None: no such engine here.
+    table_schema: Callable[[Source], dict[str, pl.DataType]] | None = None
 
     def __post_init__(self) -> None:
         # An unknown timezone is the spec's error (reported by the validator); the columns are
@@ -112,7 +120,19 @@ class Catalog:
         except (ZoneInfoNotFoundError, ValueError):
             self.timezone = "UTC"
 
+    def is_remote(self, name: str) -> bool:
+        """Whether only Spark reads a source: a catalog table (`table:`) or a URI path."""
+        return self.sources[name].remote is not None
+
+    def _not_here(self, name: str) -> DataError:
+        return DataError(
+            f"source '{name}' {remote_words(self.sources[name])}, which only the spark engine "
+            "reads (engine: spark in the spec, or --engine spark)"
+        )
+
     def files(self, name: str) -> list[Path]:
+        if self.is_remote(name):
+            raise self._not_here(name)
         if name not in self._files:
             files = source_files(self.base_dir, self.sources[name])
             fmts = {file_format(f) for f in files}
@@ -154,6 +174,8 @@ class Catalog:
         `need`: what a plan reads of an event source; a CSV source is then converted with
         only those columns and rows (segcli.planning.needs). Without it, every row and
         column."""
+        if self.is_remote(name):
+            raise self._not_here(name)
         key_type = self._key_type_for(name)
         if self.is_csv(name):
             src = self.sources[name]
@@ -168,6 +190,14 @@ class Catalog:
 
     def schema(self, name: str) -> dict[str, pl.DataType]:
         """Column name -> dtype of a source after normalisation (reads no rows)."""
+        if self.is_remote(name):
+            if self.table_schema is None:
+                raise self._not_here(name)
+            schema = self.table_schema(self.sources[name])
+            key, key_type = self.sources[name].key, self._key_type_for(name)
+            if key_type is not None and key in schema:
+                schema[key] = DTYPES[key_type]
+            return schema
         if self.is_csv(name):
             if name == "contacts" and self.csv(name).has_no_rows:
                 raise DataError(_NO_CONTACTS.format(display_path(self.files(name)[0])))

@@ -121,6 +121,8 @@ class Reader:
         column ROW (file position in the sorted file list, then row within the file)."""
         if name not in self.read:
             self.read.append(name)
+        if self.catalog.is_remote(name):
+            return self._typed(name, remote_frame(self.spark, self.catalog.sources[name]), columns)
         if self.catalog.is_csv(name):
             return self._csv(name, columns, ordered)
         return self._parquet(name, columns, ordered)
@@ -187,11 +189,18 @@ class Reader:
         return df.selectExpr("*", f"named_struct('file', {file}, 'row', {pos}) AS {q(ROW)}")
 
     def _parquet(self, name: str, columns: list[str], ordered: bool) -> Any:
+        files = self.catalog.files(name)
+        df = self.spark.read.parquet(*[str(f.resolve()) for f in files])
+        if ordered:
+            df = self._order(df, files, "_metadata.row_index")
+        return self._typed(name, df, columns, ordered)
+
+    def _typed(self, name: str, df: Any, columns: list[str], ordered: bool = False) -> Any:
+        """`columns` of a typed source (Parquet files, a catalog table) in the types the
+        catalog gives them; a naive timestamp read in the project timezone."""
         from pyspark.sql.types import TimestampNTZType
 
-        files = self.catalog.files(name)
         types = self.types(name)
-        df = self.spark.read.parquet(*[str(f.resolve()) for f in files])
         raw_types = {f.name: f.dataType for f in df.schema.fields}
         items = []
         for c in columns:
@@ -205,7 +214,6 @@ class Reader:
                 e = self.checked(name, c, typ, raw, self._convert(name, c, raw, have, typ))
             items.append(f"{e} AS {q(c)}")
         if ordered:
-            df = self._order(df, files, "_metadata.row_index")
             items.append(q(ROW))
         return df.selectExpr(*items)
 
@@ -250,6 +258,32 @@ class Reader:
             f"cannot read as {typ} in the form the polars engine reads it; run with "
             "--engine polars, or write the value in ISO form"
         )
+
+
+def remote_frame(spark: Any, src: Any) -> Any:
+    """A source only Spark reads: its catalog table, or the Parquet files at its URI."""
+    return spark.table(src.table) if src.table else spark.read.parquet(src.path)
+
+
+def table_schema(spark: Any, src: Any) -> dict[str, pl.DataType]:
+    """The columns of a catalog table or of the Parquet files at a URI (SPEC §3.1), as the
+    catalog types a source's; a column of a type segcli has none for is left out (conditions
+    on it are then unknown columns, reported with the spec's line)."""
+    from segcli.engines.spark import spark_message
+
+    what = f"table {src.table}" if src.table else src.path
+    try:
+        fields = remote_frame(spark, src).schema.fields
+    except Exception as exc:
+        if type(exc).__module__.startswith(("pyspark", "py4j")):
+            raise DataError(f"source '{src.name}' ({what}): {spark_message(str(exc))}") from exc
+        raise
+    out: dict[str, pl.DataType] = {}
+    for f in fields:
+        typ = _segcli_type(f.dataType)
+        if typ != "other":
+            out[f.name] = DTYPES[typ]
+    return out
 
 
 def _segcli_type(spark_type: Any) -> str:

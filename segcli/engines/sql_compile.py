@@ -135,9 +135,13 @@ def compile_plan(
     key_types = {n: types[n].get(s.key, "other") for n, s in spec.sources.items()}
 
     def source(name: str, columns: list[str]) -> exp.Select:
-        if dialect == "duckdb":
+        given = spec.sources[name].table
+        if given is not None:  # a `table:` source is named by its table, in every dialect
+            table = exp.to_table(given)
+        elif dialect == "duckdb" and spec.sources[name].uri is None:
             return _duckdb_source(spec, catalog, name, columns)
-        table = exp.Table(this=exp.to_identifier(name, quoted=True))
+        else:
+            table = exp.Table(this=exp.to_identifier(name, quoted=True))
         return exp.select(*(exp.column(c, quoted=True) for c in columns)).from_(table, copy=False)
 
     key_dtype = catalog.schema("contacts")[plan.key]

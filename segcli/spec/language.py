@@ -243,7 +243,9 @@ CHECK_KINDS = ("unique", "not_null", "fresh", "orphans", "accepted", "rows")
 LIST_FILES = ("from_file", "include_file", "exclude_file")
 
 SOURCE = (
-    Key("path", STRING, True),
+    Key("path", STRING),  # one of path and table
+    # an event source read from the Spark catalog (engine spark only; SPEC §3.1)
+    Key("table", {**STRING, "description": "engine spark: a catalog table, instead of path"}),
     Key("key", STRING, True),
     Key("time", STRING),
     Key("type", STRING),

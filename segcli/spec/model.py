@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Literal, TypeAlias
 
 from segcli.spec.language import AGGREGATES, OPERATORS
+
+URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")  # a source path Spark reads, not segcli
 
 # ---------------------------------------------------------------- time values
 
@@ -361,6 +364,17 @@ class Source:
     delimiter: str | None = None  # CSV field separator (default ",")
     encoding: str | None = None  # CSV text encoding (default UTF-8)
     account: str | None = None  # contacts only: the column naming the account (SPEC §2.7)
+    table: str | None = None  # a Spark catalog table instead of files (path is then "")
+
+    @property
+    def uri(self) -> str | None:
+        """The path when it is a URI (`s3://…`, `hdfs://…`, `file://…`): read by Spark."""
+        return self.path if URI.match(self.path) else None
+
+    @property
+    def remote(self) -> str | None:
+        """What only the spark engine reads: the table, or the URI; None for local files."""
+        return self.table or self.uri
 
 
 @dataclass(frozen=True)

@@ -226,11 +226,21 @@ class _Parser:
         if body is None:
             return None
         ok = True
-        for req in ("path", "key"):
-            if req not in body:
-                self.r.err(codes.MISSING_KEY, f"source '{name}' needs '{req}'", node)
-                ok = False
-        path = self.v.string(body["path"], "path") if "path" in body else None
+        if "key" not in body:
+            self.r.err(codes.MISSING_KEY, f"source '{name}' needs 'key'", node)
+            ok = False
+        table = self.table(name, body)
+        if "path" not in body and "table" not in body:
+            self.r.err(
+                codes.MISSING_KEY,
+                f"source '{name}' needs 'path'",
+                node,
+                "path: a file or glob; or, with engine spark, table: a catalog table",
+            )
+            ok = False
+        elif "table" in body and table is None:
+            ok = False
+        path = self.v.string(body["path"], "path") if "path" in body else ""
         key = self.v.string(body["key"], "key") if "key" in body else None
         time = self.v.string(body["time"], "time") if "time" in body else None
         typ = self.v.string(body["type"], "type") if "type" in body else None
@@ -263,6 +273,8 @@ class _Parser:
                         columns.append((col, declared))
         delimiter, encoding = self.csv_options(body)
         account = self.account_column(name, body.get("account"))
+        if path and m.URI.match(path) and not self.uri_ok(name, path, body):
+            ok = False
         if not ok or path is None or key is None:
             return None
         return m.Source(
@@ -278,7 +290,47 @@ class _Parser:
             delimiter,
             encoding,
             account,
+            table,
         )
+
+    def table(self, name: str, body: dict[str, YNode]) -> str | None:
+        """`table: db.events` (SPEC §3.1): an event source read from the Spark catalog;
+        not with `path`, not for contacts or a relation-one source (segcli reads those
+        itself for views and deliveries), not with `dedupe` (a table has no file order)."""
+        node = body.get("table")
+        if node is None:
+            return None
+        table = self.v.string(node, "table")
+        if table is None:
+            return None
+        problem = None
+        if "path" in body:
+            problem = "gives both 'path' and 'table': use one"
+        elif name == "contacts" or (body.get("relation") and body["relation"].value == "one"):
+            problem = "is read by segcli itself (views, deliveries): it needs 'path', not 'table'"
+        elif "dedupe" in body:
+            problem = "is a table: 'dedupe' keeps the first row in file order; a table has none"
+        elif not re.fullmatch(r"[A-Za-z_][\w$]*(\.[A-Za-z_][\w$]*){0,2}", table):
+            problem = f"names table {table!r}: use NAME, DB.NAME or CATALOG.DB.NAME"
+        if problem:
+            self.r.err(codes.BAD_VALUE, f"source '{name}' {problem}", node)
+            return None
+        return table
+
+    def uri_ok(self, name: str, uri: str, body: dict[str, YNode]) -> bool:
+        """A `path:` URI (`s3://…`, `hdfs://…`; SPEC §3.1) is read by Spark: Parquet only
+        (segcli decides CSV column types from files it reads itself), for an event source
+        without `dedupe` (as a `table:`)."""
+        problem = None
+        if not re.search(r"\.parquet$|/$", uri):
+            problem = "is read by the spark engine: a URI must name Parquet files (*.parquet)"
+        elif name == "contacts" or (body.get("relation") and body["relation"].value == "one"):
+            problem = "is read by segcli itself (views, deliveries): its path must be a file"
+        elif "dedupe" in body:
+            problem = "is at a URI: 'dedupe' is for local files, whose order segcli knows"
+        if problem:
+            self.r.err(codes.BAD_VALUE, f"source '{name}' {problem}", body["path"])
+        return problem is None
 
     def account_column(self, source: str, node: YNode | None) -> str | None:
         """`account: COLUMN` on contacts (SPEC §2.7); the column is checked by `resolve`."""
