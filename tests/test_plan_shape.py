@@ -44,3 +44,25 @@ def test_text_in_is_is_in(n: int) -> None:
     got = pl.DataFrame([s]).select(text_in(pl.col("x"), values)).to_series()
     want = pl.DataFrame([s]).select(pl.col("x").is_in(values)).to_series()
     assert got.to_list() == want.to_list()
+
+
+def test_a_partial_whose_types_are_its_scans_filter_tests_no_type(make_project: Any) -> None:
+    """Whole-history single partials share a scan over the union of their types; the one
+    whose types are that whole union (last activity of any of them) needs no type test of
+    its own, the others keep theirs. Members are unchanged."""
+    spec = SPEC.split("segments:")[0] + """segments:
+  last_any:
+    where: {event: {source: email, type: [click, open], last: {within: 400d}}}
+  clicked:
+    where: {event: {source: email, type: click, count: {gte: 1}}}
+"""
+    project = make_project(spec, {"contacts.csv": CONTACTS, "email.csv": EMAIL})
+    plan = api.make_plan(project, api.resolve_as_of(project, "2026-03-01T00:00:00+00:00"))
+    (scan,) = plan.scans
+    assert scan.types == ("click", "open")
+    flags = {a.key.types: repr(a.flag) for a in scan.aggregates}
+    assert "IsIn" not in flags[("click", "open")]
+    assert "IsIn" in flags[("click",)]
+    got = api.compute(project, "2026-03-01T00:00:00+00:00")[0]
+    assert got.member("last_any").to_list() == [True, False]
+    assert got.member("clicked").to_list() == [True, False]

@@ -677,9 +677,17 @@ def _scans(
             since = None
             if src.time is not None and all(s is not None for s in starts):
                 since = min(s for s in starts if s is not None)
+            # A partial whose types are exactly the scan's filter needs no type test of its
+            # own (the whole-history bunch's union is often one partial's types).
             aggregates = tuple(
                 _aggregate(
-                    p, spec, source, types[source], as_of, visible_at=as_of, types_done=g.exact
+                    p,
+                    spec,
+                    source,
+                    types[source],
+                    as_of,
+                    visible_at=as_of,
+                    types_done=g.exact or (g.types is not None and p.key.types == g.types),
                 )
                 for p in g.parts
             )
