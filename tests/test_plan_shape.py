@@ -50,12 +50,15 @@ def test_a_partial_whose_types_are_its_scans_filter_tests_no_type(make_project: 
     """Whole-history single partials share a scan over the union of their types; the one
     whose types are that whole union (last activity of any of them) needs no type test of
     its own, the others keep theirs. Members are unchanged."""
-    spec = SPEC.split("segments:")[0] + """segments:
+    spec = (
+        SPEC.split("segments:")[0]
+        + """segments:
   last_any:
     where: {event: {source: email, type: [click, open], last: {within: 400d}}}
   clicked:
     where: {event: {source: email, type: click, count: {gte: 1}}}
 """
+    )
     project = make_project(spec, {"contacts.csv": CONTACTS, "email.csv": EMAIL})
     plan = api.make_plan(project, api.resolve_as_of(project, "2026-03-01T00:00:00+00:00"))
     (scan,) = plan.scans
