@@ -424,34 +424,16 @@ def run(
         say("evaluating the plan")
         modes = {n: c.mode for n, c in carry.items()}
         plan = make_plan(project, at, segments, modes, history=True)
+        ctx = _Run(project, state, manifest, out, at, fmt, dry_run, keep_runs, say, actions)
+        ctx.refresh, ctx.notes, ctx.t0 = refresh_set, notes, t0
         if on_spark:
-            return _run_on_spark(
-                project,
-                plan,
-                past,
-                carry,
-                at,
-                refresh_set,
-                state,
-                manifest,
-                out,
-                fmt,
-                dry_run,
-                keep_runs,
-                say,
-                actions,
-                spark_master,
-                notes,
-                t0,
-            )
+            return _run_on_spark(ctx, plan, past, carry, spark_master)
         previous = {n: c.previous for n, c in carry.items()}
         ev = execute(project, plan, previous, engine, past.inputs, spark_master)
         run_id = uuid.uuid4().hex[:12]
         stage = stage_dir(out, run_id)
         results: list[SegmentResult] = []
-        writes: list[tuple[pl.DataFrame | EngineFrame, Path]] = []
-        snapshots: dict[str, pl.DataFrame | EngineFrame] = {}
-        change_frames: dict[str, pl.DataFrame] = {}
+        staged = _Staged()
         for name in ev.segments:
             t = time.perf_counter()
             cur = ev.membership(name)
@@ -460,12 +442,12 @@ def run(
             snap, changes = kinds.transition(prev, cur, key, at, refreshed)
             if name in past.segments:  # carried so that pruning does not forget it
                 snap = past_runs.with_summary(snap, past.segments[name], changes, key, at)
-            snapshots[name] = snap
-            change_frames[name] = changes
+            staged.snapshots[name] = snap
+            staged.changes[name] = changes
             members = snap.filter(pl.col("member")).select(key, "joined_at", "source")
             if not dry_run:
-                writes.append((members, stage / "segments" / name))
-                writes.append((changes, stage / "changes" / name))
+                staged.writes.append((members, stage / "segments" / name))
+                staged.writes.append((changes, stage / "changes" / name))
             entered = int((changes["change"] == "entered").sum())
             results.append(
                 SegmentResult(
@@ -479,7 +461,7 @@ def run(
             )
             say(f"segment {name}: {members.height} members")
         if spec.scoring and not dry_run:
-            writes.append((scores_frame(project, ev), stage / "scores"))
+            staged.writes.append((scores_frame(project, ev), stage / "scores"))
         result = RunResult(
             run_id,
             at,
@@ -493,21 +475,8 @@ def run(
         result.memberships = ev.memberships()
         result.scores = ev.scores()
         current = {c: ev.current_values(c) for c in plan.history_fields}
-        _finish(
-            project,
-            result,
-            state,
-            manifest,
-            change_frames,
-            writes,
-            snapshots,
-            fmt,
-            dry_run,
-            keep_runs,
-            say,
-            actions,
-            past.to_store(current, key, at) if not dry_run else None,
-        )
+        stored = past.to_store(current, key, at) if not dry_run else None
+        _finish(ctx, result, staged, stored)
         result.total_seconds = time.perf_counter() - t0
         return result
     finally:
@@ -517,67 +486,56 @@ def run(
 
 
 def _finish(
-    project: Project,
+    ctx: _Run,
     result: RunResult,
-    state: StateDir,
-    manifest: Manifest,
-    change_frames: dict[str, pl.DataFrame],
-    writes: list[tuple[pl.DataFrame | EngineFrame, Path]],
-    snapshots: dict[str, pl.DataFrame | EngineFrame],
-    fmt: str,
-    dry_run: bool,
-    keep_runs: int | None,
-    say: Any,
-    actions: bool,
+    staged: _Staged,
     stored: tuple[dict[str, tuple[pl.DataFrame, str]], list[str]] | None,
 ) -> None:
     """A run's end on every engine: stage its deliveries, write its outputs, commit the
-    state, then deliver (unless `actions` is False)."""
-    spec = project.spec
+    state, then deliver (unless `actions` is False). `stored`: the `ever: true` values to
+    store and notes on them (None on a dry run)."""
+    project, state = ctx.project, ctx.state
     result.deliveries = handoff.stage(
-        spec,
+        project.spec,
         project.catalog,
         state.path,
         result.run_id,
         result.as_of,
-        change_frames,
-        write=not dry_run,
+        staged.changes,
+        write=not ctx.dry_run,
     )
-    if dry_run or stored is None:
+    if ctx.dry_run or stored is None:
         return
     fields, field_notes = stored
     result.warnings += field_notes
-    say("writing outputs")
+    ctx.say("writing outputs")
     _write_and_commit(
-        project, result, fmt, writes, manifest, state, snapshots, keep_runs, say, fields
+        project,
+        result,
+        ctx.fmt,
+        staged.writes,
+        ctx.manifest,
+        state,
+        staged.snapshots,
+        ctx.keep_runs,
+        ctx.say,
+        fields,
     )
     runs = state.read_manifest().runs
     outbox.clean(state.path, runs)
-    if actions:
-        say("delivering")
-        result.delivery = handoff.deliver(state.path, runs, spec.contacts.key)
+    if ctx.actions:
+        ctx.say("delivering")
+        result.delivery = handoff.deliver(state.path, runs, project.spec.contacts.key)
     else:
         result.delivery = handoff.Report([], handoff.pending(state.path, runs))
 
 
 def _run_on_spark(
-    project: Project,
+    ctx: _Run,
     plan: Plan,
     past: past_runs.Past,
     carry: dict[str, kinds.Carry],
-    at: datetime,
-    refresh_set: set[str],
-    state: StateDir,
-    manifest: Manifest,
-    out: Path,
-    fmt: str,
-    dry_run: bool,
-    keep_runs: int | None,
-    say: Any,
-    actions: bool,
     spark_master: str | None,
-    notes: list[str],
-    t0: float,
 ) -> RunResult:
     """The rest of `run` on Spark: the plan's per-contact result, the kinds' transitions,
     the snapshots and the outputs stay on Spark and are written by it, one Parquet file each
@@ -586,6 +544,7 @@ def _run_on_spark(
     from segcli.engines import spark as spark_engine
     from segcli.engines import spark_state
 
+    project, at, say = ctx.project, ctx.at, ctx.say
     spec = project.spec
     key = spec.contacts.key
     master, settings = spark_settings(project, spark_master)
@@ -595,15 +554,12 @@ def _run_on_spark(
     }
     ev = spark_engine.evaluate(plan, project.catalog, previous, master, settings, past.inputs)
     run_id = uuid.uuid4().hex[:12]
-    stage = stage_dir(out, run_id)
+    stage = stage_dir(ctx.out, run_id)
     try:
-        results: list[SegmentResult] = []
-        writes: list[tuple[pl.DataFrame | EngineFrame, Path]] = []
-        snapshots: dict[str, pl.DataFrame | EngineFrame] = {}
         t = time.perf_counter()
         names = ev.segments
         paths = {n: carry[n].path for n in names}
-        refreshed = {n for n in refresh_set if paths.get(n) is not None}
+        refreshed = {n for n in ctx.refresh if paths.get(n) is not None}
         summaries = {
             n: ev.files.frame(f"summary_{i}", f) for i, (n, f) in enumerate(past.segments.items())
         }
@@ -621,60 +577,70 @@ def _run_on_spark(
                 summaries,
             )
         )
-        if not dry_run:
-            claim_out(out)  # before Spark makes the staging folder in it
+        if not ctx.dry_run:
+            claim_out(ctx.out)  # before Spark makes the staging folder in it
             say("Spark is writing the snapshots, members and changes")
             try:
                 moves.write()
             except OSError as exc:
                 raise write_error(exc, "write the run's outputs into", stage) from exc
         acting = [n for n in names if spec.segments[n].on_enter or spec.segments[n].on_leave]
-        change_frames = ev.guarded(lambda: moves.changes_of(acting))  # delivered here
+        staged = _Staged(ev.guarded(lambda: moves.changes_of(acting)))  # delivered here
         took = (time.perf_counter() - t) / max(len(names), 1)
+        results: list[SegmentResult] = []
         for name in names:
             size, entered, left, _ = moves.counts[name]
-            snapshots[name] = moves.snapshot(name)
-            if not dry_run:
-                writes.append((moves.member_file(name), stage / "segments" / name))
-                writes.append((moves.change_file(name), stage / "changes" / name))
+            staged.snapshots[name] = moves.snapshot(name)
+            if not ctx.dry_run:
+                staged.writes.append((moves.member_file(name), stage / "segments" / name))
+                staged.writes.append((moves.change_file(name), stage / "changes" / name))
             seg = spec.segments[name]
             results.append(SegmentResult(name, seg.kind, size, took, entered, left))
             say(f"segment {name}: {size} members")
-        if spec.scoring and not dry_run:
-            writes.append((spark_state.scores(ev.result, plan, spec), stage / "scores"))
-        result = RunResult(
-            run_id,
-            at,
-            None if dry_run else out,
-            results,
-            ev.seconds,
-            0.0,
-            [*notes, *ev.warnings],
-        )
+        if spec.scoring and not ctx.dry_run:
+            staged.writes.append((spark_state.scores(ev.result, plan, spec), stage / "scores"))
+        out = None if ctx.dry_run else ctx.out
+        result = RunResult(run_id, at, out, results, ev.seconds, 0.0, [*ctx.notes, *ev.warnings])
         result.engine = "spark"
-        _finish(
-            project,
-            result,
-            state,
-            manifest,
-            change_frames,
-            writes,
-            snapshots,
-            fmt,
-            dry_run,
-            keep_runs,
-            say,
-            actions,
-            None if dry_run else past.to_store(ev.guarded(ev.current_values), key, at),
-        )
+        stored = None if ctx.dry_run else past.to_store(ev.guarded(ev.current_values), key, at)
+        _finish(ctx, result, staged, stored)
     except BaseException:
-        if not _committed(state, run_id):  # what Spark staged goes (out/ stays as it was)
+        if not _committed(ctx.state, run_id):  # what Spark staged goes (out/ stays as it was)
             shutil.rmtree(stage, ignore_errors=True)
         raise
     finally:
         ev.release()
-    result.total_seconds = time.perf_counter() - t0
+    result.total_seconds = time.perf_counter() - ctx.t0
     return result
+
+
+@dataclass
+class _Run:
+    """What every engine's path through `run` shares: where it writes and how."""
+
+    project: Project
+    state: StateDir
+    manifest: Manifest
+    out: Path
+    at: datetime
+    fmt: str
+    dry_run: bool
+    keep_runs: int | None
+    say: Any
+    actions: bool
+    refresh: set[str] = field(default_factory=set)
+    notes: list[str] = field(default_factory=list)
+    t0: float = 0.0
+
+
+@dataclass
+class _Staged:
+    """A run's results before its commit: the outputs and snapshots to write, and the
+    changes its deliveries are made of."""
+
+    changes: dict[str, pl.DataFrame] = field(default_factory=dict)
+    writes: list[tuple[pl.DataFrame | EngineFrame, Path]] = field(default_factory=list)
+    snapshots: dict[str, pl.DataFrame | EngineFrame] = field(default_factory=dict)
 
 
 def prepare_out(out: Path, manifest: Manifest) -> None:

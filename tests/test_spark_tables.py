@@ -68,48 +68,31 @@ def email_uri(email_table: str, tmp_path_factory: pytest.TempPathFactory) -> str
     return f"file://{folder}/email/*.parquet"
 
 
-def test_a_uri_source_gives_what_its_files_give(email_uri: str, tmp_path: Path) -> None:
-    files = {"contacts.csv": HAND_CONTACTS, "email.csv": HAND_EMAIL}
-    by_file = api.load(write_project(tmp_path / "f", _spec("path: email.csv", ""), files))
-    by_uri = api.load(
-        write_project(
-            tmp_path / "u", _spec(f"path: '{email_uri}'"), {"contacts.csv": files["contacts.csv"]}
-        )
-    )
-    assert by_uri.catalog.schema("email") == by_file.catalog.schema("email")
-    want = compute(by_file, HAND_AS_OF, "polars")
-    got = compute(by_uri, HAND_AS_OF, "spark")
-    assert got.members == want.members and got.scores == want.scores
-    api.run(by_uri, as_of=HAND_AS_OF)
-    manifest = json.loads((tmp_path / "u" / "out" / "run.json").read_text())
-    assert {"source": "email", "uri": email_uri} in manifest["inputs"]
-    with pytest.raises(UsageError, match=r"is at file://.*, which only the spark engine reads"):
-        api.compute(by_uri, HAND_AS_OF, engine="polars")
-
-
-def test_a_table_source_gives_what_its_files_give(
-    email_table: str, tmp_path: Path, spark: Any
+@pytest.mark.parametrize("kind", ["table", "uri"])
+def test_a_source_only_spark_reads_gives_what_its_files_give(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
+    """Schema, members and scores as from the local file on Polars; a whole run writes the
+    same member files; run.json records the input; another engine refuses it (exit 2)."""
+    where = request.getfixturevalue(f"email_{kind}")
+    given = f"table: {where}" if kind == "table" else f"path: '{where}'"
     files = {"contacts.csv": HAND_CONTACTS, "email.csv": HAND_EMAIL}
     by_file = api.load(write_project(tmp_path / "f", _spec("path: email.csv", ""), files))
-    by_table = api.load(
-        write_project(
-            tmp_path / "t", _spec(f"table: {email_table}"), {"contacts.csv": files["contacts.csv"]}
-        )
-    )
-    assert by_table.catalog.schema("email") == by_file.catalog.schema("email")
+    remote = api.load(write_project(tmp_path / "r", _spec(given), {"contacts.csv": HAND_CONTACTS}))
+    assert remote.catalog.schema("email") == by_file.catalog.schema("email")
     want = compute(by_file, HAND_AS_OF, "polars")
-    got = compute(by_table, HAND_AS_OF, "spark")
-    assert got.members == want.members
-    assert got.scores == want.scores
+    got = compute(remote, HAND_AS_OF, "spark")
+    assert got.members == want.members and got.scores == want.scores
     assert any(want.members.values())  # the cases do select someone
-    result = api.run(by_table, as_of=HAND_AS_OF)
-    assert result.engine == "spark"
-    manifest = json.loads((tmp_path / "t" / "out" / "run.json").read_text())
-    assert {"source": "email", "table": email_table} in manifest["inputs"]
+    assert api.run(remote, as_of=HAND_AS_OF).engine == "spark"
+    manifest = json.loads((tmp_path / "r" / "out" / "run.json").read_text())
+    assert {"source": "email", kind: where} in manifest["inputs"]
     for name, keys in want.members.items():
-        members = pl.read_parquet(tmp_path / "t" / "out" / "segments" / f"{name}.parquet")
+        members = pl.read_parquet(tmp_path / "r" / "out" / "segments" / f"{name}.parquet")
         assert set(members["id"]) == keys, name
+    for engine in ("polars", "duckdb"):
+        with pytest.raises(UsageError, match=r", which only the spark engine reads"):
+            api.compute(remote, HAND_AS_OF, engine=engine)
 
 
 @pytest.mark.parametrize(
@@ -156,15 +139,6 @@ def test_a_missing_table_is_a_data_error_naming_it(tmp_path: Path, spark: Any) -
         DataError, match=r"source .email. \(table segcli_no_such_table\): .*TABLE_OR_VIEW_NOT_FOUND"
     ):
         api.load(cfg)
-
-
-def test_other_engines_refuse_a_table_source(email_table: str, tmp_path: Path) -> None:
-    """--engine polars / duckdb on a spec with a table source: exit 2 naming the table."""
-    cfg = write_project(tmp_path, _spec(f"table: {email_table}"), {"contacts.csv": HAND_CONTACTS})
-    project = api.load(cfg)
-    for engine in ("polars", "duckdb"):
-        with pytest.raises(UsageError, match=f"the table {email_table}, which only the spark"):
-            api.compute(project, HAND_AS_OF, engine=engine)
 
 
 def test_compile_names_the_table(email_table: str, tmp_path: Path) -> None:

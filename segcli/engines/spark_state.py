@@ -104,6 +104,14 @@ def read_snapshot(spark: Any, path: Path, key: str, key_type: str) -> Any:
     return df.withColumn(key, column(key).cast("bigint" if key_type == "int" else "string"))
 
 
+def _union(frames: list[Any]) -> Any:
+    """The rows of several frames with the same columns, one after another."""
+    out = frames[0]
+    for more in frames[1:]:
+        out = out.unionByName(more)
+    return out
+
+
 def _pick(values: list[str], seg: Any) -> Any:
     """Per row, the text `values[seg]` (one value per segment index)."""
     from pyspark.sql import functions as F
@@ -271,10 +279,7 @@ def transitions(
         if (path := previous.get(n)) is not None
     ]
     if reads:
-        prev = reads[0]
-        for more in reads[1:]:
-            prev = prev.unionByName(more)
-        joined = cur.join(prev, on=["seg", key], how="full")
+        joined = cur.join(_union(reads), on=["seg", key], how="full")
         known = result.select(column(key), F.lit(True).alias("exists"))
         joined = joined.join(known, on=key, how="left")
     else:
@@ -384,10 +389,7 @@ def _summary(
     ]
     rows = joined.filter(F.col("seg").isin(wanted))
     if pasts:
-        past = pasts[0]
-        for more in pasts[1:]:
-            past = past.unionByName(more)
-        past = past.filter(F.col("past_ever") | F.col("past_left").isNotNull())
+        past = _union(pasts).filter(F.col("past_ever") | F.col("past_left").isNotNull())
         rows = rows.join(past, on=["seg", key], how="full")
     else:
         rows = rows.select(
