@@ -53,7 +53,7 @@ def spark_writes(work: Any) -> None:
 
 class SparkFrame:
     """A Spark DataFrame that segcli writes (one Parquet file, rows sorted by `order`) or
-    counts, and collects only when asked to (`collect`)."""
+    counts, never collects."""
 
     def __init__(self, df: Any, order: str) -> None:
         self.df = df
@@ -72,7 +72,7 @@ class SparkFrame:
         beside it, whose single part file is then renamed to `path`."""
         folder = path.with_name(f".{path.name}.spark-{os.getpid()}")
         try:
-            out = self.df.coalesce(1).sortWithinPartitions(self.order)
+            out = self.df.coalesce(1).sortWithinPartitions(column(self.order))
             spark_writes(lambda: out.write.mode("overwrite").parquet(str(folder)))
             parts = sorted(folder.glob("part-*.parquet"))
             if len(parts) != 1:  # pragma: no cover - coalesce(1) writes one part
@@ -80,14 +80,6 @@ class SparkFrame:
             os.replace(parts[0], path)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
-
-    def collect(self) -> pl.DataFrame:
-        """The rows on the driver, sorted (only for what the driver must see itself)."""
-        from segcli.engines.spark import to_arrow
-
-        frame = pl.from_arrow(to_arrow(self.df.orderBy(self.order)))
-        assert isinstance(frame, pl.DataFrame)
-        return frame
 
 
 def column(name: str) -> Any:
@@ -99,7 +91,6 @@ def column(name: str) -> Any:
 
 def read_snapshot(spark: Any, path: Path, key: str, key_type: str) -> Any:
     """A committed snapshot (key, joined_at, source, member, base), read by Spark."""
-
     df = spark.read.parquet(str(path))
     return df.withColumn(key, column(key).cast("bigint" if key_type == "int" else "string"))
 
@@ -130,7 +121,7 @@ class Batch:
     def write_all(self) -> None:
         """One job: rows hashed by segment (so each segment's rows are in one task), sorted
         by key within it, written into `folder/seg=N/`."""
-        out = self.df.repartition("seg").sortWithinPartitions("seg", self.key)
+        out = self.df.repartition("seg").sortWithinPartitions("seg", column(self.key))
         spark_writes(
             lambda: out.write.mode("overwrite").partitionBy("seg").parquet(str(self.folder))
         )
