@@ -14,7 +14,7 @@ import polars as pl
 
 from segcli import __version__
 from segcli.engines import polars as polars_engine
-from segcli.engines.catalog import Catalog, catalog_for, remote_words
+from segcli.engines.catalog import Catalog, catalog_for, only_spark
 from segcli.engines.history import Histories
 from segcli.engines.polars import Evaluation
 from segcli.errors import SpecError, StateError, UsageError
@@ -270,12 +270,9 @@ def execute(
     `engine:`, else polars. `spark_master`: where Spark runs (else $SEGCLI_SPARK_MASTER,
     else the spec's `engine: {master}`, else local[2])."""
     engine = engine_of(project, engine)
-    remote = [n for n, src in project.spec.sources.items() if src.remote is not None]
+    remote = [src for src in project.spec.sources.values() if src.remote is not None]
     if remote and engine != "spark":
-        raise UsageError(
-            f"source '{remote[0]}' {remote_words(project.spec.sources[remote[0]])}, which only "
-            "the spark engine reads: use --engine spark (or engine: spark in the spec)"
-        )
+        raise UsageError(only_spark(remote[0]))
     if engine == "duckdb":
         from segcli.engines import duckdb as duckdb_engine
 
@@ -381,7 +378,8 @@ def run(
         raise UsageError(f"unknown format {fmt!r}: use parquet or csv")
     if keep_runs is not None and keep_runs < 1:
         raise UsageError(f"keep_runs must be at least 1, not {keep_runs}")
-    if fmt == "csv" and engine_of(project, engine) == "spark":
+    on_spark = engine_of(project, engine) == "spark"
+    if fmt == "csv" and on_spark:
         raise UsageError(
             "the spark engine writes its outputs as Parquet (Spark writes each file): "
             "use --format parquet"
@@ -415,7 +413,6 @@ def run(
         names = graph.order(spec.segments, segments)
         refresh_set = set(refresh or [])
         say("reading state")
-        on_spark = engine_of(project, engine) == "spark"
         carry, changed = kinds.carry(
             spec, names, manifest, state, refresh_set, fingerprints(project, names), not on_spark
         )
@@ -424,8 +421,21 @@ def run(
         say("evaluating the plan")
         modes = {n: c.mode for n, c in carry.items()}
         plan = make_plan(project, at, segments, modes, history=True)
-        ctx = _Run(project, state, manifest, out, at, fmt, dry_run, keep_runs, say, actions)
-        ctx.refresh, ctx.notes, ctx.t0 = refresh_set, notes, t0
+        ctx = _Run(
+            project=project,
+            state=state,
+            manifest=manifest,
+            out=out,
+            at=at,
+            fmt=fmt,
+            dry_run=dry_run,
+            keep_runs=keep_runs,
+            say=say,
+            actions=actions,
+            refresh=refresh_set,
+            notes=notes,
+            t0=t0,
+        )
         if on_spark:
             return _run_on_spark(ctx, plan, past, carry, spark_master)
         previous = {n: c.previous for n, c in carry.items()}
@@ -589,7 +599,7 @@ def _run_on_spark(
         took = (time.perf_counter() - t) / max(len(names), 1)
         results: list[SegmentResult] = []
         for name in names:
-            size, entered, left, _ = moves.counts[name]
+            size, entered, left = moves.counts[name]
             staged.snapshots[name] = moves.snapshot(name)
             if not ctx.dry_run:
                 staged.writes.append((moves.member_file(name), stage / "segments" / name))
@@ -628,9 +638,9 @@ class _Run:
     keep_runs: int | None
     say: Any
     actions: bool
-    refresh: set[str] = field(default_factory=set)
-    notes: list[str] = field(default_factory=list)
-    t0: float = 0.0
+    refresh: set[str]  # the segments --refresh recomputes
+    notes: list[str]  # said before the engine ran (a taken-over lock, changed definitions)
+    t0: float  # when the run started (perf_counter)
 
 
 @dataclass

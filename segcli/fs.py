@@ -41,9 +41,6 @@ class EngineFrame(Protocol):
     segcli.engines.spark_state.SparkFrame). `write` makes one Parquet file at `path` and
     raises OSError when it cannot."""
 
-    @property
-    def height(self) -> int: ...
-
     def write(self, path: Path) -> None: ...
 
 

@@ -157,11 +157,11 @@ def test_transitions_on_spark_mean_what_the_polars_transition_means(
             target = root / f"{n}.{what}.parquet"
             slice_.write(target)
             got = pl.read_parquet(target)
-            assert slice_.height == want.height, (n, what)
+            assert got.height == want.height, (n, what)
             assert got.schema == want.schema, (n, what, got.schema, want.schema)
             _same(want, got, f"{n} {what}")
         entered = int((changes["change"] == "entered").sum())
-        size, n_in, n_out, _ = moves.counts[n]
+        size, n_in, n_out = moves.counts[n]
         assert (size, n_in, n_out) == (members.height, entered, changes.height - entered)
     shutil.rmtree(root)
 

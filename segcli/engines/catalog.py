@@ -60,6 +60,14 @@ def remote_words(src: Source) -> str:
     return f"is the table {src.table}" if src.table else f"is at {src.path}"
 
 
+def only_spark(src: Source) -> str:
+    """Why an engine other than Spark cannot read a table or URI source, and what to do."""
+    return (
+        f"source '{src.name}' {remote_words(src)}, which only the spark engine reads "
+        "(engine: spark in the spec, or --engine spark)"
+    )
+
+
 def catalog_for(spec: Spec) -> Catalog:
     """A Catalog over a validated spec's sources."""
     return Catalog(spec.base_dir, spec.timezone, dict(spec.sources))
@@ -125,10 +133,7 @@ class Catalog:
         return self.sources[name].remote is not None
 
     def _not_here(self, name: str) -> DataError:
-        return DataError(
-            f"source '{name}' {remote_words(self.sources[name])}, which only the spark engine "
-            "reads (engine: spark in the spec, or --engine spark)"
-        )
+        return DataError(only_spark(self.sources[name]))
 
     def files(self, name: str) -> list[Path]:
         if self.is_remote(name):

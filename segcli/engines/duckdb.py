@@ -23,11 +23,10 @@ from segcli.engines.contacts import load_contacts, read_list
 from segcli.engines.history import HIST_KEY, Histories, stored_values, with_segment_history
 from segcli.engines.polars import Evaluation, type_name
 from segcli.engines.sql import fn, ident
-from segcli.engines.sql_query import ROW, Inputs, build_query
+from segcli.engines.sql_query import ROW, Inputs, build_query, held_in, result_columns
 from segcli.errors import DataError, UsageError
-from segcli.planning.history import now_col
 from segcli.planning.needs import source_need
-from segcli.planning.planner import Plan, base_col, rule_col, segment_col
+from segcli.planning.planner import Plan
 
 MEMORY_LIMIT = "1200MB"  # DuckDB's buffer memory; the process adds Polars' and Python's
 
@@ -139,12 +138,6 @@ def execute(
             return exp.false()
         return exp.In(this=item, query=exp.select("k").from_(prev[segment]).subquery())
 
-    def held_before(item: exp.Expr, column: str, test: exp.Expr) -> exp.Expr:
-        if column not in stored:
-            return exp.false()
-        keys = exp.select(exp.column(HIST_KEY, quoted=True)).from_(stored[column]).where(test)
-        return exp.In(this=item, query=keys.subquery())
-
     key_type = type_name(key_dtype)
     inputs = Inputs(
         source,
@@ -154,20 +147,13 @@ def execute(
         {r.name: key_type for r in plan.sources},
         in_list,
         in_previous,
-        held_before,
+        held_in(stored),
     )
-    cols = [c for n in plan.order for c in (rule_col(n), base_col(n), segment_col(n))]
-    cols += [n for n, _ in plan.scores] + [n for n, _ in plan.details]
-    outputs = [(c, c) for c in cols] + [(c, now_col(c)) for c in plan.history_fields]
-    query = build_query(plan, "duckdb", inputs, outputs, spec.file)
+    query = build_query(plan, "duckdb", inputs, result_columns(plan), spec.file)
     try:
-        frame = pl.from_arrow(con.sql(query.sql("duckdb", copy=False)).to_arrow_table())
+        table = con.sql(query.sql("duckdb", copy=False)).to_arrow_table()
     except con_errors(con) as exc:
         raise DataError(f"evaluating the plan on DuckDB failed: {exc}") from exc
     finally:
         con.close()
-    assert isinstance(frame, pl.DataFrame)
-    frame = frame.with_columns(pl.col(key).cast(key_dtype))
-    score_cols = [n for n, _ in plan.scores]
-    frame = frame.with_columns([pl.col(c).cast(pl.Float64) for c in score_cols])
-    return Evaluation(frame.sort(key), plan, warnings, time.perf_counter() - t0)
+    return Evaluation.of_rows(table, plan, key_dtype, warnings, time.perf_counter() - t0)

@@ -8,7 +8,6 @@ so they cannot disagree on what the state said.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -36,16 +35,13 @@ class Histories:
 
 
 def with_segment_history(
-    contacts: pl.DataFrame,
-    plan: Plan,
-    histories: Histories | None,
-    names: Iterable[str] | None = None,
+    contacts: pl.DataFrame, plan: Plan, histories: Histories | None
 ) -> pl.DataFrame:
     """The contacts with every `hist_col(X, part)` the plan reads (null where the state has
-    nothing for a contact); with `names`, those of these segments only."""
+    nothing for a contact)."""
     key = plan.key
     out = contacts
-    for name in plan.history_segments if names is None else names:
+    for name in plan.history_segments:
         frame = (histories.segments if histories else {}).get(name)
         cols = {p: hist_col(name, p) for p in SEGMENT_PARTS}
         if frame is None or frame.height == 0:

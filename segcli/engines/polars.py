@@ -458,6 +458,19 @@ class Evaluation:
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
+    @classmethod
+    def of_rows(
+        cls, frame: Any, plan: Plan, key_dtype: pl.DataType, warnings: list[str], seconds: float
+    ) -> Evaluation:
+        """The Evaluation of an SQL engine's per-contact rows (Arrow or Polars): the key in
+        the contacts key's type, scores as floats, sorted by key."""
+        rows = pl.from_arrow(frame) if not isinstance(frame, pl.DataFrame) else frame
+        assert isinstance(rows, pl.DataFrame)
+        rows = rows.with_columns(
+            pl.col(plan.key).cast(key_dtype), *(pl.col(c).cast(pl.Float64) for c, _ in plan.scores)
+        )
+        return cls(rows.sort(plan.key), plan, warnings, seconds)
+
     @property
     def key(self) -> str:
         return self.plan.key

@@ -33,15 +33,15 @@ from sqlglot import exp
 from segcli.engines.catalog import Catalog
 from segcli.engines.contacts import load_contacts, read_list
 from segcli.engines.duckdb import unknown_list_keys
-from segcli.engines.history import HIST_KEY, Histories, stored_values, with_segment_history
+from segcli.engines.history import Histories, stored_values, with_segment_history
 from segcli.engines.polars import Evaluation, type_name
 from segcli.engines.spark_read import MARK, Reader, q
 from segcli.engines.sql import ident, unsupported
 from segcli.engines.sql_compile import contacts_relation
-from segcli.engines.sql_query import Inputs, build_query
+from segcli.engines.sql_query import Inputs, build_query, held_in, result_columns
 from segcli.errors import DataError, SpecError, UsageError
 from segcli.planning.history import SEGMENT_PARTS, hist_col, now_col
-from segcli.planning.planner import Plan, base_col, rule_col, segment_col
+from segcli.planning.planner import Plan
 
 ENV_MASTER = "SEGCLI_SPARK_MASTER"
 DEFAULT_MASTER = "local[2]"
@@ -129,6 +129,12 @@ def _failed(reader: Reader, exc: Exception) -> DataError:
     return DataError(f"evaluating the plan on Spark failed: {spark_message(text)}")
 
 
+def from_spark(exc: BaseException) -> bool:
+    """Whether an exception is Spark's (PySpark, or a JVM error through Py4J): the ones
+    segcli turns into its own errors, since they have no common base class."""
+    return type(exc).__module__.startswith(("pyspark", "py4j"))
+
+
 def spark_message(text: str) -> str:
     """The line of a Spark/Py4J error that says what failed (not the Py4J call)."""
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
@@ -201,10 +207,10 @@ class SparkEvaluation:
     def current_values(self) -> dict[str, pl.DataFrame]:
         """Per column an `ever` leaf reads: key and its value now, on the driver (the state
         stores them: segcli.state.history.next_values)."""
-        key_dtype = self.reader.catalog.schema("contacts")[self.plan.key]
-        out = {}
         from segcli.engines.spark_state import column as col
 
+        key_dtype = self.reader.catalog.schema("contacts")[self.plan.key]
+        out = {}
         for column in self.plan.history_fields:
             rows = self.result.select(col(self.plan.key), col(now_col(column)))
             frame = pl.from_arrow(to_arrow(rows))
@@ -237,12 +243,7 @@ def execute(
     ev = evaluate(plan, catalog, previous, master, conf, histories, keep=False)
     table = ev.guarded(lambda: to_arrow(ev.result))
     key_dtype = catalog.schema("contacts")[plan.key]
-    frame = pl.from_arrow(table)
-    assert isinstance(frame, pl.DataFrame)
-    frame = frame.with_columns(pl.col(plan.key).cast(key_dtype))
-    score_cols = [n for n, _ in plan.scores]
-    frame = frame.with_columns([pl.col(c).cast(pl.Float64) for c in score_cols])
-    return Evaluation(frame.sort(plan.key), plan, ev.warnings, ev.seconds)
+    return Evaluation.of_rows(table, plan, key_dtype, ev.warnings, ev.seconds)
 
 
 def _guarded(reader: Reader, work: Any) -> Any:
@@ -252,7 +253,7 @@ def _guarded(reader: Reader, work: Any) -> Any:
     except (DataError, SpecError):
         raise
     except Exception as exc:
-        if type(exc).__module__.startswith(("pyspark", "py4j")):
+        if from_spark(exc):
             raise _failed(reader, exc) from exc
         raise
 
@@ -301,12 +302,6 @@ def evaluate(
         return exp.In(this=item, query=exp.select("k").from_(prev[segment]).subquery())
 
     stored: dict[str, str] = {}
-
-    def held_before(item: exp.Expr, column: str, test: exp.Expr) -> exp.Expr:
-        if column not in stored:
-            return exp.false()
-        keys = exp.select(exp.column(HIST_KEY, quoted=True)).from_(stored[column]).where(test)
-        return exp.In(this=item, query=keys.subquery())
 
     warnings: list[str] = []
     lists: dict[str, str] = {}
@@ -357,13 +352,10 @@ def evaluate(
             {r.name: key_type for r in plan.sources},
             in_list,
             in_previous,
-            held_before,
+            held_in(stored),
         )
-        cols = [c for n in plan.order for c in (rule_col(n), base_col(n), segment_col(n))]
-        cols += [n for n, _ in plan.scores] + [n for n, _ in plan.details]
-        outputs = [(c, c) for c in cols] + [(c, now_col(c)) for c in plan.history_fields]
         try:
-            query = build_query(plan, "spark", inputs, outputs, spec.file)
+            query = build_query(plan, "spark", inputs, result_columns(plan), spec.file)
         except NotImplementedError as exc:  # a construct whose SQL is not written yet
             what = str(exc).removeprefix("no SQL for ") + " (its SQL is not written yet)"
             raise unsupported("spark", what, spec.file) from exc
@@ -413,9 +405,6 @@ class Scratch:
             self.folder = None
 
 
-_PART_SQL = {"member": "BOOLEAN", "joined": "TIMESTAMP", "ever": "BOOLEAN", "left": "TIMESTAMP"}
-
-
 def _segment_history(
     spark: Any,
     plan: Plan,
@@ -424,26 +413,26 @@ def _segment_history(
     files: Scratch,
     contacts: str,
 ) -> str:
-    """The SQL of the contacts with every `hist_col(X, part)` the plan reads, each segment's
-    history (from the state, via a scratch Parquet file) left-joined on the key: the meaning
-    of segcli.engines.history.with_segment_history."""
-    key = q(ident(plan.key))
-    items = ["c.*"]
-    joins = []
-    for i, name in enumerate(plan.history_segments):
-        frame = (histories.segments if histories else {}).get(name)
-        cols = {p: q(ident(hist_col(name, p))) for p in SEGMENT_PARTS}
-        if frame is None or frame.height == 0:
-            items += [f"CAST(NULL AS {_PART_SQL[p]}) AS {c}" for p, c in cols.items()]
-            continue
-        keys = frame.select(pl.col(plan.key).cast(key_dtype, strict=False)).drop_nulls()
-        part = with_segment_history(keys.unique(), plan, histories, [name])
-        path = files.file(f"history_{i}")
-        part.rename({plan.key: "k"}).write_parquet(path)
-        spark.read.parquet(str(path)).createOrReplaceTempView(f"__history_{i}")
-        joins.append(f"LEFT JOIN __history_{i} h{i} ON c.{key} = h{i}.k")
-        items += [f"h{i}.{q(hist_col(name, p))} AS {c}" for p, c in cols.items()]
-    return f"SELECT {', '.join(items)} FROM {contacts} c {' '.join(joins)}"
+    """The SQL of the contacts with every `hist_col(X, part)` the plan reads: the parts
+    of every contact the state's history names (segcli.engines.history.with_segment_history,
+    in a scratch Parquet file), left-joined on the key; null for the other contacts."""
+    if not plan.history_segments:
+        return f"SELECT * FROM {contacts}"
+    frames = histories.segments if histories else {}
+    key = pl.col(plan.key).cast(key_dtype, strict=False)
+    named = [frames[n].select(key) for n in plan.history_segments if n in frames]
+    keys = pl.concat([pl.DataFrame(schema={plan.key: key_dtype}), *named]).drop_nulls().unique()
+    parts = with_segment_history(keys, plan, histories)
+    path = files.file("history")
+    parts.rename({plan.key: "k"}).write_parquet(path)
+    spark.read.parquet(str(path)).createOrReplaceTempView("__history")
+    items = ", ".join(
+        f"h.{q(hist_col(n, p))} AS {q(ident(hist_col(n, p)))}"
+        for n in plan.history_segments
+        for p in SEGMENT_PARTS
+    )
+    on = f"c.{q(ident(plan.key))} = h.k"
+    return f"SELECT c.*, {items} FROM {contacts} c LEFT JOIN __history h ON {on}"
 
 
 def _arrow_schema(df: Any) -> Any:

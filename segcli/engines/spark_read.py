@@ -269,13 +269,13 @@ def table_schema(spark: Any, src: Any) -> dict[str, pl.DataType]:
     """The columns of a catalog table or of the Parquet files at a URI (SPEC §3.1), as the
     catalog types a source's; a column of a type segcli has none for is left out (conditions
     on it are then unknown columns, reported with the spec's line)."""
-    from segcli.engines.spark import spark_message
+    from segcli.engines.spark import from_spark, spark_message
 
     what = f"table {src.table}" if src.table else src.path
     try:
         fields = remote_frame(spark, src).schema.fields
     except Exception as exc:
-        if type(exc).__module__.startswith(("pyspark", "py4j")):
+        if from_spark(exc):
             raise DataError(f"source '{src.name}' ({what}): {spark_message(str(exc))}") from exc
         raise
     out: dict[str, pl.DataType] = {}

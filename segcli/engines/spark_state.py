@@ -44,28 +44,20 @@ def spark_writes(work: Any) -> None:
     try:
         work()
     except Exception as exc:
-        if type(exc).__module__.startswith(("pyspark", "py4j")):
-            from segcli.engines.spark import spark_message
+        from segcli.engines.spark import from_spark, spark_message
 
+        if from_spark(exc):
             raise OSError(f"Spark could not write it: {spark_message(str(exc))}") from exc
         raise
 
 
 class SparkFrame:
-    """A Spark DataFrame that segcli writes (one Parquet file, rows sorted by `order`) or
-    counts, never collects."""
+    """A Spark DataFrame that segcli writes (one Parquet file, rows sorted by `order`) and
+    never collects."""
 
     def __init__(self, df: Any, order: str) -> None:
         self.df = df
         self.order = order
-        self._height: int | None = None
-
-    @property
-    def height(self) -> int:
-        """The number of rows, counted on Spark once."""
-        if self._height is None:
-            self._height = int(self.df.count())
-        return self._height
 
     def write(self, path: Path) -> None:
         """Write the rows as one Parquet file at `path`: one Spark task writes a folder
@@ -90,7 +82,8 @@ def column(name: str) -> Any:
 
 
 def read_snapshot(spark: Any, path: Path, key: str, key_type: str) -> Any:
-    """A committed snapshot (key, joined_at, source, member, base), read by Spark."""
+    """A file of the state (a committed snapshot, a history as read) read by Spark, its key
+    in the contacts key's type."""
     df = spark.read.parquet(str(path))
     return df.withColumn(key, column(key).cast("bigint" if key_type == "int" else "string"))
 
@@ -101,6 +94,16 @@ def _union(frames: list[Any]) -> Any:
     for more in frames[1:]:
         out = out.unionByName(more)
     return out
+
+
+def _full_join(rows: Any, others: list[Any], key: str, types: dict[str, str]) -> Any:
+    """`rows` fully joined on (seg, key) with the union of `others` (whose other columns are
+    `types`); with no others, those columns as nulls."""
+    from pyspark.sql import functions as F
+
+    if others:
+        return rows.join(_union(others), on=["seg", key], how="full")
+    return rows.select("*", *(F.lit(None).cast(t).alias(c) for c, t in types.items()))
 
 
 def _pick(values: list[str], seg: Any) -> Any:
@@ -145,17 +148,8 @@ class Batch:
 class Slice:
     """One segment's rows of a Batch: written by moving the file Spark wrote."""
 
-    def __init__(self, batch: Batch, seg: int, height: int | None = None) -> None:
-        self.batch, self.seg, self._height = batch, seg, height
-
-    @property
-    def height(self) -> int:
-        """The number of rows (counted on Spark when not known)."""
-        if self._height is None:
-            from pyspark.sql import functions as F
-
-            self._height = int(self.batch.df.filter(F.col("seg") == self.seg).count())
-        return self._height
+    def __init__(self, batch: Batch, seg: int) -> None:
+        self.batch, self.seg = batch, seg
 
     def write(self, path: Path) -> None:
         found = self.batch.part(self.seg)
@@ -175,7 +169,7 @@ class Transitions:
     snapshots: Batch
     members: Batch
     changes: Batch
-    counts: dict[str, tuple[int, int, int, int]]  # size, entered, left, snapshot rows
+    counts: dict[str, tuple[int, int, int]]  # members, entered, left
     summaries: Batch | None = None  # snapshots that carry a history summary
     summarised: frozenset[str] = frozenset()
 
@@ -183,14 +177,13 @@ class Transitions:
         if name in self.summarised:
             assert self.summaries is not None
             return Slice(self.summaries, self.names.index(name))
-        return Slice(self.snapshots, self.names.index(name), self.counts[name][3])
+        return Slice(self.snapshots, self.names.index(name))
 
     def member_file(self, name: str) -> Slice:
-        return Slice(self.members, self.names.index(name), self.counts[name][0])
+        return Slice(self.members, self.names.index(name))
 
     def change_file(self, name: str) -> Slice:
-        _, entered, left, _ = self.counts[name]
-        return Slice(self.changes, self.names.index(name), entered + left)
+        return Slice(self.changes, self.names.index(name))
 
     def write(self) -> None:
         """Spark writes every segment's snapshot, members and changes: three jobs."""
@@ -269,18 +262,13 @@ def transitions(
         for i, n in enumerate(names)
         if (path := previous.get(n)) is not None
     ]
-    if reads:
-        joined = cur.join(_union(reads), on=["seg", key], how="full")
+    prev_types = {"prev_joined": "timestamp", "prev_source": "string", "p": "boolean"}
+    joined = _full_join(cur, reads, key, prev_types)
+    if reads:  # a contact a previous snapshot names may be gone (`deleted`)
         known = result.select(column(key), F.lit(True).alias("exists"))
         joined = joined.join(known, on=key, how="left")
     else:
-        joined = cur.select(
-            "*",
-            F.lit(None).cast("timestamp").alias("prev_joined"),
-            F.lit(None).cast("string").alias("prev_source"),
-            F.lit(None).cast("boolean").alias("p"),
-            F.lit(True).alias("exists"),
-        )
+        joined = joined.withColumn("exists", F.lit(True))
     # A refresh of a segment whose last snapshot had rows says `refreshed`, else `matched`.
     rows = {n: pq.ParquetFile(p).metadata.num_rows for n, p in previous.items() if p}
     reason_in = ["refreshed" if n in refreshed and rows.get(n) else "matched" for n in names]
@@ -330,14 +318,13 @@ def transitions(
             F.count_if(F.col("c") & F.col("member")).alias("size"),
             F.count_if(F.col("change") == "entered").alias("entered"),
             F.count_if(F.col("change") == "left").alias("left"),
-            F.count_if(F.col("c")).alias("rows"),
         )
         .collect()
     }
     counts = {}
     for i, n in enumerate(names):
         r = totals.get(i)
-        counts[n] = (r["size"], r["entered"], r["left"], r["rows"]) if r else (0, 0, 0, 0)
+        counts[n] = (r["size"], r["entered"], r["left"]) if r else (0, 0, 0)
     summary = None
     if summarised:
         carried = _summary(spark, joined, names, key, key_type, summaries or {}, at)
@@ -368,27 +355,20 @@ def _summary(
 
     wanted = [names.index(n) for n in summaries]
     pasts = [
-        spark.read.parquet(str(path)).select(
+        read_snapshot(spark, path, key, key_type)
+        .select(
             F.lit(names.index(n)).alias("seg"),
-            column(key).cast("bigint" if key_type == "int" else "string").alias(key),
+            column(key),
             F.coalesce(F.col("ever") | F.col("member"), F.lit(False)).alias("past_ever"),
             F.col("left").cast("timestamp").alias("past_left"),
             F.lit(True).alias("h"),
         )
+        .filter(F.col("past_ever") | F.col("past_left").isNotNull())
         for n, path in summaries.items()
         if path is not None
     ]
-    rows = joined.filter(F.col("seg").isin(wanted))
-    if pasts:
-        past = _union(pasts).filter(F.col("past_ever") | F.col("past_left").isNotNull())
-        rows = rows.join(past, on=["seg", key], how="full")
-    else:
-        rows = rows.select(
-            "*",
-            F.lit(None).cast("boolean").alias("past_ever"),
-            F.lit(None).cast("timestamp").alias("past_left"),
-            F.lit(None).cast("boolean").alias("h"),
-        )
+    past_types = {"past_ever": "boolean", "past_left": "timestamp", "h": "boolean"}
+    rows = _full_join(joined.filter(F.col("seg").isin(wanted)), pasts, key, past_types)
     c = F.coalesce(F.col("c"), F.lit(False))
     member = c & F.coalesce(F.col("member"), F.lit(False))
     return rows.filter(c | F.coalesce(F.col("h"), F.lit(False))).select(

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
+from segcli.engines.history import HIST_KEY
 from segcli.engines.sql import (
     Translator,
     col,
@@ -34,6 +35,7 @@ from segcli.engines.sql import (
 from segcli.engines.sql_per import per_cte
 from segcli.engines.sql_sequences import needed_columns, sequence_ctes
 from segcli.planning import ir
+from segcli.planning.history import now_col
 from segcli.planning.planner import (
     Aggregate,
     Plan,
@@ -68,6 +70,28 @@ class Inputs:
     in_previous: Callable[[exp.Expr, str], exp.Expr] | None = None
     # held_before(item, column, test): the SQL of ir.HeldBefore (values stored by the state).
     held_before: Callable[[exp.Expr, str, exp.Expr], exp.Expr] | None = None
+
+
+def result_columns(plan: Plan) -> list[tuple[str, str]]:
+    """(name, column) of an engine's per-contact result: each segment's rule, base and
+    member flags, the scores and detail columns, and the current value of each column an
+    `ever` leaf reads (what the state stores)."""
+    cols = [c for n in plan.order for c in (rule_col(n), base_col(n), segment_col(n))]
+    cols += [n for n, _ in plan.scores] + [n for n, _ in plan.details]
+    return [(c, c) for c in cols] + [(c, now_col(c)) for c in plan.history_fields]
+
+
+def held_in(stored: dict[str, str]) -> Callable[[exp.Expr, str, exp.Expr], exp.Expr]:
+    """Inputs.held_before over relations of stored values: `stored[column]` names one with
+    HIST_KEY and the column (by `ident`); a column with none stored was never held."""
+
+    def held_before(item: exp.Expr, column: str, test: exp.Expr) -> exp.Expr:
+        if column not in stored:
+            return exp.false()
+        keys = exp.select(exp.column(HIST_KEY, quoted=True)).from_(stored[column]).where(test)
+        return exp.In(this=item, query=keys.subquery())
+
+    return held_before
 
 
 def _select(*items: exp.Expr) -> exp.Select:

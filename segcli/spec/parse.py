@@ -62,6 +62,13 @@ def parse(root: YNode, r: Reporter, base_dir: Path) -> Parsed | None:
     return _Parser(r, base_dir).spec(root)
 
 
+def _read_by_segcli(name: str, body: dict[str, YNode]) -> bool:
+    """Contacts and relation-one sources: segcli reads them itself (views, deliveries, the
+    key checks), so they are never a table or a URI only Spark reads."""
+    relation = body.get("relation")
+    return name == "contacts" or (relation is not None and relation.value == "one")
+
+
 class _Parser:
     def __init__(self, r: Reporter, base_dir: Path) -> None:
         self.r = r
@@ -306,7 +313,7 @@ class _Parser:
         problem = None
         if "path" in body:
             problem = "gives both 'path' and 'table': use one"
-        elif name == "contacts" or (body.get("relation") and body["relation"].value == "one"):
+        elif _read_by_segcli(name, body):
             problem = "is read by segcli itself (views, deliveries): it needs 'path', not 'table'"
         elif "dedupe" in body:
             problem = "is a table: 'dedupe' keeps the first row in file order; a table has none"
@@ -324,7 +331,7 @@ class _Parser:
         problem = None
         if not re.search(r"\.parquet$|/$", uri):
             problem = "is read by the spark engine: a URI must name Parquet files (*.parquet)"
-        elif name == "contacts" or (body.get("relation") and body["relation"].value == "one"):
+        elif _read_by_segcli(name, body):
             problem = "is read by segcli itself (views, deliveries): its path must be a file"
         elif "dedupe" in body:
             problem = "is at a URI: 'dedupe' is for local files, whose order segcli knows"

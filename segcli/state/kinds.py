@@ -62,9 +62,12 @@ def carry(
     for n in names:
         seg = spec.segments[n]
         cur = manifest.current.get(n)
-        path = state.snapshot_path(cur["snapshot"], key) if cur and not load else None
-        path = path or (state.path / cur["snapshot"] if cur else None)
-        prev = state.read_snapshot(cur["snapshot"], key) if cur and load else None
+        path, prev = None, None
+        if cur and load:
+            prev = state.read_snapshot(cur["snapshot"], key)
+            path = state.path / cur["snapshot"]
+        elif cur:
+            path = state.snapshot_path(cur["snapshot"], key)
         if cur and cur.get("fingerprint") != fingerprints[n]:
             keep = seg.kind != "dynamic" and n not in refresh
             notes.append(

@@ -332,26 +332,15 @@ class StateDir:
     def read_snapshot(self, rel: str, key: str) -> pl.DataFrame:
         """A snapshot file named by the manifest; StateError when missing or unreadable."""
         p = self.path / rel
-        try:
-            df = pl.read_parquet(p)
-        except (OSError, pl.exceptions.PolarsError) as exc:
-            raise StateError(f"state snapshot {p} is missing or corrupt ({exc})") from exc
-        missing = [c for c in (key, *SNAPSHOT_COLUMNS) if c not in df.columns]
-        if missing:
-            raise StateError(f"state snapshot {p} lacks column(s) {', '.join(missing)}")
+        df = _snapshot_read(p, key, pl.read_parquet)
+        assert isinstance(df, pl.DataFrame)
         return df
 
     def snapshot_path(self, rel: str, key: str) -> Path:
         """A snapshot file named by the manifest, checked by its schema only (for an engine
         that reads it itself); StateError when missing, unreadable or lacking a column."""
         p = self.path / rel
-        try:
-            names = pl.read_parquet_schema(p)
-        except (OSError, pl.exceptions.PolarsError) as exc:
-            raise StateError(f"state snapshot {p} is missing or corrupt ({exc})") from exc
-        missing = [c for c in (key, *SNAPSHOT_COLUMNS) if c not in names]
-        if missing:
-            raise StateError(f"state snapshot {p} lacks column(s) {', '.join(missing)}")
+        _snapshot_read(p, key, pl.read_parquet_schema)
         return p
 
     def clean_strays(self, manifest: Manifest) -> None:
@@ -485,6 +474,19 @@ class StateDir:
         ids = {r["run_id"] for r in kept}
         gone = [r["run_id"] for r in runs if r["run_id"] not in ids]
         return Manifest(kept, manifest.current, [*manifest.pruned, *gone], manifest.fields)
+
+
+def _snapshot_read(path: Path, key: str, read: Any) -> Any:
+    """`read(path)` (the rows, or only the schema) of a snapshot file; StateError when it is
+    missing, unreadable or lacks one of the snapshot's columns."""
+    try:
+        got = read(path)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise StateError(f"state snapshot {path} is missing or corrupt ({exc})") from exc
+    missing = [c for c in (key, *SNAPSHOT_COLUMNS) if c not in got]
+    if missing:
+        raise StateError(f"state snapshot {path} lacks column(s) {', '.join(missing)}")
+    return got
 
 
 def _legacy_state(path: Path) -> bool:
