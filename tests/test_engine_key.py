@@ -93,6 +93,20 @@ def test_the_spec_engine_runs_unless_the_command_line_says_otherwise(spec_dir: P
     assert [s.size for s in first.segments] == [s.size for s in second.segments]
 
 
+def test_json_schema_takes_a_path_or_a_table_for_a_source() -> None:
+    """`table:` (SPEC §3.1) stands in for `path:`; a source with neither is invalid."""
+    import jsonschema
+
+    schema = json_schema()
+    sources = {"contacts": {"path": "c.csv", "key": "id"}}
+    spec = {"version": 1, "sources": sources}
+    sources["email"] = {"table": "crm.email_events", "key": "cid"}
+    jsonschema.validate(spec, schema)
+    sources["email"] = {"key": "cid"}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(spec, schema)
+
+
 def test_json_schema_knows_the_engine_key() -> None:
     engine = json_schema()["properties"]["engine"]["anyOf"]
     assert engine[0]["enum"] == ["polars", "duckdb", "spark"]

@@ -257,6 +257,8 @@ SOURCE = (
     # contacts only: the column naming each contact's account (SPEC §2.7)
     Key("account", {**STRING, "description": "contacts only: the account (company) column"}),
 )
+PATH_OR_TABLE = [{"required": ["path"]}, {"required": ["table"]}]  # a source's rows: one of
+
 REGULARLY = (
     Key("at_least", {"type": "integer", "minimum": 1, "description": "rows per period (1)"}),
     Key("every", DURATION, True),
@@ -477,9 +479,9 @@ TOP_LEVEL = (
         "sources",
         {
             "type": "object",
-            "properties": {"contacts": obj(SOURCE)},
+            "properties": {"contacts": obj(SOURCE, anyOf=PATH_OR_TABLE)},
             "required": ["contacts"],
-            "additionalProperties": obj(SOURCE),
+            "additionalProperties": obj(SOURCE, anyOf=PATH_OR_TABLE),
         },
         True,
     ),
