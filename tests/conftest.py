@@ -156,3 +156,49 @@ def spark() -> Iterator[Any]:
     session = spark_engine.session("local[2]", conf)
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def spark_connect() -> Iterator[str]:
+    """A Spark Connect server for the whole test run (tests/spark_connect_server.py: local
+    mode, on 127.0.0.1, a fresh port and token) and its `sc://localhost` URL (PySpark sends a
+    token without TLS to localhost only); the token is in
+    $SPARK_CONNECT_AUTHENTICATE_TOKEN, where PySpark's client reads it."""
+    import os
+    import socket
+    import subprocess
+    import uuid
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    token = uuid.uuid4().hex
+    env = {**os.environ, "SPARK_CONNECT_AUTHENTICATE_TOKEN": token}
+    server = Path(__file__).parent / "spark_connect_server.py"
+    proc = subprocess.Popen(
+        [sys.executable, str(server), str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # `ready` once it serves, or nothing if it died
+        assert line.strip() == "ready", f"the Spark Connect server did not start: {line!r}"
+        previous = os.environ.get("SPARK_CONNECT_AUTHENTICATE_TOKEN")
+        os.environ["SPARK_CONNECT_AUTHENTICATE_TOKEN"] = token
+        try:
+            yield f"sc://localhost:{port}"  # a token without TLS: localhost only
+        finally:
+            if previous is None:
+                os.environ.pop("SPARK_CONNECT_AUTHENTICATE_TOKEN", None)
+            else:
+                os.environ["SPARK_CONNECT_AUTHENTICATE_TOKEN"] = previous
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -387,42 +387,6 @@ def test_the_specs_engine_reaches_spark(make_project: Any, monkeypatch: pytest.M
     assert seen == [("spark://spec:7077", {"a.b": "3"}), ("local[1]", {"a.b": "3"})]
 
 
-def test_sc_url_goes_through_spark_connect(monkeypatch: pytest.MonkeyPatch) -> None:
-    """An sc:// master is handed to SparkSession.builder.remote (no Connect server runs in
-    the tests: a stand-in builder records the calls)."""
-    pyspark_sql = pytest.importorskip("pyspark.sql")
-    calls: list[tuple[str, Any]] = []
-
-    class Builder:
-        def remote(self, url: str) -> Builder:
-            calls.append(("remote", url))
-            return self
-
-        def master(self, url: str) -> Builder:
-            calls.append(("master", url))
-            return self
-
-        def appName(self, name: str) -> Builder:
-            return self
-
-        def config(self, k: str, v: str) -> Builder:
-            calls.append(("config", (k, v)))
-            return self
-
-        def getOrCreate(self) -> Any:
-            class Conf:
-                def set(self, k: str, v: str) -> None:
-                    calls.append(("set", (k, v)))
-
-            return type("Session", (), {"conf": Conf()})()
-
-    monkeypatch.setattr(pyspark_sql.SparkSession, "builder", Builder())
-    spark_engine.session("sc://example.invalid:15002")
-    assert calls[0] == ("remote", "sc://example.invalid:15002")
-    assert ("master", "sc://example.invalid:15002") not in calls
-    assert ("set", ("spark.sql.session.timeZone", "UTC")) in calls
-
-
 def test_unknown_engine_lists_spark(tmp_path: Path) -> None:
     project = api.load(ROOT / "segments.yaml")
     with pytest.raises(UsageError, match="polars, duckdb, spark"):

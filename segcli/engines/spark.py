@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import tempfile
 import time
 from collections.abc import Mapping
@@ -40,10 +41,12 @@ from segcli.engines.sql import ident, unsupported
 from segcli.engines.sql_compile import contacts_relation
 from segcli.engines.sql_query import Inputs, build_query, held_in, result_columns
 from segcli.errors import DataError, SpecError, UsageError
+from segcli.fs import problem_of
 from segcli.planning.history import SEGMENT_PARTS, hist_col, now_col
 from segcli.planning.planner import Plan
 
 ENV_MASTER = "SEGCLI_SPARK_MASTER"
+CONNECT_TIMEOUT = 10.0  # seconds to wait for a Spark Connect server to accept a connection
 DEFAULT_MASTER = "local[2]"
 # What segcli's SQL means only with: instants in UTC, lenient casts (TRY_CAST, the readers'
 # checks make a bad value an error), naive Parquet timestamps kept naive (read in the
@@ -76,6 +79,8 @@ def session(master: str | None = None, conf: dict[str, str] | None = None) -> An
     url = master_of(master)
     if url.startswith("sc://"):
         # Spark Connect (Databricks, a Spark Connect server): the server owns the session.
+        # PySpark retries an unreachable server for minutes: say so at once instead.
+        _check_reachable(url)
         builder = SparkSession.builder.remote(url)
     else:
         builder = SparkSession.builder.master(url).appName("segcli")
@@ -86,11 +91,18 @@ def session(master: str | None = None, conf: dict[str, str] | None = None) -> An
     try:
         spark = builder.getOrCreate()
     except Exception as exc:  # Py4J / gRPC failures have no common base class
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UsageError(
-            f"the spark engine cannot start Spark on {url}: {first} (a local master needs "
-            "Java 17: apt-get install openjdk-17-jre-headless)"
-        ) from exc
+        text = str(exc).strip()
+        first = spark_message(text) if text else type(exc).__name__
+        if not url.startswith("sc://"):
+            hint = "a local master needs Java 17: apt-get install openjdk-17-jre-headless"
+        elif "UNAUTHENTICATED" in text:
+            hint = (
+                "the server wants a token: give it in the URL (sc://HOST:PORT/;token=…) or "
+                "in $SPARK_CONNECT_AUTHENTICATE_TOKEN"
+            )
+        else:
+            hint = "is it a Spark Connect server of Spark 4?"
+        raise UsageError(f"the spark engine cannot start Spark on {url}: {first} ({hint})") from exc
     for k, v in SETTINGS.items():  # an active session keeps its settings: set segcli's
         spark.conf.set(k, v)
     if not url.startswith("sc://"):
@@ -100,17 +112,30 @@ def session(master: str | None = None, conf: dict[str, str] | None = None) -> An
     return spark
 
 
+def connect_address(url: str) -> tuple[str, int]:
+    """The host and port of a Spark Connect URL (`sc://HOST[:PORT][/;param=value…]`; the
+    port defaults to Spark Connect's 15002); UsageError when it names no host."""
+    found = re.fullmatch(r"sc://(\[[^\]]+\]|[^:/;\[\]]+)(?::(\d+))?(?:/.*)?", url)
+    if not found:
+        raise UsageError(f"the Spark Connect URL {url} names no host: write sc://HOST:PORT")
+    return found.group(1).strip("[]"), int(found.group(2) or 15002)
+
+
+def _check_reachable(url: str) -> None:
+    """UsageError when nothing accepts connections at the Spark Connect URL's address."""
+    host, port = connect_address(url)
+    try:
+        socket.create_connection((host, port), timeout=CONNECT_TIMEOUT).close()
+    except OSError as exc:
+        raise UsageError(
+            f"the spark engine cannot reach the Spark Connect server at {host}:{port} "
+            f"({problem_of(exc)}): is it running, and is {url} its address?"
+        ) from exc
+
+
 def to_arrow(df: Any) -> Any:
     """A Spark DataFrame's rows as one Arrow table (classic PySpark or Spark Connect)."""
-    import pyarrow as pa
-
-    if hasattr(df, "_collect_as_arrow"):
-        batches = df._collect_as_arrow()
-        if batches:
-            return pa.Table.from_batches(batches)
-        return pa.Table.from_pylist([], schema=_arrow_schema(df))
-    client = df._session.client  # pragma: no cover - Spark Connect, not run in the tests
-    return client.to_table(df._plan.to_proto(client))[0]  # pragma: no cover
+    return df.toArrow()
 
 
 def _failed(reader: Reader, exc: Exception) -> DataError:
@@ -132,12 +157,15 @@ def _failed(reader: Reader, exc: Exception) -> DataError:
 def from_spark(exc: BaseException) -> bool:
     """Whether an exception is Spark's (PySpark, or a JVM error through Py4J): the ones
     segcli turns into its own errors, since they have no common base class."""
-    return type(exc).__module__.startswith(("pyspark", "py4j"))
+    return type(exc).__module__.startswith(("pyspark", "py4j", "grpc"))
 
 
 def spark_message(text: str) -> str:
     """The line of a Spark/Py4J error that says what failed (not the Py4J call)."""
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    grpc = re.search(r'details = "(.+?)"', text)  # a Spark Connect (gRPC) failure
+    if grpc:
+        return grpc.group(1)
     for ln in lines:
         if re.match(r"^(\S+Exception: )?\[[A-Z_.]+\]", ln):
             return re.sub(r"^\S+Exception: ", "", ln)
@@ -433,10 +461,3 @@ def _segment_history(
     )
     on = f"c.{q(ident(plan.key))} = h.k"
     return f"SELECT c.*, {items} FROM {contacts} c LEFT JOIN __history h ON {on}"
-
-
-def _arrow_schema(df: Any) -> Any:
-    """The Arrow schema of a Spark DataFrame (for a result without rows)."""
-    from pyspark.sql.pandas.types import to_arrow_schema
-
-    return to_arrow_schema(df.schema)

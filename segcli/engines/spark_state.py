@@ -141,7 +141,7 @@ class Batch:
         import pyarrow.parquet as pq
         from pyspark.sql.pandas.types import to_arrow_schema
 
-        schema = to_arrow_schema(self.df.drop("seg").schema)
+        schema = to_arrow_schema(self.df.drop("seg").schema, timezone="UTC")
         pq.write_table(schema.empty_table(), path)
 
 

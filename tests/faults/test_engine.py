@@ -119,3 +119,21 @@ def test_a_table_source_on_another_engine_is_exit_2_naming_it(tmp_path: Path, sp
     result = invoke(["run", "--as-of", "2026-04-01", "--engine", "polars"], root)
     assert_clean(result, 2, "source 'email' is the table segcli_fault_events", "only the spark")
     assert_untouched(before, root, own=(".segcli", "out"))
+
+
+def test_an_unreachable_spark_connect_server_is_exit_2_at_once(basic: Path) -> None:
+    """Nothing listens at the `sc://` address: exit 2 naming it, at once (PySpark's client
+    retried for more than ten minutes), and nothing written."""
+    import socket
+
+    pytest.importorskip("pyspark")
+    with socket.socket() as probe:  # a loopback port nothing listens on once closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    before = tree(basic)
+    master = f"sc://127.0.0.1:{port}"
+    result = invoke(
+        ["run", "--as-of", "2026-11-20", "--engine", "spark", "--spark-master", master], basic
+    )
+    assert_clean(result, 2, f"cannot reach the Spark Connect server at 127.0.0.1:{port}")
+    assert_untouched(before, basic, own=(".segcli", "out"))
