@@ -33,8 +33,13 @@ ROOT = Path(__file__).resolve().parent.parent
 FEW = SETTINGS.__class__(SETTINGS, max_examples=25)
 
 
-def compute(project: api.Project, as_of: str | datetime, engine: str = "duckdb") -> Computed:
-    ev, _ = api.compute(project, as_of, engine=engine)
+def compute(
+    project: api.Project,
+    as_of: str | datetime,
+    engine: str = "duckdb",
+    spark_master: str | None = None,
+) -> Computed:
+    ev, _ = api.compute(project, as_of, engine=engine, spark_master=spark_master)
     keys = ev.contact_keys().to_list()
 
     def true_keys(flags: pl.Series) -> set[Any]:

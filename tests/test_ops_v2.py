@@ -16,6 +16,7 @@ import pytest
 from conftest import Computed, write_project
 from hypothesis import given
 from reference import Reference
+from test_engines_duckdb import compute
 from test_reference import (
     HAND_AS_OF,
     HAND_CONTACTS,
@@ -36,17 +37,7 @@ FEW = SETTINGS.__class__(SETTINGS, max_examples=40)
 
 
 def run(project: api.Project, as_of: Any, engine: str) -> Computed:
-    ev, _ = api.compute(project, as_of, engine=engine)
-    keys = ev.contact_keys().to_list()
-
-    def true_keys(flags: Any) -> set[Any]:
-        return {k for k, v in zip(keys, flags.to_list(), strict=True) if v}
-
-    return Computed(
-        {n: true_keys(ev.member(n)) for n in ev.segments},
-        {n: true_keys(ev.matches(n)) for n in ev.segments},
-        {m: dict(zip(keys, ev.score(m).to_list(), strict=True)) for m in project.spec.scoring},
-    )
+    return compute(project, as_of, engine)
 
 
 def located(tmp_path: Path, where: str, head: str | None = None) -> list[Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -172,15 +173,25 @@ def _demo(root: Path) -> api.Project:
     return api.load(root / "segments.yaml")
 
 
-def test_a_run_never_brings_members_to_the_driver(
-    tmp_path: Path, spark: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """With Arrow collection and the collecting `execute` forbidden, three runs of the
-    demo on Spark write what the Polars engine writes, file by file: members, changes,
-    scores, state snapshots (the semi_dynamic and static segments carry members; segments
-    whose history `ever` / `member_for` / `left` reads carry their summary) and the stored
-    values of `ever: true` columns. The driver collected only the changes it delivers and
-    the current values of the `ever: true` columns, which the state stores."""
+@dataclass
+class DemoRuns:
+    """Runs of the demo on Polars and on Spark: every file they wrote, keyed by the run's
+    as_of (outputs) or position (state), their last results, and what Spark collected."""
+
+    want: dict[str, pl.DataFrame]
+    got: dict[str, pl.DataFrame]
+    polars_run: Any
+    spark_run: Any
+    collected: list[list[str]]
+    project: api.Project
+
+
+def demo_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dates: list[str], master: str | None = None
+) -> DemoRuns:
+    """The demo run at each of `dates` on Polars, then on Spark (at `master`) with the
+    collecting `execute` forbidden and every Arrow collection recorded; asserts that both
+    wrote the same files, equal file by file, and the same run summaries."""
     collected: list[list[str]] = []
     real = spark_engine.to_arrow
 
@@ -201,8 +212,10 @@ def test_a_run_never_brings_members_to_the_driver(
             if engine == "spark":
                 patch.setattr(spark_engine, "to_arrow", to_arrow)
                 patch.setattr(spark_engine, "execute", forbidden)
-            for at in ("2026-11-06", "2026-11-13", "2026-11-20"):
-                result = api.run(project, as_of=at, engine=engine, actions=False)
+            for at in dates:
+                result = api.run(
+                    project, as_of=at, engine=engine, actions=False, spark_master=master
+                )
                 frames.update({f"{at}/{k}": v for k, v in _frames(root / "out").items()})
         manifest = json.loads((root / ".segcli" / "manifest.json").read_text())
         order = [r["run_id"] for r in manifest["runs"]]
@@ -210,22 +223,35 @@ def test_a_run_never_brings_members_to_the_driver(
         found[engine] = (frames, result)
     (want, polars_run), (got, spark_run) = found["polars"], found["spark"]
     assert sorted(want) == sorted(got)
-    assert any(k.startswith("runs/2/") for k in want)  # every run's snapshots compared
-    assert any("+field-" in k for k in want)  # and the stored `ever` values
-    assert any("left_at" in f.columns for f in want.values())  # and a history summary
+    assert any(k.startswith(f"runs/{len(dates) - 1}/") for k in want)  # every run compared
     for name in want:
         _same(want[name], got[name], name)
     assert [s.summary() for s in spark_run.segments] == [s.summary() for s in polars_run.segments]
-    key = project.spec.contacts.key
-    changes = [c for c in collected if "change" in c]
-    values = [c for c in collected if "change" not in c]
+    assert spark_run.memberships is None and spark_run.scores is None
+    return DemoRuns(want, got, polars_run, spark_run, collected, project)
+
+
+def test_a_run_never_brings_members_to_the_driver(
+    tmp_path: Path, spark: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With Arrow collection and the collecting `execute` forbidden, three runs of the
+    demo on Spark write what the Polars engine writes, file by file: members, changes,
+    scores, state snapshots (the semi_dynamic and static segments carry members; segments
+    whose history `ever` / `member_for` / `left` reads carry their summary) and the stored
+    values of `ever: true` columns. The driver collected only the changes it delivers and
+    the current values of the `ever: true` columns, which the state stores."""
+    runs = demo_runs(tmp_path, monkeypatch, ["2026-11-06", "2026-11-13", "2026-11-20"])
+    assert any("+field-" in k for k in runs.want)  # the stored `ever` values compared
+    assert any("left_at" in f.columns for f in runs.want.values())  # and a history summary
+    key = runs.project.spec.contacts.key
+    changes = [c for c in runs.collected if "change" in c]
+    values = [c for c in runs.collected if "change" not in c]
     assert changes and values
     assert all(len(c) == 2 and c[0] == key for c in values), values
-    acting = [s for s in project.spec.segments.values() if s.on_enter or s.on_leave]
-    assert acting and collected  # the demo has actions: their changes were collected
-    delivered = {d.id: d.contacts for d in spark_run.deliveries}
-    assert delivered == {d.id: d.contacts for d in polars_run.deliveries}
-    assert spark_run.memberships is None and spark_run.scores is None
+    acting = [s for s in runs.project.spec.segments.values() if s.on_enter or s.on_leave]
+    assert acting  # the demo has actions: their changes were collected
+    delivered = {d.id: d.contacts for d in runs.spark_run.deliveries}
+    assert delivered == {d.id: d.contacts for d in runs.polars_run.deliveries}
 
 
 def _hand(tmp_path: Path) -> api.Project:
