@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_spark_state import _demo
@@ -72,3 +73,13 @@ def test_a_refused_token_is_exit_2_saying_where_the_token_goes(
     assert done.returncode == 2, done.stderr
     assert "SPARK_CONNECT_AUTHENTICATE_TOKEN" in done.stderr
     assert not (root / "out").exists() and not (root / ".segcli" / "manifest.json").exists()
+
+
+@pytest.mark.spark
+def test_connect_beside_a_local_session_is_exit_2_saying_why(
+    spark: Any, spark_connect: str
+) -> None:
+    """PySpark keeps a Spark Connect session out of a process that runs a local one (a
+    notebook's, here the suite's): a usage error that says so, not a hint about servers."""
+    with pytest.raises(UsageError, match="already runs a local Spark session"):
+        spark_engine.session(spark_connect)

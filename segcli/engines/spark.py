@@ -95,6 +95,8 @@ def session(master: str | None = None, conf: dict[str, str] | None = None) -> An
         first = spark_message(text) if text else type(exc).__name__
         if not url.startswith("sc://"):
             hint = "a local master needs Java 17: apt-get install openjdk-17-jre-headless"
+        elif "SESSION_ALREADY_EXIST" in text:
+            hint = "this process already runs a local Spark session, which PySpark keeps apart"
         elif "UNAUTHENTICATED" in text:
             hint = (
                 "the server wants a token: give it in the URL (sc://HOST:PORT/;token=…) or "
@@ -161,7 +163,8 @@ def from_spark(exc: BaseException) -> bool:
 
 
 def spark_message(text: str) -> str:
-    """The line of a Spark/Py4J error that says what failed (not the Py4J call)."""
+    """The line of a Spark/Py4J error that says what failed (not the Py4J call); a Spark
+    Connect (gRPC) error's details."""
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
     grpc = re.search(r'details = "(.+?)"', text)  # a Spark Connect (gRPC) failure
     if grpc:
