@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -12,7 +11,7 @@ from typing import Any
 
 import polars as pl
 
-from segcli import __version__
+from segcli import __version__, storage
 from segcli.engines import polars as polars_engine
 from segcli.engines.catalog import Catalog, catalog_for, only_spark
 from segcli.engines.history import Histories
@@ -42,6 +41,7 @@ from segcli.state import fingerprint, kinds, outbox
 from segcli.state import history as past_runs
 from segcli.state.outbox import Delivery
 from segcli.state.store import Manifest, StateDir
+from segcli.storage import Loc
 
 
 @dataclass
@@ -52,13 +52,14 @@ class Project:
     catalog: Catalog
     text: str
 
-    def out_dir(self, given: str | Path | None = None) -> Path:
-        """The output directory: `given`, or out/ beside the spec."""
-        return Path(given) if given else Path(self.spec.base_dir) / "out"
+    def out_dir(self, given: str | Path | None = None) -> Loc:
+        """The output directory: `given` (a path or a URI), or out/ beside the spec."""
+        return storage.location(given) if given else Path(self.spec.base_dir) / "out"
 
     def state(self, given: str | Path | None = None) -> StateDir:
-        """The state directory: `given`, or .segcli/ beside the spec."""
-        return StateDir(Path(given) if given else Path(self.spec.base_dir) / ".segcli")
+        """The state directory: `given` (a path or a URI), or .segcli/ beside the spec."""
+        where = storage.location(given) if given else Path(self.spec.base_dir) / ".segcli"
+        return StateDir(where)
 
     @property
     def fingerprint(self) -> str:
@@ -159,12 +160,12 @@ class SegmentResult:
 class RunResult:
     run_id: str
     as_of: datetime
-    out_dir: Path | None
+    out_dir: Loc | None
     segments: list[SegmentResult]
     plan_seconds: float
     total_seconds: float
     warnings: list[str] = field(default_factory=list)
-    files: list[Path] = field(default_factory=list)
+    files: list[Loc] = field(default_factory=list)
     # key + one boolean column per evaluated segment (members after kinds and overrides),
     # and key + one score column per model: the run's results as frames, for notebooks.
     memberships: pl.DataFrame | None = field(default=None, repr=False)
@@ -568,9 +569,9 @@ def _run_on_spark(
     try:
         t = time.perf_counter()
         names = ev.segments
-        paths = {n: carry[n].path for n in names}
+        paths: dict[str, Loc | None] = {n: carry[n].path for n in names}
         refreshed = {n for n in ctx.refresh if paths.get(n) is not None}
-        summaries = {
+        summaries: dict[str, Loc | None] = {
             n: ev.files.frame(f"summary_{i}", f) for i, (n, f) in enumerate(past.segments.items())
         }
         moves: spark_state.Transitions = ev.guarded(
@@ -616,7 +617,7 @@ def _run_on_spark(
         _finish(ctx, result, staged, stored)
     except BaseException:
         if not _committed(ctx.state, run_id):  # what Spark staged goes (out/ stays as it was)
-            shutil.rmtree(stage, ignore_errors=True)
+            storage.rmtree(stage)
         raise
     finally:
         ev.release()
@@ -631,7 +632,7 @@ class _Run:
     project: Project
     state: StateDir
     manifest: Manifest
-    out: Path
+    out: Loc
     at: datetime
     fmt: str
     dry_run: bool
@@ -649,11 +650,11 @@ class _Staged:
     changes its deliveries are made of."""
 
     changes: dict[str, pl.DataFrame] = field(default_factory=dict)
-    writes: list[tuple[pl.DataFrame | EngineFrame, Path]] = field(default_factory=list)
+    writes: list[tuple[pl.DataFrame | EngineFrame, Loc]] = field(default_factory=list)
     snapshots: dict[str, pl.DataFrame | EngineFrame] = field(default_factory=dict)
 
 
-def prepare_out(out: Path, manifest: Manifest) -> None:
+def prepare_out(out: Loc, manifest: Manifest) -> None:
     """Before a run writes: refuse an output directory holding foreign files, finish moving
     the last committed run's outputs into place if it was killed before it could, and remove
     what runs that never committed left behind."""
@@ -668,7 +669,7 @@ def _write_and_commit(
     project: Project,
     result: RunResult,
     fmt: str,
-    writes: list[tuple[pl.DataFrame | EngineFrame, Path]],
+    writes: list[tuple[pl.DataFrame | EngineFrame, Loc]],
     manifest: Manifest,
     state: StateDir,
     snapshots: dict[str, pl.DataFrame | EngineFrame],
@@ -685,7 +686,7 @@ def _write_and_commit(
     try:
         claim_out(out)
         staged = write_frames(writes, fmt)
-        result.files = [out / f.relative_to(stage) for f in staged] + [out / "run.json"]
+        result.files = [out / storage.relative(f, stage) for f in staged] + [out / "run.json"]
         where = output_record(out, fmt, result.files)
         write_json(stage / "run.json", {**run_manifest(project, result), **where})
         record = {
@@ -710,12 +711,12 @@ def _write_and_commit(
             try:
                 state.commit(manifest, record, snapshots, keep_runs or spec.keep_runs, hold, fields)
             except BaseException:
-                shutil.rmtree(stage, ignore_errors=True)
+                storage.rmtree(stage)
                 raise
             publish(out, result.run_id, where["files"])
     except BaseException:
         if not _committed(state, result.run_id):
-            shutil.rmtree(stage, ignore_errors=True)
+            storage.rmtree(stage)
         raise
 
 
@@ -726,12 +727,12 @@ def _committed(state: StateDir, run_id: str) -> bool:
         return False
 
 
-def output_record(out: Path, fmt: str, files: list[Path]) -> dict[str, Any]:
+def output_record(out: Loc, fmt: str, files: list[Loc]) -> dict[str, Any]:
     """Where a run's outputs are, as its manifest record and run.json keep it: `out_dir`
-    (absolute), `format`, and `files` (the files it wrote, relative to out_dir, sorted)."""
-    root = out.resolve()
-    rel = sorted(str(f.resolve().relative_to(root)) for f in files)
-    return {"out_dir": str(root), "format": fmt, "files": rel}
+    (absolute, or a URI), `format`, and `files` (the files it wrote, relative to out_dir,
+    sorted)."""
+    rel = sorted(storage.relative(f, out) for f in files)
+    return {"out_dir": str(out.resolve()), "format": fmt, "files": rel}
 
 
 def scores_frame(project: Project, ev: Evaluation) -> pl.DataFrame:

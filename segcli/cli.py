@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from segcli import __version__, api
-from segcli.errors import EXIT_PENDING, SegcliError, SpecError, UsageError
+from segcli.errors import EXIT_PENDING, SegcliError, SpecError, StateError, UsageError
 from segcli.spec.diagnostics import render
 from segcli.views import commands as views
 from segcli.views import explain as explaining
@@ -33,6 +33,16 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+# The state directory: a path, or a URI (SPEC §3.1).
+StateOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--state",
+        help="State directory: a path, or a URI such as s3://bucket/segcli/state "
+        "(docs/engines.md). Default: .segcli/ beside the spec.",
+    ),
+]
 
 ConfigOpt = Annotated[
     Path, typer.Option("-c", "--config", help="The spec file.", show_default=True)
@@ -109,6 +119,10 @@ def guarded(fn: Callable[[], Any], as_json: bool, debug: bool) -> Any:
     except KeyboardInterrupt:  # exit codes are 0-5 only (SPEC §5): 4, like a state error
         sys.stderr.write("interrupted\n")
         raise typer.Exit(4) from None
+    except OSError as exc:  # a place that cannot be read or written (a disk, a bucket)
+        if debug:
+            raise
+        _fail(StateError(f"could not read or write: {exc}"), as_json, debug)
     except Exception as exc:  # an internal bug: say so plainly, still within 0-5
         if debug:
             raise
@@ -202,12 +216,14 @@ def run(
         ),
     ] = None,
     out: Annotated[
-        Path | None, typer.Option("--out", help="Output directory. Default: out/ beside the spec.")
+        str | None,
+        typer.Option(
+            "--out",
+            help="Output directory: a path, or a URI such as s3://bucket/segcli/out "
+            "(docs/engines.md). Default: out/ beside the spec.",
+        ),
     ] = None,
-    state: Annotated[
-        Path | None,
-        typer.Option("--state", help="State directory. Default: .segcli/ beside the spec."),
-    ] = None,
+    state: StateOpt = None,
     fmt: Annotated[str, typer.Option("--format", help="parquet or csv.")] = "parquet",
     dry_run: Annotated[
         bool,
@@ -352,7 +368,7 @@ def deliver(
         bool, typer.Option("--list", help="Show what is pending and why; send nothing.")
     ] = False,
     config: ConfigOpt = DEFAULT_CONFIG,
-    state: Annotated[Path | None, typer.Option("--state", help="State directory.")] = None,
+    state: StateOpt = None,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -418,7 +434,7 @@ def diff(
         str | None, typer.Option("--to", help="Run id (default: the last run).")
     ] = None,
     config: ConfigOpt = DEFAULT_CONFIG,
-    state: Annotated[Path | None, typer.Option("--state", help="State directory.")] = None,
+    state: StateOpt = None,
     limit: Annotated[int, typer.Option("--limit", help="Keys to list per side.")] = 50,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
@@ -448,7 +464,7 @@ def history(
         str | None, typer.Argument(help="Segment name (default: all).", metavar="NAME")
     ] = None,
     config: ConfigOpt = DEFAULT_CONFIG,
-    state: Annotated[Path | None, typer.Option("--state", help="State directory.")] = None,
+    state: StateOpt = None,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -478,7 +494,7 @@ def history(
 
 # Where the last committed run's outputs are when they were moved after the run.
 MovedOutOpt = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
         "--out",
         help="Where the last run's outputs are, if moved (scores are read from there). "
@@ -491,10 +507,7 @@ MovedOutOpt = Annotated[
 def show(
     name: Annotated[str, typer.Argument(help="Segment name.", metavar="NAME")],
     config: ConfigOpt = DEFAULT_CONFIG,
-    state: Annotated[
-        Path | None,
-        typer.Option("--state", help="State directory. Default: .segcli/ beside the spec."),
-    ] = None,
+    state: StateOpt = None,
     out: MovedOutOpt = None,
     limit: Annotated[int, typer.Option("--limit", help="At most this many rows (0 or more).")] = 20,
     columns: Annotated[
@@ -571,7 +584,7 @@ def explain(
             "--as-of", help="Evaluate at this time. Default: the last committed run's as_of."
         ),
     ] = None,
-    state: Annotated[Path | None, typer.Option("--state", help="State directory.")] = None,
+    state: StateOpt = None,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -607,7 +620,7 @@ def check(
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="Check freshness as of this time. Default: now.")
     ] = None,
-    state: Annotated[Path | None, typer.Option("--state", help="State directory.")] = None,
+    state: StateOpt = None,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -658,7 +671,7 @@ def report(
         typer.Option("--html", help="Write a self-contained HTML page with charts to this file."),
     ] = None,
     out: MovedOutOpt = None,
-    state: Annotated[Path | None, typer.Option("--state", help="State directory.")] = None,
+    state: StateOpt = None,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:

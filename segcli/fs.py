@@ -14,11 +14,12 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from types import FrameType
 from typing import Protocol
 
+from segcli import storage
 from segcli.errors import StateError, WriteError
+from segcli.storage import Loc, Remote
 
 # What the OS says, by errno, and the same found in the text of errors that carry no errno
 # (Polars reports "No space left on device (os error 28)" inside a ComputeError).
@@ -41,7 +42,7 @@ class EngineFrame(Protocol):
     segcli.engines.spark_state.SparkFrame). `write` makes one Parquet file at `path` and
     raises OSError when it cannot."""
 
-    def write(self, path: Path) -> None: ...
+    def write(self, path: Loc) -> None: ...
 
 
 def problem_of(exc: BaseException) -> str:
@@ -57,16 +58,20 @@ def problem_of(exc: BaseException) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
-def write_error(exc: BaseException, doing: str, path: Path | str) -> WriteError:
+def write_error(exc: BaseException, doing: str, path: Loc | str) -> WriteError:
     """The error to raise when writing `path` failed: what, where, why (exit 4)."""
     return WriteError(f"could not {doing} {path}: {problem_of(exc)}")
 
 
 @contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
+def atomic_path(path: Loc) -> Iterator[Loc]:
     """Yield a temporary path beside `path`; once written, fsync it and rename it into place,
     so readers never see a half-written file (a failure leaves `path` as it was, and removes
-    the temporary file)."""
+    the temporary file). On an object store the file itself is yielded: an upload appears
+    whole or not at all, and a failed one leaves the old object."""
+    if isinstance(path, Remote):
+        yield path
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
@@ -79,9 +84,11 @@ def atomic_path(path: Path) -> Iterator[Path]:
         raise
 
 
-def fsync_dir(path: Path) -> None:
+def fsync_dir(path: Loc) -> None:
     """fsync a folder, so the renames into it survive a crash (best effort: some file
-    systems cannot open a folder for it)."""
+    systems cannot open a folder for it; an object store has nothing to flush)."""
+    if isinstance(path, Remote):
+        return
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
@@ -92,8 +99,11 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Loc, data: bytes) -> None:
     """Write bytes to `path` atomically."""
+    if isinstance(path, Remote):  # one PUT
+        path.write_bytes(data)
+        return
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
 
@@ -121,10 +131,10 @@ def interrupts_deferred() -> Iterator[None]:
 
 
 def claim_dir(
-    path: Path,
+    path: Loc,
     marker: str,
     what: str,
-    legacy: Callable[[Path], bool] | None = None,
+    legacy: Callable[[Loc], bool] | None = None,
     create: bool = True,
 ) -> None:
     """Make sure `path` is a directory segcli may write in, or refuse (exit 4).
@@ -135,15 +145,15 @@ def claim_dir(
     Anything else holds someone else's files, which segcli must never overwrite or clean
     up. With `create` false it only checks, and writes nothing.
     """
-    if path.exists() and not path.is_dir():
-        raise StateError(f"the {what} {path} is a file, not a directory")
     try:
+        if path.exists() and not path.is_dir():
+            raise StateError(f"the {what} {path} is a file, not a directory")
         entries = sorted(p.name for p in path.iterdir()) if path.exists() else []
         if marker in entries or (entries and legacy is not None and legacy(path)):
             if marker not in entries and create:
                 atomic_write_bytes(path / marker, _marker_text(what))
             return
-        if entries and _holds_files(path):
+        if entries and storage.holds_files(path):
             shown = ", ".join(entries[:5]) + (
                 f" and {len(entries) - 5} more" if len(entries) > 5 else ""
             )
@@ -157,11 +167,6 @@ def claim_dir(
             atomic_write_bytes(path / marker, _marker_text(what))
     except OSError as exc:
         raise write_error(exc, f"use the {what}", path) from exc
-
-
-def _holds_files(path: Path) -> bool:
-    """Whether anything but (nested) empty folders is under `path`; stops at the first."""
-    return any(files for _, _, files in os.walk(path))
 
 
 def _marker_text(what: str) -> bytes:

@@ -9,7 +9,7 @@ SEGCLI = Path(__file__).resolve().parents[1] / "segcli"
 
 # Each layer may import the layers before it, never one after it.
 ORDER = ["base", "spec", "planning", "engines", "state", "outputs", "api", "demo", "views", "cli"]
-BASE = {"errors", "fs"}
+BASE = {"errors", "fs", "storage"}
 # The package root re-exports the library facade (lazily); `python -m segcli` and the
 # console script's entry point (entry.py) are the CLI.
 SPECIAL = {"__init__": "api", "__main__": "cli", "entry": "cli"}

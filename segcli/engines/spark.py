@@ -44,6 +44,7 @@ from segcli.errors import DataError, SpecError, UsageError
 from segcli.fs import problem_of
 from segcli.planning.history import SEGMENT_PARTS, hist_col, now_col
 from segcli.planning.planner import Plan
+from segcli.storage import Loc
 
 ENV_MASTER = "SEGCLI_SPARK_MASTER"
 CONNECT_TIMEOUT = 10.0  # seconds to wait for a Spark Connect server to accept a connection
@@ -256,7 +257,7 @@ class SparkEvaluation:
         self.files.remove()
 
 
-Previous = Mapping[str, "pl.Series | Path | None"]
+Previous = Mapping[str, "pl.Series | Loc | None"]
 
 
 def execute(
@@ -368,7 +369,7 @@ def evaluate(
             if item is None:
                 continue
             prev[name] = f"__prev_{i}"
-            if isinstance(item, Path):
+            if not isinstance(item, pl.Series):
                 from segcli.engines.spark_state import read_snapshot
 
                 rows = read_snapshot(spark, item, key, key_type).filter("base")

@@ -13,20 +13,20 @@ rows of segments with `on_enter` / `on_leave` actions, which it delivers itself.
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from segcli import storage
 from segcli.engines import sql
 from segcli.planning import ir
 from segcli.planning.compile import grade_expr
 from segcli.planning.planner import Plan, base_col, rule_col, segment_col
 from segcli.planning.scoring import score_col
 from segcli.spec import model as m
+from segcli.storage import Loc
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -59,19 +59,20 @@ class SparkFrame:
         self.df = df
         self.order = order
 
-    def write(self, path: Path) -> None:
-        """Write the rows as one Parquet file at `path`: one Spark task writes a folder
-        beside it, whose single part file is then renamed to `path`."""
+    def write(self, path: Loc) -> None:
+        """Write the rows as one Parquet file at `path` (a local path or a URI Spark
+        writes to): one Spark task writes a folder beside it, whose single part file is
+        then moved to `path`."""
         folder = path.with_name(f".{path.name}.spark-{os.getpid()}")
         try:
             out = self.df.coalesce(1).sortWithinPartitions(column(self.order))
             spark_writes(lambda: out.write.mode("overwrite").parquet(str(folder)))
-            parts = sorted(folder.glob("part-*.parquet"))
+            parts = storage.children(folder, "part-*.parquet")
             if len(parts) != 1:  # pragma: no cover - coalesce(1) writes one part
                 raise OSError(f"Spark wrote {len(parts)} part files into {folder}, not one")
-            os.replace(parts[0], path)
+            storage.replace(parts[0], path)
         finally:
-            shutil.rmtree(folder, ignore_errors=True)
+            storage.rmtree(folder)
 
 
 def column(name: str) -> Any:
@@ -81,7 +82,7 @@ def column(name: str) -> Any:
     return F.col("`" + name.replace("`", "``") + "`")
 
 
-def read_snapshot(spark: Any, path: Path, key: str, key_type: str) -> Any:
+def read_snapshot(spark: Any, path: Loc, key: str, key_type: str) -> Any:
     """A file of the state (a committed snapshot, a history as read) read by Spark, its key
     in the contacts key's type."""
     df = spark.read.parquet(str(path))
@@ -118,7 +119,7 @@ class Batch:
     by Spark in one job as one Parquet file per segment (`write_all`), which `Slice.write`
     then moves to where the run wants it."""
 
-    def __init__(self, df: Any, key: str, folder: Path) -> None:
+    def __init__(self, df: Any, key: str, folder: Loc) -> None:
         self.df, self.key, self.folder = df, key, folder
 
     def write_all(self) -> None:
@@ -129,20 +130,21 @@ class Batch:
             lambda: out.write.mode("overwrite").partitionBy("seg").parquet(str(self.folder))
         )
 
-    def part(self, seg: int) -> Path | None:
+    def part(self, seg: int) -> Loc | None:
         """Segment `seg`'s one file, or None when it has no rows."""
-        parts = sorted((self.folder / f"seg={seg}").glob("part-*.parquet"))
+        parts = storage.children(self.folder / f"seg={seg}", "part-*.parquet")
         if len(parts) > 1:  # pragma: no cover - one task holds each segment's rows
             raise OSError(f"Spark wrote {len(parts)} files for one segment into {self.folder}")
         return parts[0] if parts else None
 
-    def empty(self, path: Path) -> None:
+    def empty(self, path: Loc) -> None:
         """A Parquet file with the batch's columns (less `seg`) and no rows."""
         import pyarrow.parquet as pq
         from pyspark.sql.pandas.types import to_arrow_schema
 
         schema = to_arrow_schema(self.df.drop("seg").schema, timezone="UTC")
-        pq.write_table(schema.empty_table(), path)
+        with storage.sink(path) as into:
+            pq.write_table(schema.empty_table(), into)
 
 
 class Slice:
@@ -151,12 +153,12 @@ class Slice:
     def __init__(self, batch: Batch, seg: int) -> None:
         self.batch, self.seg = batch, seg
 
-    def write(self, path: Path) -> None:
+    def write(self, path: Loc) -> None:
         found = self.batch.part(self.seg)
         if found is None:
             self.batch.empty(path)
         else:  # a rename on one file system; the state may be on another (a copy)
-            shutil.move(found, path)
+            storage.move(found, path)
 
 
 @dataclass
@@ -216,11 +218,11 @@ def transitions(
     names: list[str],
     key: str,
     key_type: str,
-    previous: dict[str, Path | None],
+    previous: dict[str, Loc | None],
     as_of: datetime,
     refreshed: set[str],
-    folder: Path,
-    summaries: dict[str, Path | None] | None = None,
+    folder: Loc,
+    summaries: dict[str, Loc | None] | None = None,
 ) -> Transitions:
     """Every segment's new snapshot and this run's changes, on Spark, in one long table:
     the current rule / base / member flags of each (segment, contact) that is a member or in
@@ -230,7 +232,6 @@ def transitions(
     history a condition reads, each with the file of its history as read (key, member,
     joined, ever, left; None when empty): their snapshots carry the summary on (`ever`,
     `left_at`: the meaning of segcli.state.history.with_summary)."""
-    import pyarrow.parquet as pq
     from pyspark.sql import functions as F
 
     at = instant(as_of)
@@ -270,7 +271,7 @@ def transitions(
     else:
         joined = joined.withColumn("exists", F.lit(True))
     # A refresh of a segment whose last snapshot had rows says `refreshed`, else `matched`.
-    rows = {n: pq.ParquetFile(p).metadata.num_rows for n, p in previous.items() if p}
+    rows = {n: _row_count(p) for n, p in previous.items() if p}
     reason_in = ["refreshed" if n in refreshed and rows.get(n) else "matched" for n in names]
     reason_out = ["refreshed" if n in refreshed else "unmatched" for n in names]
     c = F.coalesce(F.col("c"), F.lit(False))
@@ -346,7 +347,7 @@ def _summary(
     names: list[str],
     key: str,
     key_type: str,
-    summaries: dict[str, Path | None],
+    summaries: dict[str, Loc | None],
     at: Any,
 ) -> Any:
     """The snapshots of the summarised segments: this run's rows fully joined with who was
@@ -381,6 +382,14 @@ def _summary(
         (member | F.coalesce(F.col("past_ever"), F.lit(False))).alias("ever"),
         F.when(F.col("change") == "left", at).otherwise(F.col("past_left")).alias("left_at"),
     )
+
+
+def _row_count(path: Loc) -> int:
+    """The rows of a Parquet file, from its footer."""
+    import pyarrow.parquet as pq
+
+    with storage.source(path) as at:
+        return int(pq.ParquetFile(at).metadata.num_rows)
 
 
 def scores(result: Any, plan: Plan, spec: m.Spec) -> SparkFrame:

@@ -22,6 +22,7 @@ from segcli.outputs.webhook import DeliveryError, post, signature
 from segcli.spec.actions import export_format
 from segcli.state import outbox
 from segcli.state.outbox import REASON, Delivery
+from segcli.storage import Loc, sink
 
 SLACK_SHOWN = 10
 
@@ -39,12 +40,12 @@ class Outcome:
         return self.error is None
 
 
-def deliver_all(state: Path, deliveries: list[Delivery], key: str) -> list[Outcome]:
+def deliver_all(state: Loc, deliveries: list[Delivery], key: str) -> list[Outcome]:
     """Send every batch of `deliveries` not yet marked done, in order."""
     return [deliver_one(state, d, key) for d in deliveries]
 
 
-def deliver_one(state: Path, d: Delivery, key: str) -> Outcome:
+def deliver_one(state: Loc, d: Delivery, key: str) -> Outcome:
     """Send the missing batches of one delivery, marking each done after its success."""
     done = outbox.done(state, d)
     sent = 0
@@ -107,12 +108,14 @@ def write_export(path: Path, frame: pl.DataFrame) -> None:
     """Write an export file atomically; the format follows the extension."""
     fmt = export_format(str(path))
     with atomic_path(path) as tmp:
-        if fmt == "parquet":
-            frame.write_parquet(tmp)
-        elif fmt == "jsonl":
+        if fmt == "jsonl":
             tmp.write_bytes(jsonl(frame))
-        else:
-            as_text(frame).write_csv(tmp)
+            return
+        with sink(tmp) as into:
+            if fmt == "parquet":
+                frame.write_parquet(into)
+            else:
+                as_text(frame).write_csv(into)
 
 
 def rows(frame: pl.DataFrame) -> list[dict[str, Any]]:

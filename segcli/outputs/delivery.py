@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,6 +15,7 @@ from segcli.outputs.actions import Outcome, deliver_all
 from segcli.spec import model as m
 from segcli.state import outbox
 from segcli.state.outbox import Delivery
+from segcli.storage import Loc
 
 
 @dataclass
@@ -71,7 +71,7 @@ class Report:
 def stage(
     spec: m.Spec,
     catalog: Catalog,
-    state: Path,
+    state: Loc,
     run_id: str,
     as_of: datetime,
     changes: dict[str, pl.DataFrame],
@@ -89,13 +89,13 @@ def stage(
     return planned
 
 
-def held_runs(state: Path, runs: list[dict[str, Any]]) -> set[str]:
+def held_runs(state: Loc, runs: list[dict[str, Any]]) -> set[str]:
     """Runs that keep_runs must not prune: they have deliveries still pending."""
     return {d.run_id for d in outbox.pending(state, runs)}
 
 
 def pending(
-    state: Path, runs: list[dict[str, Any]], segments: list[str] | None = None
+    state: Loc, runs: list[dict[str, Any]], segments: list[str] | None = None
 ) -> list[Pending]:
     """Every pending delivery of the committed runs (of `segments` only, when given)."""
     out = []
@@ -108,7 +108,7 @@ def pending(
 
 
 def deliver(
-    state: Path, runs: list[dict[str, Any]], key: str, segments: list[str] | None = None
+    state: Loc, runs: list[dict[str, Any]], key: str, segments: list[str] | None = None
 ) -> Report:
     """Send what is pending (oldest run first), then report what is still pending."""
     todo = [p.delivery for p in pending(state, runs, segments)]

@@ -12,27 +12,27 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from segcli import storage
 from segcli.fs import EngineFrame, atomic_path, atomic_write_bytes, claim_dir, write_error
+from segcli.storage import Loc, Remote
 
 OUT_MARKER = ".segcli-out"
 STAGE_PREFIX = ".segcli-stage-"
 _STAGE = re.compile(re.escape(STAGE_PREFIX) + r"[0-9a-f]{12}")
 
 
-def claim_out(out_dir: Path, create: bool = True) -> None:
+def claim_out(out_dir: Loc, create: bool = True) -> None:
     """Refuse (exit 4) an output directory holding files segcli did not write; mark a new or
     empty one as segcli's (with `create` false: only check)."""
     claim_dir(out_dir, OUT_MARKER, "output directory", _legacy_out, create)
 
 
-def _legacy_out(path: Path) -> bool:
+def _legacy_out(path: Loc) -> bool:
     """An output directory written before the marker: it holds a segcli run.json."""
     try:
         data = json.loads((path / "run.json").read_text(encoding="utf-8"))
@@ -41,21 +41,23 @@ def _legacy_out(path: Path) -> bool:
     return isinstance(data, dict) and "segcli_version" in data and "run_id" in data
 
 
-def stage_dir(out_dir: Path, run_id: str) -> Path:
+def stage_dir(out_dir: Loc, run_id: str) -> Loc:
     """Where run `run_id` writes its outputs before they are moved into place."""
     return out_dir / f"{STAGE_PREFIX}{run_id}"
 
 
-def committed_file(out_dir: Path, run_id: str, rel: str) -> Path:
+def committed_file(out_dir: Loc, run_id: str, rel: str) -> Loc:
     """Where a committed run's output file is now: in place, or still in its staging folder
     when the run was killed between its commit and moving its files (until the next run)."""
     staged = stage_dir(out_dir, run_id) / rel
     return staged if staged.is_file() else out_dir / rel
 
 
-def publish(out_dir: Path, run_id: str, files: list[str]) -> None:
+def publish(out_dir: Loc, run_id: str, files: list[str]) -> None:
     """Move a committed run's staged files into place (run.json last), then remove the
-    staging folder. Each move is a rename, so a reader sees the old file or the new one."""
+    staging folder. Each move is a rename, so a reader sees the old file or the new one (on
+    an object store, a copy: each file is still whole, but a reader may see some files of
+    the new run beside others of the old one until run.json, the last, names the new run)."""
     stage = stage_dir(out_dir, run_id)
     if not stage.is_dir():
         return
@@ -64,31 +66,34 @@ def publish(out_dir: Path, run_id: str, files: list[str]) -> None:
             src = stage / rel
             if src.is_file():
                 (out_dir / rel).parent.mkdir(parents=True, exist_ok=True)
-                os.replace(src, out_dir / rel)
+                storage.replace(src, out_dir / rel)
     except OSError as exc:
         raise write_error(exc, "move the run's outputs into", out_dir) from exc
-    shutil.rmtree(stage, ignore_errors=True)
+    storage.rmtree(stage)
 
 
 def publish_pending(record: dict[str, Any]) -> None:
     """Finish moving the last committed run's outputs when it was killed before it could."""
     out_dir, files = record.get("out_dir"), record.get("files")
     if isinstance(out_dir, str) and isinstance(files, list):
-        publish(Path(out_dir), record["run_id"], files)
+        publish(storage.location(out_dir), record["run_id"], files)
 
 
-def discard_stages(out_dir: Path) -> None:
+def discard_stages(out_dir: Loc) -> None:
     """Remove staging folders of runs that never committed (failed or killed)."""
     if not out_dir.is_dir():
         return
     for child in out_dir.iterdir():
         if _STAGE.fullmatch(child.name) and child.is_dir():
-            shutil.rmtree(child, ignore_errors=True)
+            storage.rmtree(child)
 
 
-def remove_stray_temps(out_dir: Path) -> None:
+def remove_stray_temps(out_dir: Loc) -> None:
     """Remove the temporary files (`.NAME.tmp-PID`) that killed runs left in an output
-    directory: those whose process is gone."""
+    directory: those whose process is gone (an object store has none: no temporary files
+    are written there)."""
+    if isinstance(out_dir, Remote):
+        return
     for folder in (out_dir, out_dir / "segments", out_dir / "changes"):
         for tmp in folder.glob(".*.tmp-*") if folder.is_dir() else ():
             pid = tmp.name.rsplit("-", 1)[-1]
@@ -102,7 +107,7 @@ def remove_stray_temps(out_dir: Path) -> None:
                 pass
 
 
-def write_frame(df: pl.DataFrame | EngineFrame, path: Path, fmt: str) -> Path:
+def write_frame(df: pl.DataFrame | EngineFrame, path: Loc, fmt: str) -> Loc:
     """Write `df` as Parquet or CSV to `path` + the format's extension, atomically; a failure
     is a WriteError naming the file (a full disk says "no space left"). An EngineFrame
     writes itself (Parquet only)."""
@@ -112,10 +117,12 @@ def write_frame(df: pl.DataFrame | EngineFrame, path: Path, fmt: str) -> Path:
         with atomic_path(path) as tmp:
             if not isinstance(df, pl.DataFrame):
                 df.write(tmp)
-            elif fmt == "csv":
-                iso_timestamps(df).write_csv(tmp)
             else:
-                df.write_parquet(tmp, compression="lz4")
+                with storage.sink(tmp) as into:
+                    if fmt == "csv":
+                        iso_timestamps(df).write_csv(into)
+                    else:
+                        df.write_parquet(into, compression="lz4")
     except (OSError, pl.exceptions.PolarsError) as exc:
         raise write_error(exc, "write", path) from exc
     return path
@@ -128,7 +135,7 @@ def iso_timestamps(df: pl.DataFrame) -> pl.DataFrame:
     return df.with_columns(pl.col(c).dt.to_string("%Y-%m-%dT%H:%M:%S%.f%:z") for c in aware)
 
 
-def write_frames(jobs: list[tuple[pl.DataFrame | EngineFrame, Path]], fmt: str) -> list[Path]:
+def write_frames(jobs: list[tuple[pl.DataFrame | EngineFrame, Loc]], fmt: str) -> list[Loc]:
     """Write several frames (each atomically) on a small thread pool: Polars encodes and
     compresses outside the GIL, so the files are written side by side."""
     if not jobs:
@@ -137,7 +144,7 @@ def write_frames(jobs: list[tuple[pl.DataFrame | EngineFrame, Path]], fmt: str) 
         return list(pool.map(lambda job: write_frame(job[0], job[1], fmt), jobs))
 
 
-def write_json(path: Path, data: dict[str, Any]) -> None:
+def write_json(path: Loc, data: dict[str, Any]) -> None:
     """Write JSON atomically, pretty-printed; a failure is a WriteError naming the file."""
     try:
         atomic_write_bytes(path, (json.dumps(data, indent=2, default=str) + "\n").encode())

@@ -25,6 +25,7 @@ from typing import Any
 
 import polars as pl
 
+from segcli import storage
 from segcli.engines.history import HIST_KEY, Histories
 from segcli.errors import StateError
 from segcli.state.store import Manifest, StateDir
@@ -159,7 +160,8 @@ def stored_values(
         return None, None
     path = state.path / entry["snapshot"]
     try:
-        frame = pl.read_parquet(path)
+        with storage.source(path) as where:
+            frame = pl.read_parquet(where)
     except (OSError, pl.exceptions.PolarsError) as exc:
         raise StateError(f"state file {path} is missing or corrupt ({exc})") from exc
     missing = [c for c in (key, "value", "first_at") if c not in frame.columns]

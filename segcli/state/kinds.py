@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 import polars as pl
 
 from segcli.spec import model as m
 from segcli.state.store import Manifest, StateDir
+from segcli.storage import Loc
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class Carry:
     mode: str  # "dynamic" | "compute" | "accumulate" | "frozen"
     previous: pl.Series | None = None
     snapshot: pl.DataFrame | None = None
-    path: Path | None = None
+    path: Loc | None = None
 
 
 def mode_of(kind: str, has_previous: bool, refresh: bool) -> str:

@@ -16,9 +16,7 @@ the state lock, one process at a time, so a batch with a `done` marker is never 
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,9 +24,11 @@ from typing import Any
 
 import polars as pl
 
+from segcli import storage
 from segcli.errors import StateError
 from segcli.fs import atomic_write_bytes, fsync_dir
 from segcli.spec import model as m
+from segcli.storage import Loc, Remote
 
 _RUN_FOLDER = re.compile(r"(\.tmp-)?[0-9a-f]{12}")
 REASON = "__segcli_reason"  # the change's reason, beside the contacts columns in a payload
@@ -178,29 +178,33 @@ def payloads(
     return out
 
 
-def folder(state: Path, run_id: str) -> Path:
+def folder(state: Loc, run_id: str) -> Loc:
     return state / "outbox" / run_id
 
 
-def write_payloads(state: Path, run_id: str, frames: dict[str, pl.DataFrame]) -> None:
+def write_payloads(state: Loc, run_id: str, frames: dict[str, pl.DataFrame]) -> None:
     """Write a run's payloads into outbox/<run_id>, atomically as a folder (before the commit)."""
     root = state / "outbox"
-    tmp = root / f".tmp-{run_id}"
-    shutil.rmtree(tmp, ignore_errors=True)
+    # An object store cannot rename a folder: the payloads go straight to theirs, which
+    # nothing reads before the manifest names the run.
+    tmp = root / (run_id if isinstance(root, Remote) else f".tmp-{run_id}")
+    storage.rmtree(tmp)
     tmp.mkdir(parents=True)
     for name, frame in frames.items():
         target = tmp / name
-        frame.write_parquet(target)
-        with target.open("rb") as fh:
-            os.fsync(fh.fileno())
+        with storage.sink(target) as into:
+            frame.write_parquet(into)
+        storage.fsync_file(target)
     fsync_dir(tmp)
-    os.replace(tmp, root / run_id)
+    if tmp != root / run_id:
+        storage.replace(tmp, root / run_id)
     fsync_dir(root)
 
 
-def read_payload(state: Path, d: Delivery) -> pl.DataFrame:
+def read_payload(state: Loc, d: Delivery) -> pl.DataFrame:
     """The contacts a delivery sends (key, reason, contact columns)."""
-    return pl.read_parquet(folder(state, d.run_id) / d.payload)
+    with storage.source(folder(state, d.run_id) / d.payload) as at:
+        return pl.read_parquet(at)
 
 
 def deliveries(runs: list[dict[str, Any]]) -> list[Delivery]:
@@ -219,7 +223,7 @@ def deliveries(runs: list[dict[str, Any]]) -> list[Delivery]:
     return out
 
 
-def done(state: Path, d: Delivery) -> set[int]:
+def done(state: Loc, d: Delivery) -> set[int]:
     """The batches of `d` recorded as delivered."""
     where = folder(state, d.run_id) / "done"
     prefix = f"{d.id}."
@@ -232,7 +236,7 @@ def done(state: Path, d: Delivery) -> set[int]:
     }
 
 
-def mark_done(state: Path, d: Delivery, batch: int) -> None:
+def mark_done(state: Loc, d: Delivery, batch: int) -> None:
     """Record batch `batch` of `d` as delivered (durably, before anything else is sent)."""
     body = {"done_at": datetime.now(UTC).timestamp(), "key": d.key(batch)}
     atomic_write_bytes(
@@ -242,7 +246,7 @@ def mark_done(state: Path, d: Delivery, batch: int) -> None:
     (folder(state, d.run_id) / "status" / f"{d.id}.json").unlink(missing_ok=True)
 
 
-def record_failure(state: Path, d: Delivery, error: str) -> None:
+def record_failure(state: Loc, d: Delivery, error: str) -> None:
     """Keep why the last attempt of `d` failed (shown by `deliver --list`)."""
     prev = last_failure(state, d) or {}
     body = {
@@ -255,7 +259,7 @@ def record_failure(state: Path, d: Delivery, error: str) -> None:
     )
 
 
-def last_failure(state: Path, d: Delivery) -> dict[str, Any] | None:
+def last_failure(state: Loc, d: Delivery) -> dict[str, Any] | None:
     """The last failed attempt of `d` ({at, error, failures}) or None."""
     p = folder(state, d.run_id) / "status" / f"{d.id}.json"
     try:
@@ -265,12 +269,12 @@ def last_failure(state: Path, d: Delivery) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def pending(state: Path, runs: list[dict[str, Any]]) -> list[Delivery]:
+def pending(state: Loc, runs: list[dict[str, Any]]) -> list[Delivery]:
     """Deliveries of the given runs with a batch not yet delivered, oldest first."""
     return [d for d in deliveries(runs) if len(done(state, d)) < d.batches]
 
 
-def status(state: Path, run: dict[str, Any], segment: str | None = None) -> dict[str, int]:
+def status(state: Loc, run: dict[str, Any], segment: str | None = None) -> dict[str, int]:
     """A run's deliveries (of one segment, when given) by state, for history and report:
     `done` (every batch delivered), `failed` (not done, and its last attempt failed) and
     `pending` (not done and not failed: not attempted yet, e.g. after `--no-actions` or a
@@ -293,7 +297,7 @@ def status_empty() -> dict[str, int]:
     return {"done": 0, "pending": 0, "failed": 0}
 
 
-def clean(state: Path, runs: list[dict[str, Any]]) -> None:
+def clean(state: Loc, runs: list[dict[str, Any]]) -> None:
     """Remove outbox folders of runs the manifest does not name (killed before their commit,
     or pruned after everything was delivered). Call while holding the lock."""
     root = state / "outbox"
@@ -302,4 +306,4 @@ def clean(state: Path, runs: list[dict[str, Any]]) -> None:
     known = {r["run_id"] for r in runs}
     for child in root.iterdir():
         if child.name not in known and _RUN_FOLDER.fullmatch(child.name) and child.is_dir():
-            shutil.rmtree(child, ignore_errors=True)
+            storage.rmtree(child)

@@ -41,8 +41,17 @@ from typing import Any
 
 import polars as pl
 
+from segcli import storage
 from segcli.errors import StateError
-from segcli.fs import EngineFrame, atomic_write_bytes, claim_dir, fsync_dir, write_error
+from segcli.fs import (
+    EngineFrame,
+    atomic_write_bytes,
+    claim_dir,
+    fsync_dir,
+    problem_of,
+    write_error,
+)
+from segcli.storage import Loc, Remote
 
 SCHEMA_VERSION = 1
 STATE_MARKER = ".segcli-state"
@@ -56,7 +65,7 @@ _FIELD_FILE = re.compile(r"\+field-[0-9]+\.parquet")
 class Lock:
     """The state lock held by this process."""
 
-    path: Path
+    path: Loc
     took_over: str | None = None
 
     def release(self) -> None:
@@ -80,14 +89,23 @@ def _alive(pid: int) -> bool:
 
 
 @contextmanager
-def _guard(state_dir: Path) -> Iterator[None]:
+def _guard(state_dir: Loc) -> Iterator[None]:
     """Serialise taking, taking over and releasing the lock: an flock on the state directory.
 
     Held for milliseconds, never during a run; the kernel drops it when a process dies.
     Without it, two runs that both find a dead holder's lock could each remove it, and the
     second would remove the first one's fresh lock: both would then hold the state.
+
+    A state on an object store has no directory to flock: the guard is a local file named
+    after its URI. That is enough, because only a run on the holder's own host ever judges
+    a lock stale (`_stale`): the runs that could race to take it over are all on this host.
+    Creating the lock itself is a conditional PUT, atomic across hosts.
     """
-    fd = os.open(state_dir, os.O_RDONLY)
+    if isinstance(state_dir, Remote):
+        twin = storage.local_twin(state_dir, "lock-guard")
+        fd = os.open(twin, os.O_RDONLY | os.O_CREAT, 0o600)
+    else:
+        fd = os.open(state_dir, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -95,12 +113,14 @@ def _guard(state_dir: Path) -> Iterator[None]:
         os.close(fd)  # closing releases the flock
 
 
-def _create_lock(path: Path, data: bytes) -> bool:
+def _create_lock(path: Loc, data: bytes) -> bool:
     """Create the lock file with its full content in one step; False if it exists.
 
     The content goes to a private temporary file that is hard-linked into place, so no
-    reader ever sees an empty or half-written lock.
+    reader ever sees an empty or half-written lock. On an object store: a conditional PUT.
     """
+    if isinstance(path, Remote):
+        return storage.create_exclusive(path, data)
     tmp = path.with_name(f".lock.{os.getpid()}.{uuid.uuid4().hex[:8]}")
     try:
         with tmp.open("wb") as fh:
@@ -125,7 +145,7 @@ def _create_lock(path: Path, data: bytes) -> bool:
         tmp.unlink(missing_ok=True)
 
 
-def _read_lock(path: Path) -> dict[str, Any] | None:
+def _read_lock(path: Loc) -> dict[str, Any] | None:
     """The holder's record; None when the lock is gone; {} when it is unreadable."""
     try:
         text = path.read_text(encoding="utf-8")
@@ -153,7 +173,7 @@ def _stale(holder: dict[str, Any]) -> str | None:
     return None
 
 
-def acquire_lock(state_dir: Path) -> Lock:
+def acquire_lock(state_dir: Loc) -> Lock:
     """Take the lock or fail at once (exit 4) naming the holder; take over a dead holder's lock."""
     state_dir.mkdir(parents=True, exist_ok=True)
     path = state_dir / "lock"
@@ -210,7 +230,7 @@ class Manifest:
         }
 
 
-def _corrupt(path: Path, problem: str) -> StateError:
+def _corrupt(path: Loc, problem: str) -> StateError:
     return StateError(
         f"state file {path} is corrupt ({problem}); restore it from a backup or "
         "move the state directory away to start afresh"
@@ -270,9 +290,10 @@ def _outputs_problem(run: dict[str, Any]) -> str | None:
     """What is wrong with where a run record says its outputs are (older records have none)."""
     rid = run["run_id"]
     if "out_dir" in run and not (
-        isinstance(run["out_dir"], str) and Path(run["out_dir"]).is_absolute()
+        isinstance(run["out_dir"], str)
+        and (storage.is_uri(run["out_dir"]) or Path(run["out_dir"]).is_absolute())
     ):
-        return f"run {rid} has an out_dir that is not an absolute path"
+        return f"run {rid} has an out_dir that is not an absolute path or a URI"
     files = run.get("files", [])
     if not isinstance(files, list) or not all(
         isinstance(f, str) and f and not Path(f).is_absolute() and ".." not in Path(f).parts
@@ -290,21 +311,25 @@ def _is_name(value: object) -> bool:
 class StateDir:
     """Read and commit the state directory."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Loc) -> None:
         self.path = path
 
     @property
-    def manifest_path(self) -> Path:
+    def manifest_path(self) -> Loc:
         return self.path / "manifest.json"
 
     def read_manifest(self) -> Manifest:
         """The committed manifest (empty when there is none yet); StateError when corrupt."""
         p = self.manifest_path
-        if not p.exists():
-            return Manifest()
         try:
-            data = json.loads(p.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
+            raw = p.read_bytes()
+        except FileNotFoundError:
+            return Manifest()
+        except OSError as exc:
+            raise StateError(f"could not read the state file {p}: {problem_of(exc)}") from exc
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except ValueError as exc:
             raise _corrupt(p, str(exc)) from exc
         if not isinstance(data, dict):
             raise _corrupt(p, f"expected a JSON object, found {type(data).__name__}")
@@ -336,7 +361,7 @@ class StateDir:
         assert isinstance(df, pl.DataFrame)
         return df
 
-    def snapshot_path(self, rel: str, key: str) -> Path:
+    def snapshot_path(self, rel: str, key: str) -> Loc:
         """A snapshot file named by the manifest, checked by its schema only (for an engine
         that reads it itself); StateError when missing, unreadable or lacking a column."""
         p = self.path / rel
@@ -365,7 +390,7 @@ class StateDir:
             if child.name not in known and _RUN_FOLDER.fullmatch(child.name) and child.is_dir():
                 _remove_snapshots(child)
 
-    def _commit_failed(self, tmp: Path) -> None:
+    def _commit_failed(self, tmp: Loc) -> None:
         if tmp.is_dir():
             _remove_snapshots(tmp)
 
@@ -385,7 +410,9 @@ class StateDir:
         are stored (ISO time); columns not given are no longer stored."""
         run_id = run["run_id"]
         runs = self.path / "runs"
-        tmp = runs / f".tmp-{run_id}"
+        # An object store cannot rename a folder: the run's snapshots go straight to their
+        # folder, which no reader names until the manifest does.
+        tmp = runs / (run_id if isinstance(runs, Remote) else f".tmp-{run_id}")
         try:
             return self._commit(
                 manifest, run, snapshots, keep_runs, tmp, hold or set(), fields or {}
@@ -400,7 +427,7 @@ class StateDir:
         run: dict[str, Any],
         snapshots: dict[str, pl.DataFrame | EngineFrame],
         keep_runs: int | None,
-        tmp: Path,
+        tmp: Loc,
         hold: set[str],
         fields: dict[str, tuple[pl.DataFrame, str]],
     ) -> Manifest:
@@ -408,6 +435,7 @@ class StateDir:
         runs = tmp.parent
         runs.mkdir(parents=True, exist_ok=True)
         tmp.mkdir()
+        final = runs / run_id
         stored: dict[str, dict[str, Any]] = {}
         files: dict[str, pl.DataFrame | EngineFrame] = dict(snapshots)
         for i, (column, (frame, since)) in enumerate(sorted(fields.items())):
@@ -420,16 +448,17 @@ class StateDir:
         def write(item: tuple[str, pl.DataFrame | EngineFrame]) -> None:
             target = tmp / f"{item[0]}.parquet"
             if isinstance(item[1], pl.DataFrame):
-                item[1].write_parquet(target, compression="lz4")
+                with storage.sink(target) as into:
+                    item[1].write_parquet(into, compression="lz4")
             else:  # written by its engine (Spark), never collected here
                 item[1].write(target)
-            with target.open("rb") as fh:
-                os.fsync(fh.fileno())
+            storage.fsync_file(target)
 
         with ThreadPoolExecutor(max_workers=4) as pool:
             list(pool.map(write, files.items()))
         fsync_dir(tmp)
-        os.replace(tmp, runs / run_id)
+        if tmp != final:
+            storage.replace(tmp, final)
         fsync_dir(runs)
         new = Manifest([*manifest.runs, run], dict(manifest.current), list(manifest.pruned), stored)
         for name in snapshots:
@@ -446,7 +475,8 @@ class StateDir:
             atomic_write_bytes(self.manifest_path, data)
         except BaseException:
             # Not committed: the run's folder goes too (no reader could name it).
-            os.replace(runs / run_id, tmp)
+            if tmp != final:
+                storage.replace(final, tmp)
             raise
         # Committed. Tidying up is best effort: a failure there must not report the run
         # as failed (the next run tidies again).
@@ -476,11 +506,12 @@ class StateDir:
         return Manifest(kept, manifest.current, [*manifest.pruned, *gone], manifest.fields)
 
 
-def _snapshot_read(path: Path, key: str, read: Any) -> Any:
+def _snapshot_read(path: Loc, key: str, read: Any) -> Any:
     """`read(path)` (the rows, or only the schema) of a snapshot file; StateError when it is
     missing, unreadable or lacks one of the snapshot's columns."""
     try:
-        got = read(path)
+        with storage.source(path) as at:
+            got = read(at)
     except (OSError, pl.exceptions.PolarsError) as exc:
         raise StateError(f"state snapshot {path} is missing or corrupt ({exc})") from exc
     missing = [c for c in (key, *SNAPSHOT_COLUMNS) if c not in got]
@@ -489,7 +520,7 @@ def _snapshot_read(path: Path, key: str, read: Any) -> Any:
     return got
 
 
-def _legacy_state(path: Path) -> bool:
+def _legacy_state(path: Loc) -> bool:
     """A state directory made before the marker: everything in it is named as segcli names
     its files (a lock, a manifest that is segcli's, run folders named like run ids)."""
     for entry in path.iterdir():
@@ -511,7 +542,7 @@ def _legacy_state(path: Path) -> bool:
     return True
 
 
-def _remove_snapshots(folder: Path) -> None:
+def _remove_snapshots(folder: Loc) -> None:
     """Remove a run folder's snapshot files (`NAME.parquet`, the only files segcli writes
     there) and the folder if that empties it; anything else in it stays."""
     for f in folder.iterdir():

@@ -11,11 +11,12 @@ from typing import Any
 
 import polars as pl
 
-from segcli import api
+from segcli import api, storage
 from segcli.errors import StateError, UsageError
 from segcli.outputs.files import iso_timestamps
 from segcli.state import outbox
 from segcli.state.store import Manifest, StateDir
+from segcli.storage import Loc
 from segcli.views.checks import Outcome, expectations, run_check
 from segcli.views.lastrun import LastRun, RunRef, last_run, local_time, read_frame
 from segcli.views.report import Report, build_report
@@ -42,8 +43,8 @@ def show(
     project: api.Project,
     name: str,
     *,
-    out_dir: Path | None = None,
-    state_dir: Path | None = None,
+    out_dir: str | Path | None = None,
+    state_dir: str | Path | None = None,
     limit: int = 20,
     columns: list[str] | None = None,
     scores: bool = False,
@@ -65,7 +66,8 @@ def show(
     wanted = [c for c in columns or [] if c != key]
     score_frame = None
     if scores or any(c not in contacts.columns for c in wanted):
-        score_frame = _scores(project, lr, out_dir, contacts[key].dtype)
+        given = storage.location(out_dir) if out_dir else None
+        score_frame = _scores(project, lr, given, contacts[key].dtype)
     score_cols = [c for c in score_frame.columns if c != key] if score_frame is not None else []
     missing = [c for c in wanted if c not in contacts.columns and c not in score_cols]
     if missing:
@@ -93,7 +95,7 @@ def show(
     return Shown(df.columns, [tuple(r) for r in df.iter_rows()], total, lr.segment_ref(name), text)
 
 
-def _scores(project: api.Project, lr: LastRun, out_dir: Path | None, dtype: Any) -> pl.DataFrame:
+def _scores(project: api.Project, lr: LastRun, out_dir: Loc | None, dtype: Any) -> pl.DataFrame:
     """The last committed run's scores file (key cast like the contacts key)."""
     if not project.spec.scoring:
         raise UsageError("the spec has no scoring models: there are no scores to show")
@@ -165,7 +167,7 @@ def diff(
     name: str,
     from_run: str | None,
     to_run: str | None,
-    state_dir: Path | None = None,
+    state_dir: str | Path | None = None,
 ) -> Diff:
     """Who entered and left NAME between two committed runs (default: the last two)."""
     api.check_segment_names(project, [name])
@@ -215,7 +217,7 @@ class History(list[dict[str, Any]]):
 def history(
     project: api.Project,
     name: str | None,
-    state_dir: Path | None = None,
+    state_dir: str | Path | None = None,
 ) -> History:
     """Size, entered and left of each (or one) segment in every committed run, and the
     status of its deliveries in that run (done, pending, failed)."""
@@ -295,6 +297,6 @@ def report(
         )
     scores = None
     if spec.scoring:
-        given = Path(out_dir) if out_dir else None
+        given = storage.location(out_dir) if out_dir else None
         scores = read_frame(lr.output_file("scores", given, project.out_dir()))
     return build_report(spec, members, scores, lr.manifest, lr.ref, state=lr.state.path)

@@ -39,7 +39,7 @@ def local_time(at: datetime, tz: str) -> str:
 
 
 def which_run(
-    project: api.Project, as_of: str | None, state_dir: Path | None
+    project: api.Project, as_of: str | None, state_dir: str | Path | None
 ) -> tuple[datetime, dict[str, Any] | None, str]:
     """The instant to evaluate at and the run it shows: the last committed run's as_of unless
     `as_of` is given (SPEC §3.2), with a sentence saying which."""
@@ -65,7 +65,7 @@ def _definition(cond: m.Condition) -> dict[str, Any]:
 
 
 def explain_segment(
-    project: api.Project, name: str, as_of: str | None = None, state_dir: Path | None = None
+    project: api.Project, name: str, as_of: str | None = None, state_dir: str | Path | None = None
 ) -> Explanation:
     """A segment in words and the plan that computes it; nothing is executed (the plan is
     built from the sources' schemas, no rows are read)."""
@@ -103,7 +103,7 @@ def explain_segment(
 
 
 def _history_lines(
-    project: api.Project, name: str, at: datetime, state_dir: Path | None
+    project: api.Project, name: str, at: datetime, state_dir: str | Path | None
 ) -> list[str]:
     """What the segment's history leaves read from the state (SPEC §2.6)."""
     seg = project.spec.segments[name]
@@ -175,7 +175,10 @@ def plan_json(plan: Plan) -> dict[str, Any]:
 
 
 def explain_contact(
-    project: api.Project, contact: str, as_of: str | None = None, state_dir: Path | None = None
+    project: api.Project,
+    contact: str,
+    as_of: str | None = None,
+    state_dir: str | Path | None = None,
 ) -> Explanation:
     """Why a contact is in or out of each segment at the last committed run (or `as_of`),
     and its score rule by rule."""
@@ -201,7 +204,7 @@ def explain_contact(
 
 
 def stored_since(
-    project: api.Project, at: datetime, state_dir: Path | None
+    project: api.Project, at: datetime, state_dir: str | Path | None
 ) -> dict[str, str | None]:
     """For each column an `ever` leaf reads: since when the state stores its values (in the
     project timezone; None when no committed run at or before `at` stored them)."""
@@ -216,7 +219,7 @@ def stored_since(
 
 
 def _compare_with_run(
-    project: api.Project, verdicts: dict[str, Any], value: Any, state_dir: Path | None
+    project: api.Project, verdicts: dict[str, Any], value: Any, state_dir: str | Path | None
 ) -> None:
     """Mark segments where the committed run recorded a different verdict (the inputs or
     the spec changed since that run)."""

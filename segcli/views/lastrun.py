@@ -10,15 +10,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import polars as pl
 
+from segcli import storage
 from segcli.errors import StateError
 from segcli.outputs.files import committed_file
 from segcli.state.store import Manifest, StateDir
+from segcli.storage import Loc
 
 
 def local_time(at: str | datetime, timezone: str) -> str:
@@ -94,13 +95,13 @@ class LastRun:
     def _record(self, run_id: str) -> dict[str, Any]:
         return next(r for r in self.manifest.runs if r["run_id"] == run_id)
 
-    def outputs_dir(self, given: Path | None, default: Path) -> Path:
+    def outputs_dir(self, given: Loc | None, default: Loc) -> Loc:
         """Where the last run wrote its files: `given` (the outputs were moved), else the
         folder the run recorded, else the default `out/`."""
         recorded = self.record.get("out_dir")
-        return given or (Path(recorded) if recorded else default)
+        return given or (storage.location(recorded) if recorded else default)
 
-    def output_file(self, stem: str, given: Path | None, default: Path) -> Path:
+    def output_file(self, stem: str, given: Loc | None, default: Loc) -> Loc:
         """A file of the last run's outputs (`scores`, `segments/NAME`), after checking that
         the folder holds that run's outputs and not another's."""
         out = self.outputs_dir(given, default)
@@ -133,6 +134,7 @@ def last_run(state: StateDir, key: str, timezone: str) -> LastRun:
     return LastRun(state, manifest, key, timezone)
 
 
-def read_frame(path: Path) -> pl.DataFrame:
+def read_frame(path: Loc) -> pl.DataFrame:
     """An output file, Parquet or CSV by its extension."""
-    return pl.read_parquet(path) if path.suffix == ".parquet" else pl.read_csv(path)
+    with storage.source(path) as at:
+        return pl.read_parquet(at) if path.suffix == ".parquet" else pl.read_csv(at)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -12,6 +11,7 @@ import polars as pl
 from segcli.spec import model as m
 from segcli.state import outbox
 from segcli.state.store import Manifest
+from segcli.storage import Loc
 from segcli.views.lastrun import RunRef, local_time
 
 
@@ -70,7 +70,7 @@ def build_report(
     manifest: Manifest,
     last: RunRef,
     bins: int = 15,
-    state: Path | None = None,
+    state: Loc | None = None,
 ) -> Report:
     """Gather the report's numbers: the last run's members and scores, the state's history
     (with each run's delivery status when `state`, the state directory, is given)."""
