@@ -185,10 +185,13 @@ class Remote:
         return self.read_bytes().decode(encoding)
 
     def write_bytes(self, data: bytes) -> int:
+        self.parent.mkdir(parents=True, exist_ok=True)
         self.fs.pipe_file(self.path, data)
         return len(data)
 
     def open(self, mode: str = "rb") -> IO[Any]:
+        if "r" not in mode:
+            self.parent.mkdir(parents=True, exist_ok=True)
         handle: IO[Any] = self.fs.open(self.path, mode)
         return handle
 
@@ -200,8 +203,11 @@ class Remote:
                 raise
 
     def mkdir(self, parents: bool = False, exist_ok: bool = False) -> None:
-        # Object stores have no folders: one exists once a file is in it. A file system
-        # behind fsspec that has them gets them made.
+        # Object stores have no folders: one exists once a file is in it (and making one
+        # must never create a bucket a typo named). A file system behind fsspec that has
+        # folders gets them made.
+        if self.protocol in _EXTRAS:
+            return
         with contextlib.suppress(FileExistsError):
             self.fs.makedirs(self.path, exist_ok=True)
 
@@ -256,6 +262,7 @@ def replace(src: Loc, dst: Loc) -> None:
         os.replace(src, dst)
         return
     assert isinstance(src, Remote) and isinstance(dst, Remote), "one store at a time"
+    dst.parent.mkdir(parents=True, exist_ok=True)
     if src.is_dir():
         src.fs.mv(src.path, dst.path, recursive=True)
     else:

@@ -202,3 +202,68 @@ def spark_connect() -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+# The environment every S3 test runs in: moto's server on loopback as the endpoint, fixed
+# test credentials, and no lookup of the cloud's instance metadata (a link-local address).
+def s3_env(endpoint: str) -> dict[str, str]:
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "segcli-test",
+        "AWS_SECRET_ACCESS_KEY": "segcli-test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    """An S3 stand-in for the whole test run: moto's server on 127.0.0.1 at a free port
+    (`python -m moto.server`), in a process of its own. Yields its endpoint URL; tests put
+    `s3_env(endpoint)` into the environment (the `s3` fixture does) and make their own
+    bucket."""
+    import socket
+    import subprocess
+    import time
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.5).close()
+                break
+            except OSError:
+                assert proc.poll() is None, "moto's S3 server did not start"
+                assert time.monotonic() < deadline, "moto's S3 server did not answer in 60 s"
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def s3(s3_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh, empty bucket on the S3 stand-in, with the environment set to reach it;
+    yields `s3://BUCKET`."""
+    import uuid
+
+    import s3fs
+
+    for name, value in s3_env(s3_server).items():
+        monkeypatch.setenv(name, value)
+    bucket = f"segcli-{uuid.uuid4().hex[:12]}"
+    s3fs.S3FileSystem(skip_instance_cache=True).mkdir(bucket)
+    return f"s3://{bucket}"

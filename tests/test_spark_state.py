@@ -25,13 +25,14 @@ from test_engines_duckdb import ROOT, _by_order, _frames, _same
 from test_engines_spark import FEW
 from test_reference import HAND_AS_OF, HAND_CONTACTS, HAND_EMAIL, HAND_SOURCES
 
-from segcli import api
+from segcli import api, storage
 from segcli.engines import spark as spark_engine
 from segcli.engines import spark_state
 from segcli.errors import StateError, UsageError, WriteError
 from segcli.planning.planner import base_col, rule_col, segment_col
 from segcli.state import history as past_runs
 from segcli.state import kinds
+from segcli.storage import Remote
 
 pytestmark = pytest.mark.spark
 
@@ -173,6 +174,22 @@ def _demo(root: Path) -> api.Project:
     return api.load(root / "segments.yaml")
 
 
+def remote_files(patch: pytest.MonkeyPatch) -> None:
+    """Make `file://` URIs name a Remote on fsspec's local file system, so that the code
+    segcli runs for an object store (moves as copies, no fsync, the lock as a conditional
+    create) runs here against a place Spark can also write to."""
+    import fsspec
+
+    real = storage.location
+
+    def location(text: str | Path) -> storage.Loc:
+        if isinstance(text, str) and text.startswith("file://"):
+            return Remote(fsspec.filesystem("file"), text.removeprefix("file://"), "file")
+        return real(text)
+
+    patch.setattr(storage, "location", location)
+
+
 @dataclass
 class DemoRuns:
     """Runs of the demo on Polars and on Spark: every file they wrote, keyed by the run's
@@ -187,11 +204,18 @@ class DemoRuns:
 
 
 def demo_runs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dates: list[str], master: str | None = None
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    dates: list[str],
+    master: str | None = None,
+    uris: bool = False,
 ) -> DemoRuns:
     """The demo run at each of `dates` on Polars, then on Spark (at `master`) with the
     collecting `execute` forbidden and every Arrow collection recorded; asserts that both
-    wrote the same files, equal file by file, and the same run summaries."""
+    wrote the same files, equal file by file, and the same run summaries. With `uris`, the
+    Spark runs name their state and outputs by `file://` URIs that segcli treats as an
+    object store's (through fsspec, no renames: `remote_files`), as `--state s3a://…`
+    would be."""
     collected: list[list[str]] = []
     real = spark_engine.to_arrow
 
@@ -212,10 +236,16 @@ def demo_runs(
             if engine == "spark":
                 patch.setattr(spark_engine, "to_arrow", to_arrow)
                 patch.setattr(spark_engine, "execute", forbidden)
+            where: dict[str, str] = {}
+            if engine == "spark" and uris:
+                remote_files(patch)
+                where = {"state_dir": f"file://{root}/.segcli", "out_dir": f"file://{root}/out"}
             for at in dates:
                 result = api.run(
-                    project, as_of=at, engine=engine, actions=False, spark_master=master
+                    project, as_of=at, engine=engine, actions=False, spark_master=master, **where
                 )
+                if where:
+                    assert str(result.out_dir) == where["out_dir"]
                 frames.update({f"{at}/{k}": v for k, v in _frames(root / "out").items()})
         manifest = json.loads((root / ".segcli" / "manifest.json").read_text())
         order = [r["run_id"] for r in manifest["runs"]]
@@ -252,6 +282,28 @@ def test_a_run_never_brings_members_to_the_driver(
     assert acting  # the demo has actions: their changes were collected
     delivered = {d.id: d.contacts for d in runs.spark_run.deliveries}
     assert delivered == {d.id: d.contacts for d in runs.polars_run.deliveries}
+
+
+def test_spark_writes_state_and_outputs_at_a_uri(
+    tmp_path: Path, spark: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--state` and `--out` as URIs on Spark (SPEC §3.1): Spark writes every snapshot,
+    member file and change file into the URI itself and reads the previous snapshots from
+    there; segcli moves Spark's part files by the store's own moves (no rename), and two
+    runs write exactly what Polars writes on local folders."""
+    moves: list[str] = []
+    real = storage.replace
+
+    def replace(src: storage.Loc, dst: storage.Loc) -> None:
+        if isinstance(dst, Path):  # a rename: only the Polars runs on local folders
+            assert "spark" not in dst.parts, dst
+        else:
+            moves.append(dst.name)
+        real(src, dst)
+
+    monkeypatch.setattr(storage, "replace", replace)
+    demo_runs(tmp_path, monkeypatch, ["2026-11-13", "2026-11-20"], uris=True)
+    assert "mql.parquet" in moves and "scores.parquet" in moves and "run.json" in moves
 
 
 def _hand(tmp_path: Path) -> api.Project:
