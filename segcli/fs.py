@@ -60,7 +60,8 @@ def problem_of(exc: BaseException) -> str:
 
 def write_error(exc: BaseException, doing: str, path: Loc | str) -> WriteError:
     """The error to raise when writing `path` failed: what, where, why (exit 4)."""
-    return WriteError(f"could not {doing} {path}: {problem_of(exc)}")
+    problem = problem_of(exc).removeprefix(f"{path}: ")  # a store's error names it already
+    return WriteError(f"could not {doing} {path}: {problem}")
 
 
 @contextmanager

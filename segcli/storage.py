@@ -106,7 +106,10 @@ class Remote:
         self.fs = fs if isinstance(fs, _Failing) else _Failing(fs, str(self))
 
     def __str__(self) -> str:
-        return f"{self.protocol}://{self.path}"
+        # The scheme the user wrote (Spark wants s3a:// where fsspec says s3://); fsspec's
+        # in-memory store roots its paths at `/`, a local file system's paths are absolute.
+        path = self.path if self.protocol in ("file", "local") else self.path.lstrip("/")
+        return f"{self.protocol}://{path}"
 
     def __repr__(self) -> str:
         return f"Remote({str(self)!r})"

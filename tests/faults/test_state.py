@@ -199,3 +199,58 @@ def test_read_only_directory(tmp_path: Path, read_only: Path, flag: str) -> None
     res = invoke(["run", "--as-of", "2026-03-02", flag, str(mnt)], tmp_path)
     assert_clean(res, 4, "read-only file system", str(mnt))
     assert_untouched(before, tmp_path, own=(".segcli",) if flag == "--out" else ())
+
+
+# ------------------------------------------------------------------ a state at a URI
+
+
+@pytest.mark.parametrize(
+    ("uri", "needle"),
+    [
+        ("nosuch://bucket/state", "no file system for nosuch://"),
+        ("file://otherhost/state", "file:///path"),
+    ],
+)
+def test_a_state_uri_nothing_can_open_is_exit_2(tmp_path: Path, uri: str, needle: str) -> None:
+    """A scheme no installed library reads, or a file:// URI naming another host: exit 2
+    saying why, before anything is written (it used to be a path `nosuch:/bucket/state`
+    made in the working directory)."""
+    project(tmp_path)
+    before = tree(tmp_path)
+    result = invoke(["run", *AS_OF, "--state", uri], tmp_path)
+    assert_clean(result, 2, needle)
+    assert_untouched(before, tmp_path)
+
+
+def test_a_store_that_fails_is_exit_4_naming_the_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An object store's own error (here: memory:// raising what a cloud SDK raises for
+    missing credentials) is exit 4 naming the URI, not an internal error; the local
+    project is untouched."""
+    from segcli import storage
+
+    project(tmp_path)
+    before = tree(tmp_path)
+
+    class NoCredentialsError(Exception):
+        pass
+
+    def refuse(*args: object, **kwargs: object) -> object:
+        raise NoCredentialsError("Unable to locate credentials")
+
+    real = storage.location
+
+    def location(text: str | Path) -> storage.Loc:
+        loc = real(text)
+        if isinstance(loc, storage.Remote):
+            monkeypatch.setattr(loc.fs.fs, "exists", refuse)
+            monkeypatch.setattr(loc.fs.fs, "cat_file", refuse)
+        return loc
+
+    monkeypatch.setattr(storage, "location", location)
+    uri = "memory://segcli-fault/state"
+    result = invoke(["run", *AS_OF, "--state", uri, "--out", "memory://segcli-fault/o"], tmp_path)
+    assert_clean(result, 4, uri, "NoCredentialsError: Unable to locate credentials")
+    assert "internal error" not in result.output
+    assert_untouched(before, tmp_path)
