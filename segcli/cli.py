@@ -16,13 +16,10 @@ import typer.core
 from rich.console import Console
 from rich.table import Table
 
-from segcli import __version__, api
+from segcli import __version__, api, options
 from segcli.errors import EXIT_PENDING, SegcliError, SpecError, StateError, UsageError
 from segcli.spec.diagnostics import render
-from segcli.views import commands as views
-from segcli.views import explain as explaining
 from segcli.views.lastrun import local_time
-from segcli.views.report import deliveries_text
 
 app = typer.Typer(
     name="segcli",
@@ -64,6 +61,7 @@ def _flag_type(self: typer.core.TyperOption, ctx: Any) -> str | None:
 
 
 typer.core.TyperOption.display_type_rich = _flag_type  # type: ignore[method-assign]
+options.install()  # plain option values without importing Pydantic (segcli/options.py)
 
 
 def _out() -> Console:
@@ -440,6 +438,8 @@ def diff(
     debug: DebugOpt = False,
 ) -> None:
     """Who entered and who left a segment between two committed runs."""
+    from segcli.views import commands as views
+
     d: views.Diff = guarded(
         lambda: views.diff(api.load(config, with_data=False), name, from_run, to_run, state),
         as_json,
@@ -469,6 +469,9 @@ def history(
     debug: DebugOpt = False,
 ) -> None:
     """Size, entered, left and deliveries (done, pending, failed) per committed run."""
+    from segcli.views import commands as views
+    from segcli.views.report import deliveries_text
+
     hist: views.History = guarded(
         lambda: views.history(api.load(config, with_data=False), name, state), as_json, debug
     )
@@ -527,6 +530,8 @@ def show(
     debug: DebugOpt = False,
 ) -> None:
     """Members of a segment after the last committed run, with contact and score columns."""
+    from segcli.views import commands as views
+
     cols = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
     shown: views.Shown = guarded(
         lambda: views.show(
@@ -591,6 +596,8 @@ def explain(
     """A segment's condition tree in words and its query plan (built from the sources'
     schemas: nothing is executed), or why a contact is in or out and its score by rule.
     Both show the last committed run unless --as-of is given, and say which."""
+    from segcli.views import explain as explaining
+
     if (name is None) == (contact is None):
         _fail(UsageError("give a segment NAME or --contact KEY"), as_json, debug)
 
@@ -626,6 +633,7 @@ def check(
 ) -> None:
     """Validate, run the data checks and each segment's expectations; exit 1 if any fails."""
     from segcli.fs import atomic_write_bytes
+    from segcli.views import commands as views
     from segcli.views.checks import junit_error_xml, junit_xml
 
     def work() -> views.CheckResult:
@@ -676,6 +684,9 @@ def report(
     debug: DebugOpt = False,
 ) -> None:
     """Segment sizes, entered/left per run, overlaps and score distributions."""
+    from segcli.views import commands as views
+    from segcli.views.report import deliveries_text
+
     rep: Any = guarded(
         lambda: views.report(api.load(config, with_data=False), out_dir=out, state_dir=state),
         as_json,
@@ -811,6 +822,8 @@ def sample(
     debug: DebugOpt = False,
 ) -> None:
     """Write realistic synthetic exports of any size (seeded), for demos and benchmarks."""
+    from segcli.views import commands as views
+
     paths: dict[str, Any] = guarded(
         lambda: views.sample(
             out,

@@ -11,8 +11,8 @@ SEGCLI = Path(__file__).resolve().parents[1] / "segcli"
 ORDER = ["base", "spec", "planning", "engines", "state", "outputs", "api", "demo", "views", "cli"]
 BASE = {"errors", "fs", "storage"}
 # The package root re-exports the library facade (lazily); `python -m segcli` and the
-# console script's entry point (entry.py) are the CLI.
-SPECIAL = {"__init__": "api", "__main__": "cli", "entry": "cli"}
+# console script's entry point (entry.py) and its option values (options.py) are the CLI.
+SPECIAL = {"__init__": "api", "__main__": "cli", "entry": "cli", "options": "cli"}
 # The demo is a side branch: it may use the spec, nothing of the run pipeline.
 DEMO_MAY_IMPORT = {"base", "spec", "demo"}
 

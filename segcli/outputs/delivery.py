@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import polars as pl
 
 from segcli.engines.catalog import Catalog
 from segcli.engines.contacts import load_contacts
-from segcli.outputs.actions import Outcome, deliver_all
 from segcli.spec import model as m
 from segcli.state import outbox
 from segcli.state.outbox import Delivery
 from segcli.storage import Loc
+
+if TYPE_CHECKING:  # sending (commands, webhooks) is imported only when there is something to send
+    from segcli.outputs.actions import Outcome
 
 
 @dataclass
@@ -112,5 +114,9 @@ def deliver(
 ) -> Report:
     """Send what is pending (oldest run first), then report what is still pending."""
     todo = [p.delivery for p in pending(state, runs, segments)]
-    outcomes = deliver_all(state, todo, key)
+    outcomes: list[Outcome] = []
+    if todo:
+        from segcli.outputs.actions import deliver_all
+
+        outcomes = deliver_all(state, todo, key)
     return Report(outcomes, pending(state, runs, segments))
