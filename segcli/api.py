@@ -445,32 +445,38 @@ def run(
         stage = stage_dir(out, run_id)
         results: list[SegmentResult] = []
         staged = _Staged()
-        for name in ev.segments:
+        for batch in _batches(ev.segments, ev.contact_keys().len()):
             t = time.perf_counter()
-            cur = ev.membership(name)
-            prev = carry[name].snapshot
-            refreshed = name in refresh_set and prev is not None
-            snap, changes = kinds.transition(prev, cur, key, at, refreshed)
-            if name in past.segments:  # carried so that pruning does not forget it
-                snap = past_runs.with_summary(snap, past.segments[name], changes, key, at)
-            staged.snapshots[name] = snap
-            staged.changes[name] = changes
-            members = snap.filter(pl.col("member")).select(key, "joined_at", "source")
-            if not dry_run:
-                staged.writes.append((members, stage / "segments" / name))
-                staged.writes.append((changes, stage / "changes" / name))
-            entered = int((changes["change"] == "entered").sum())
-            results.append(
-                SegmentResult(
-                    name,
-                    spec.segments[name].kind,
-                    members.height,
-                    time.perf_counter() - t,
-                    entered,
-                    changes.height - entered,
-                )
+            moves = kinds.transitions(
+                ev.membership_rows(batch, kinds.SEG),
+                ev.contact_keys(),
+                [carry[n].snapshot for n in batch],
+                [n in refresh_set and carry[n].snapshot is not None for n in batch],
+                key,
+                at,
             )
-            say(f"segment {name}: {members.height} members")
+            took = (time.perf_counter() - t) / len(batch)
+            for name, move in zip(batch, moves, strict=True):
+                snap, changes, members = move.snapshot, move.changes, move.members
+                if name in past.segments:  # carried so that pruning does not forget it
+                    snap = past_runs.with_summary(snap, past.segments[name], changes, key, at)
+                staged.snapshots[name] = snap
+                staged.changes[name] = changes
+                if not dry_run:
+                    staged.writes.append((members, stage / "segments" / name))
+                    staged.writes.append((changes, stage / "changes" / name))
+                entered = int((changes["change"] == "entered").sum())
+                results.append(
+                    SegmentResult(
+                        name,
+                        spec.segments[name].kind,
+                        members.height,
+                        took,
+                        entered,
+                        changes.height - entered,
+                    )
+                )
+                say(f"segment {name}: {members.height} members")
         if spec.scoring and not dry_run:
             staged.writes.append((scores_frame(project, ev), stage / "scores"))
         result = RunResult(
@@ -623,6 +629,19 @@ def _run_on_spark(
         ev.release()
     result.total_seconds = time.perf_counter() - ctx.t0
     return result
+
+
+# Contact rows per batch of segment transitions: a run's small segments go together (one
+# frame for dozens of segments costs about what one segment does), while a million contacts
+# are taken a few segments at a time, so memory stays near one segment's.
+BATCH_ROWS = 2_000_000
+
+
+def _batches(names: list[str], contacts: int) -> list[list[str]]:
+    """`names` in order, cut into batches of at most BATCH_ROWS contact rows (at least one
+    segment each)."""
+    size = max(1, BATCH_ROWS // max(contacts, 1))
+    return [names[i : i + size] for i in range(0, len(names), size)]
 
 
 @dataclass

@@ -112,7 +112,7 @@ VALUES = st.one_of(
 @given(st.lists(VALUES, min_size=1, max_size=20))
 def test_inference_counts_whole_columns_as_one_value_at_a_time(values: list[str]) -> None:
     stripped = [v.strip() for v in values]
-    counts = cs._look_counts(stripped, cs.ANY_TYPE)
+    counts = cs.look_counts({"v": (stripped, cs.ANY_TYPE)})["v"]
     for typ in cs.ANY_TYPE:
         assert counts[typ] == sum(1 for v in stripped if cs._LOOKS[typ](v)), typ
 
@@ -166,3 +166,15 @@ def test_a_short_row_in_a_quote_free_file_is_still_found(tmp_path: Path, row: st
     with pytest.raises(DataError) as info:
         CsvSource.open(src, [tmp_path / "events.csv"], "UTC").frame("int").collect()
     assert f"events.csv:{SAMPLE * 2 + 1}: this row has" in info.value.message
+
+
+def test_a_source_read_whole_by_its_sample_takes_the_full_parse(tmp_path: Path) -> None:
+    # Looking for a cheaper parse costs more than the full parse of a file this small.
+    times = [ZULU.replace("36.12", f"{i % 60:02d}.12") for i in range(SAMPLE - 1)]
+    times[3] = OTHER_STYLES[1]
+    source = _source(tmp_path, [(str(i), t) for i, t in enumerate(times)])
+    assert source._fast_parse("occurred_at", "datetime") is None
+    got = _read(source)
+    assert got["occurred_at"].equals(_full(times, "datetime").alias("occurred_at"))
+    longer = _source(tmp_path, [(str(i), ZULU) for i in range(SAMPLE + 1)])
+    assert longer._fast_parse("occurred_at", "datetime") is not None

@@ -241,17 +241,25 @@ class CsvSource:
     def _decide(self, key_type: str | None) -> dict[str, str]:
         declared = dict(self.src.columns)
         out: dict[str, str] = {}
+        guess: dict[str, tuple[list[str], tuple[str, ...], str]] = {}  # values, types, else
         for col in self.header:
-            values = [v.strip() for v in self._values(col)]
             if col in declared:
-                typ = declared[col]
-            elif col == self.src.key:
-                typ = key_type or cs.infer(values, cs.KEY_TYPES) or "str"
-            elif col == self.src.time:
-                typ = cs.infer(values, cs.TIME_TYPES) or "datetime"
+                out[col] = declared[col]
+            elif col == self.src.key and key_type:
+                out[col] = key_type
             else:
-                typ = cs.infer(values, cs.ANY_TYPE) or "str"
-            out[col] = typ
+                values = [v.strip() for v in self._values(col)]
+                if col == self.src.key:
+                    guess[col] = (values, cs.KEY_TYPES, "str")
+                elif col == self.src.time:
+                    guess[col] = (values, cs.TIME_TYPES, "datetime")
+                else:
+                    guess[col] = (values, cs.ANY_TYPE, "str")
+        counts = cs.look_counts({c: (v, types) for c, (v, types, _) in guess.items() if v})
+        for col, (values, types, otherwise) in guess.items():
+            typ = cs.infer(values, types, counts[col]) if values else None
+            out[col] = typ or otherwise
+        out = {col: out[col] for col in self.header}
         for col, typ in out.items():
             if typ != "str":
                 self._check_sample(col, typ, key_type)
@@ -330,7 +338,9 @@ class CsvSource:
         if typ in ("int", "float"):
             dtype = DTYPES[typ]
             return lambda raw: raw.cast(dtype, strict=False)
-        if typ != "datetime":
+        if typ != "datetime" or self.whole >= set(self.files):
+            # Every row was in the sample (so it is small): the full parse of a batch is no
+            # dearer than looking for a cheaper one on the same rows.
             return None
         values = self._values(col)
         if not values:

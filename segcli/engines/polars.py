@@ -7,6 +7,7 @@ per-contact columns, in dependency order.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -84,8 +85,15 @@ def _col(e: ir.Col, env: Env) -> pl.Expr:
 
 def _lit(e: ir.Lit, env: Env) -> pl.Expr:
     if isinstance(e.value, datetime):
-        return pl.lit(e.value, dtype=UTC_DT)
+        return _instant(e.value)
     return pl.lit(e.value)
+
+
+@functools.lru_cache(maxsize=1024)
+def _instant(value: datetime) -> pl.Expr:
+    """A time literal, built once per value: Polars runs two small queries to build one, and
+    a plan names the same few instants (as_of, window starts) dozens of times."""
+    return pl.lit(value, dtype=UTC_DT)
 
 
 def _const(e: ir.Const, env: Env) -> pl.Expr:
@@ -506,6 +514,24 @@ class Evaluation:
                 "member": self.member(name),
             }
         )
+
+    def membership_rows(self, names: list[str], index: str) -> pl.DataFrame:
+        """`index` (a segment's position in `names`), key, rule, base, member for segments
+        `names`, one after the other, sorted by key within each: only the contacts in a
+        segment's rule-made set or membership (what the state's transitions take)."""
+        parts = [
+            self.frame.lazy()
+            .select(
+                pl.lit(i, pl.UInt32).alias(index),
+                self.plan.key,
+                pl.col(rule_col(n)).alias("rule"),
+                pl.col(base_col(n)).alias("base"),
+                pl.col(segment_col(n)).alias("member"),
+            )
+            .filter(pl.col("member") | pl.col("base"))
+            for i, n in enumerate(names)
+        ]
+        return pl.concat(parts).collect()
 
     def score(self, model: str, at: datetime | None = None) -> pl.Series:
         """Per contact: the model's score at the run's as_of (or at `at`, an earlier instant

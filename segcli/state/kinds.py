@@ -82,6 +82,19 @@ def carry(
     return out, notes
 
 
+SEG = "segcli.segment"  # in a batch of transitions: the segment's position in the batch
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One segment's new snapshot, its members (key, joined_at, source) and this run's
+    entered/left changes."""
+
+    snapshot: pl.DataFrame
+    members: pl.DataFrame
+    changes: pl.DataFrame
+
+
 def transition(
     prev: pl.DataFrame | None,
     cur: pl.DataFrame,
@@ -94,24 +107,57 @@ def transition(
     `cur` has, for every current contact: key, rule, base, member (booleans). `prev` is the
     last snapshot (key, joined_at, source, member, base) or None on a first run.
     """
+    if not cur[key].is_sorted():
+        cur = cur.sort(key)
+    rows = cur.select(pl.lit(0, pl.UInt32).alias(SEG), key, "rule", "base", "member")
+    (one,) = transitions(rows, cur[key], [prev], [refreshed], key, as_of)
+    return one.snapshot, one.changes
+
+
+def transitions(
+    cur: pl.DataFrame,
+    contacts: pl.Series,
+    prevs: list[pl.DataFrame | None],
+    refreshed: list[bool],
+    key: str,
+    as_of: datetime,
+) -> list[Transition]:
+    """Several segments' transitions at once, in one frame: a run has dozens of segments,
+    and on small data the per-call overhead of Polars, not the rows, is the cost.
+
+    `cur` has SEG (the segment's position in `prevs`), key, rule, base, member: each
+    segment's rows together, sorted by key, at least every contact in its rule-made set or
+    its membership (other rows are ignored); `contacts` are every current contact's keys.
+    `prevs[i]` is segment i's last snapshot (or None on a first run), `refreshed[i]` whether
+    --refresh recomputed it."""
     ts = pl.Datetime("us", "UTC")
     at = pl.lit(as_of).cast(ts)
-    if prev is None:
-        prev = pl.DataFrame(
-            {
-                key: pl.Series([], dtype=cur[key].dtype),
-                "joined_at": pl.Series([], dtype=ts),
-                "source": pl.Series([], dtype=pl.String),
-                "member": pl.Series([], dtype=pl.Boolean),
-                "base": pl.Series([], dtype=pl.Boolean),
-            }
+    dtype = cur.schema[key]
+    ids = [SEG, key]
+    past = [
+        p.lazy().select(
+            pl.lit(i, pl.UInt32).alias(SEG),
+            pl.col(key).cast(dtype),
+            pl.col("joined_at").cast(ts),
+            "source",
+            "member",
         )
-    prev = prev.with_columns(pl.col(key).cast(cur[key].dtype))
-    was = prev.filter(pl.col("member")).select(key, pl.col("joined_at").alias("prev_joined"))
-    now = cur.filter(pl.col("member") | pl.col("base"))
+        for i, p in enumerate(prevs)
+        if p is not None
+    ]
+    empty: dict[str, pl.DataType] = {
+        SEG: pl.UInt32(),
+        key: dtype,
+        "joined_at": ts,
+        "source": pl.String(),
+        "member": pl.Boolean(),
+    }
+    prev = pl.concat(past) if past else pl.LazyFrame(schema=empty)
+    was = prev.filter(pl.col("member")).select(SEG, key, pl.col("joined_at").alias("prev_joined"))
     # `cur` comes sorted by key; keeping the left order saves a sort per segment.
+    now = cur.lazy().filter(pl.col("member") | pl.col("base"))
     snap = (
-        now.join(was, on=key, how="left", maintain_order="left")
+        now.join(was, on=ids, how="left", maintain_order="left")
         .with_columns(
             pl.when(pl.col("member"))
             .then(pl.coalesce(pl.col("prev_joined"), at))
@@ -127,57 +173,88 @@ def transition(
             .otherwise(pl.lit("manual"))
             .alias("source"),
         )
-        .select(key, "joined_at", "source", "member", "base")
+        .select(SEG, key, "joined_at", "source", "member", "base")
+        .collect()
     )
-    if not snap[key].is_sorted():
-        snap = snap.sort(key)
-    members = snap.filter(pl.col("member")).select(key)
-    if was.height == 0:  # a first run: everyone entered, nobody left
-        entered, left = members, was.select(key)
-    else:
-        entered = members.join(was.select(key), on=key, how="anti", maintain_order="left")
-        left = was.select(key).join(members, on=key, how="anti", maintain_order="left")
-    reason_in = "refreshed" if refreshed and prev.height else "matched"
+    members = snap.lazy().filter(pl.col("member"))
+    entered = members.select(ids).join(was, on=ids, how="anti", maintain_order="left")
+    left = was.select(ids).join(members, on=ids, how="anti", maintain_order="left")
+    n = len(prevs)
+
+    def per_segment(values: list[str]) -> pl.Expr:
+        return pl.col(SEG).replace_strict(list(range(n)), values, return_dtype=pl.String)
+
+    matched = [
+        "refreshed" if r and p is not None and p.height else "matched"
+        for r, p in zip(refreshed, prevs, strict=True)
+    ]
+    unmatched = ["refreshed" if r else "unmatched" for r in refreshed]
     # Manual changes are named (SPEC §3.2): in only by include_file is `manual`; out because
     # of exclude_file (the rule-made set has the contact, the membership does not) is
     # `manual`, and so is leaving when one's only claim was an include_file line now gone.
     entered = entered.join(
-        snap.select(key, "source"), on=key, how="left", maintain_order="left"
+        members.select(*ids, "source"), on=ids, how="left", maintain_order="left"
     ).select(
-        key,
+        *ids,
+        pl.lit("entered").alias("change"),
         pl.when(pl.col("source") == "manual")
         .then(pl.lit("manual"))
-        .otherwise(pl.lit(reason_in))
+        .otherwise(per_segment(matched))
         .alias("reason"),
     )
-    if left.height:
-        left = (
-            left.join(cur.select(key, "base"), on=key, how="left", maintain_order="left")
-            .join(
-                prev.select(key, pl.col("source").alias("was")),
-                on=key,
-                how="left",
-                maintain_order="left",
-            )
-            .select(
-                key,
-                pl.when(pl.col("base").is_null())
-                .then(pl.lit("deleted"))
-                .when(pl.col("base") | (pl.col("was") == "manual"))
-                .then(pl.lit("manual"))
-                .otherwise(pl.lit("refreshed" if refreshed else "unmatched"))
-                .alias("reason"),
-            )
+    # A contact that left is deleted when it is no contact any more, and in the rule-made
+    # set (so out by exclude_file) when it still has a row in `now`.
+    current = pl.LazyFrame({key: contacts.unique()}).with_columns(pl.lit(False).alias("base"))
+    left = (
+        left.join(now.select(*ids, "base"), on=ids, how="left", maintain_order="left")
+        .join(current, on=key, how="left", maintain_order="left", suffix="_contact")
+        .with_columns(pl.coalesce("base", "base_contact").alias("base"))
+        .join(
+            prev.select(*ids, pl.col("source").alias("was")),
+            on=ids,
+            how="left",
+            maintain_order="left",
         )
-    else:
-        left = left.with_columns(pl.lit(None, dtype=pl.String).alias("reason"))
-    changes = pl.concat(
-        [
-            entered.with_columns(pl.lit("entered").alias("change")),
-            left.with_columns(pl.lit("left").alias("change")),
-        ],
-        how="diagonal",
-    ).select(key, "change", "reason", at.alias("at"))
-    if entered.height and left.height:
-        changes = changes.sort(key)
-    return snap, changes
+        .select(
+            *ids,
+            pl.lit("left").alias("change"),
+            pl.when(pl.col("base").is_null())
+            .then(pl.lit("deleted"))
+            .when(pl.col("base") | (pl.col("was") == "manual"))
+            .then(pl.lit("manual"))
+            .otherwise(per_segment(unmatched))
+            .alias("reason"),
+        )
+    )
+    # Entered (by key), then left (in the last snapshot's order); a segment with both is
+    # sorted by key.
+    both = (pl.col("change") == "entered").any() & (pl.col("change") == "left").any()
+    changes = (
+        pl.concat([entered, left])
+        .with_row_index("order")
+        .sort(
+            SEG,
+            pl.when(both.over(SEG))
+            .then(pl.col(key).rank("ordinal").over(SEG).cast(pl.UInt32))
+            .otherwise(pl.col("order")),
+        )
+        .select(SEG, key, "change", "reason", at.alias("at"))
+        .collect()
+    )
+    snaps = _split(snap, n)
+    return [
+        Transition(s if s[key].is_sorted() else s.sort(key), m, c)
+        for s, m, c in zip(
+            snaps,
+            _split(snap.filter(pl.col("member")).select(SEG, key, "joined_at", "source"), n),
+            _split(changes, n),
+            strict=True,
+        )
+    ]
+
+
+def _split(frame: pl.DataFrame, n: int) -> list[pl.DataFrame]:
+    """`frame`'s rows of each segment 0..n-1 (without SEG), in order."""
+    parts = frame.partition_by(SEG, maintain_order=True, include_key=False, as_dict=True)
+    empty = frame.drop(SEG).clear()
+    return [parts.get((i,), empty) for i in range(n)]
