@@ -47,6 +47,8 @@ NOT_FOR_A_RUN = [
     "sqlglot",
     "duckdb",
     "pyspark",
+    "fsspec",  # state and outputs on object storage: only for a URI
+    "s3fs",
     "segcli.views.commands",
     "segcli.views.explain",
     "segcli.views.checks",
