@@ -153,3 +153,27 @@ def test_a_time_literal_is_built_once_per_instant() -> None:
     assert engine._instant(at) is engine._instant(at)
     values = pl.select(engine._instant(at).alias("a"), engine._instant(same).alias("b"))
     assert values.row(0) == (at, at)
+
+
+def test_small_sources_run_in_memory_with_the_same_results(
+    basic: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from segcli import api
+    from segcli.engines import polars as engine
+
+    engines: list[str] = []
+    collect = pl.LazyFrame.collect
+
+    def spy(self: pl.LazyFrame, *args: Any, **kwargs: Any) -> Any:
+        if "optimizations" in kwargs:  # the plan's one query
+            engines.append(kwargs.get("engine", "auto"))
+        return collect(self, *args, **kwargs)
+
+    monkeypatch.setattr(pl.LazyFrame, "collect", spy)
+    project = api.load(basic / "segments.yaml")
+    small, _ = api.compute(project, as_of="2026-11-20")
+    monkeypatch.setattr(engine, "SMALL_BYTES", 0)
+    large, _ = api.compute(project, as_of="2026-11-20")
+    assert engines == ["in-memory", "streaming"]
+    assert small.memberships().equals(large.memberships())
+    assert small.scores().equals(large.scores())

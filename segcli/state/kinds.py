@@ -127,7 +127,8 @@ def transitions(
 
     `cur` has SEG (the segment's position in `prevs`), key, rule, base, member: each
     segment's rows together, sorted by key, at least every contact in its rule-made set or
-    its membership (other rows are ignored); `contacts` are every current contact's keys.
+    its membership (other rows are ignored); `contacts` are every current contact's keys
+    (each once).
     `prevs[i]` is segment i's last snapshot (or None on a first run), `refreshed[i]` whether
     --refresh recomputed it."""
     ts = pl.Datetime("us", "UTC")
@@ -203,8 +204,10 @@ def transitions(
         .alias("reason"),
     )
     # A contact that left is deleted when it is no contact any more, and in the rule-made
-    # set (so out by exclude_file) when it still has a row in `now`.
-    current = pl.LazyFrame({key: contacts.unique()}).with_columns(pl.lit(False).alias("base"))
+    # set (so out by exclude_file) when it still has a row in `now`. (Nobody leaves on a
+    # first run: the contacts are not hashed then.)
+    keys = contacts if past else contacts.clear()
+    current = pl.LazyFrame({key: keys}).with_columns(pl.lit(False).alias("base"))
     left = (
         left.join(now.select(*ids, "base"), on=ids, how="left", maintain_order="left")
         .join(current, on=key, how="left", maintain_order="left", suffix="_contact")
