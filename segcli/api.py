@@ -577,9 +577,7 @@ def _run_on_spark(
         names = ev.segments
         paths: dict[str, Loc | None] = {n: carry[n].path for n in names}
         refreshed = {n for n in ctx.refresh if paths.get(n) is not None}
-        summaries: dict[str, Loc | None] = {
-            n: ev.files.frame(f"summary_{i}", f) for i, (n, f) in enumerate(past.segments.items())
-        }
+        summaries = {n: ev.send(f) for n, f in past.segments.items()}
         moves: spark_state.Transitions = ev.guarded(
             lambda: spark_state.transitions(
                 ev.spark,

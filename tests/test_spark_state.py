@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -302,8 +303,20 @@ def test_spark_writes_state_and_outputs_at_a_uri(
         real(src, dst)
 
     monkeypatch.setattr(storage, "replace", replace)
-    demo_runs(tmp_path, monkeypatch, ["2026-11-13", "2026-11-20"], uris=True)
+    folders: list[str] = []
+    mkdtemp = tempfile.mkdtemp
+
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        folders.append(str(kwargs.get("prefix")))
+        return mkdtemp(*args, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkdtemp", recorded)
+    runs = demo_runs(tmp_path, monkeypatch, ["2026-11-13", "2026-11-20"], uris=True)
     assert "mql.parquet" in moves and "scores.parquet" in moves and "run.json" in moves
+    # The history inputs (the demo reads `ever`, `member_for` and stored values) went to
+    # Spark as Arrow, not as scratch Parquet files in a temporary folder of the driver's.
+    assert any("left_at" in f.columns for f in runs.want.values())
+    assert set(folders) <= {"segcli-cache-"}, folders
 
 
 def _hand(tmp_path: Path) -> api.Project:

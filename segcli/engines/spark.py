@@ -6,7 +6,8 @@ connects through Spark Connect (`SparkSession.builder.remote`, e.g. Databricks).
 the sources itself, by path or glob (segcli.engines.spark_read: typed as the catalog types
 them), and runs every filter, aggregate, join and per-contact expression. Contacts' keys are
 checked (present, unique) on Spark; only when a check fails is the file read again locally
-to say where. List files are sent from the driver; in a run, the previous sets of
+to say where. List files and the state's history inputs are sent from the driver (the
+latter as Arrow); in a run, the previous sets of
 semi_dynamic and static segments are read by Spark from the state's snapshot files.
 
 A run (`evaluate`) keeps the per-contact result on Spark, and segcli.engines.spark_state
@@ -19,13 +20,10 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import socket
-import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -223,7 +221,6 @@ class SparkEvaluation:
     plan: Plan
     key_type: str
     reader: Reader
-    files: Scratch
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -251,10 +248,15 @@ class SparkEvaluation:
             out[column] = frame.with_columns(pl.col(self.plan.key).cast(key_dtype))
         return out
 
+    def send(self, frame: pl.DataFrame | None) -> Any:
+        """`frame` as a Spark DataFrame (sent from the driver), or None when it has no rows."""
+        if frame is None or frame.height == 0:
+            return None
+        return send(self.spark, frame)
+
     def release(self) -> None:
-        """Free what the run kept on the executors, and its scratch files."""
+        """Free what the run kept on the executors."""
         self.spark.catalog.clearCache()
-        self.files.remove()
 
 
 Previous = Mapping[str, "pl.Series | Loc | None"]
@@ -337,7 +339,6 @@ def evaluate(
 
     warnings: list[str] = []
     lists: dict[str, str] = {}
-    files = Scratch()
 
     def build() -> Any:
         relation = contacts_relation(spec, plan, source, key_type, {}, "spark")
@@ -348,13 +349,12 @@ def evaluate(
         ]
         _check_contacts(spark, reader, plan, reader.frame("contacts", [key, *own]))
         spark.sql(relation.sql("spark")).createOrReplaceTempView("__contacts_own")
-        joined = _segment_history(spark, plan, histories, key_dtype, files, "__contacts_own")
+        joined = _segment_history(spark, plan, histories, key_dtype, "__contacts_own")
         spark.sql(joined).createOrReplaceTempView("__contacts")
         for i, (column, values) in enumerate(stored_values(plan, histories, key_dtype).items()):
             stored[column] = f"__stored_{i}"
-            path = files.file(f"stored_{i}")
-            values.rename({column: ident(column)}).write_parquet(path)
-            spark.read.parquet(str(path)).createOrReplaceTempView(stored[column])
+            named = values.rename({column: ident(column)})
+            send(spark, named).createOrReplaceTempView(stored[column])
         for i, rel in enumerate(plan.lists):
             keys = read_list(spec, rel, key_dtype)
             lists[rel] = f"__list_{i}"
@@ -400,41 +400,21 @@ def evaluate(
             result = result.localCheckpoint(eager=True)
         return result
 
-    try:
-        result = _guarded(reader, build)
-    except BaseException:
-        files.remove()
-        raise
+    result = _guarded(reader, build)
     seconds = time.perf_counter() - t0
-    return SparkEvaluation(spark, result, plan, key_type, reader, files, warnings, seconds)
+    return SparkEvaluation(spark, result, plan, key_type, reader, warnings, seconds)
 
 
-class Scratch:
-    """Files segcli writes for Spark to read (the state's history inputs), in a temporary
-    folder made when the first is asked for, removed with the run's evaluation. With a
-    cluster master, the executors read them by the driver's path, as they read the sources
-    and the state (docs/engines.md)."""
+def send(spark: Any, frame: pl.DataFrame) -> Any:
+    """The rows of a driver-side frame (the state's history inputs) as a Spark DataFrame,
+    sent as Arrow: with a cluster or a Spark Connect server, nothing needs a path both
+    sides can see."""
+    table = frame.to_arrow(compat_level=pl.CompatLevel.oldest())
+    if table.num_rows == 0:  # Spark Connect infers no schema from no rows: give it
+        from pyspark.sql.pandas.types import from_arrow_schema
 
-    def __init__(self) -> None:
-        self.folder: Path | None = None
-
-    def file(self, name: str) -> Path:
-        if self.folder is None:
-            self.folder = Path(tempfile.mkdtemp(prefix="segcli-spark-"))
-        return self.folder / f"{name}.parquet"
-
-    def frame(self, name: str, frame: pl.DataFrame | None) -> Path | None:
-        """`frame` written for Spark to read (None when there is none, or no rows)."""
-        if frame is None or frame.height == 0:
-            return None
-        path = self.file(name)
-        frame.write_parquet(path)
-        return path
-
-    def remove(self) -> None:
-        if self.folder is not None:
-            shutil.rmtree(self.folder, ignore_errors=True)
-            self.folder = None
+        return spark.createDataFrame([], from_arrow_schema(table.schema))
+    return spark.createDataFrame(table)
 
 
 def _segment_history(
@@ -442,12 +422,11 @@ def _segment_history(
     plan: Plan,
     histories: Histories | None,
     key_dtype: pl.DataType,
-    files: Scratch,
     contacts: str,
 ) -> str:
     """The SQL of the contacts with every `hist_col(X, part)` the plan reads: the parts
     of every contact the state's history names (segcli.engines.history.with_segment_history,
-    in a scratch Parquet file), left-joined on the key; null for the other contacts."""
+    sent from the driver), left-joined on the key; null for the other contacts."""
     if not plan.history_segments:
         return f"SELECT * FROM {contacts}"
     frames = histories.segments if histories else {}
@@ -455,9 +434,7 @@ def _segment_history(
     named = [frames[n].select(key) for n in plan.history_segments if n in frames]
     keys = pl.concat([pl.DataFrame(schema={plan.key: key_dtype}), *named]).drop_nulls().unique()
     parts = with_segment_history(keys, plan, histories)
-    path = files.file("history")
-    parts.rename({plan.key: "k"}).write_parquet(path)
-    spark.read.parquet(str(path)).createOrReplaceTempView("__history")
+    send(spark, parts.rename({plan.key: "k"})).createOrReplaceTempView("__history")
     items = ", ".join(
         f"h.{q(hist_col(n, p))} AS {q(ident(hist_col(n, p)))}"
         for n in plan.history_segments

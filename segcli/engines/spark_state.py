@@ -83,9 +83,12 @@ def column(name: str) -> Any:
 
 
 def read_snapshot(spark: Any, path: Loc, key: str, key_type: str) -> Any:
-    """A file of the state (a committed snapshot, a history as read) read by Spark, its key
-    in the contacts key's type."""
-    df = spark.read.parquet(str(path))
+    """A committed snapshot of the state read by Spark, its key in the contacts key's type."""
+    return keyed(spark.read.parquet(str(path)), key, key_type)
+
+
+def keyed(df: Any, key: str, key_type: str) -> Any:
+    """`df` with its key in the contacts key's type."""
     return df.withColumn(key, column(key).cast("bigint" if key_type == "int" else "string"))
 
 
@@ -222,14 +225,14 @@ def transitions(
     as_of: datetime,
     refreshed: set[str],
     folder: Loc,
-    summaries: dict[str, Loc | None] | None = None,
+    summaries: dict[str, Any | None] | None = None,
 ) -> Transitions:
     """Every segment's new snapshot and this run's changes, on Spark, in one long table:
     the current rule / base / member flags of each (segment, contact) that is a member or in
     the base, fully joined with the previous members. `previous`: each segment's last
     committed snapshot file, or None on its first run; `refreshed`: the segments refreshed
     (`--refresh`); `folder`: where Spark writes the batches. `summaries`: the segments whose
-    history a condition reads, each with the file of its history as read (key, member,
+    history a condition reads, each with its history as read, a Spark DataFrame (key, member,
     joined, ever, left; None when empty): their snapshots carry the summary on (`ever`,
     `left_at`: the meaning of segcli.state.history.with_summary)."""
     from pyspark.sql import functions as F
@@ -347,7 +350,7 @@ def _summary(
     names: list[str],
     key: str,
     key_type: str,
-    summaries: dict[str, Loc | None],
+    summaries: dict[str, Any | None],
     at: Any,
 ) -> Any:
     """The snapshots of the summarised segments: this run's rows fully joined with who was
@@ -356,7 +359,7 @@ def _summary(
 
     wanted = [names.index(n) for n in summaries]
     pasts = [
-        read_snapshot(spark, path, key, key_type)
+        keyed(frame, key, key_type)
         .select(
             F.lit(names.index(n)).alias("seg"),
             column(key),
@@ -365,8 +368,8 @@ def _summary(
             F.lit(True).alias("h"),
         )
         .filter(F.col("past_ever") | F.col("past_left").isNotNull())
-        for n, path in summaries.items()
-        if path is not None
+        for n, frame in summaries.items()
+        if frame is not None
     ]
     past_types = {"past_ever": "boolean", "past_left": "timestamp", "h": "boolean"}
     rows = _full_join(joined.filter(F.col("seg").isin(wanted)), pasts, key, past_types)
