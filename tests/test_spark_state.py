@@ -69,7 +69,7 @@ def histories(draw: Any) -> dict[str, Any]:
     return {"ids": ids, "cur": cur, "prev": prev, "refreshed": refreshed, "history": history}
 
 
-def _history_file(rows: list[tuple[int, bool, bool, bool]], path: Path) -> pl.DataFrame:
+def _history(rows: list[tuple[int, bool, bool, bool]]) -> pl.DataFrame:
     ts = pl.Datetime("us", "UTC")
     frame = pl.DataFrame(
         {
@@ -80,7 +80,6 @@ def _history_file(rows: list[tuple[int, bool, bool, bool]], path: Path) -> pl.Da
             "left": pl.Series([BEFORE if r[3] else None for r in rows], dtype=ts),
         }
     )
-    frame.write_parquet(path)
     return frame
 
 
@@ -123,8 +122,9 @@ def test_transitions_on_spark_mean_what_the_polars_transition_means(
         previous[n] = root / f"{n}.parquet" if rows is not None else None
         frames[n] = _previous_file(rows, root / f"{n}.parquet") if rows is not None else None
     rows = case["history"]
-    history = _history_file(rows, root / "history.parquet") if rows is not None else None
-    summaries = {"b": root / "history.parquet" if rows else None}
+    history = _history(rows) if rows is not None else None
+    sent = spark_engine.send(spark, history) if history is not None and rows else None
+    summaries = {"b": sent}  # the history as read, sent to Spark as the run sends it
     moves = spark_state.transitions(
         spark,
         result,
