@@ -17,7 +17,7 @@ from segcli.engines.catalog import Catalog, catalog_for, only_spark
 from segcli.engines.history import Histories
 from segcli.engines.polars import Evaluation
 from segcli.errors import SpecError, StateError, UsageError
-from segcli.fs import EngineFrame, interrupts_deferred, write_error
+from segcli.fs import EngineFrame, fsync_dir, interrupts_deferred, write_error
 from segcli.outputs import delivery as handoff
 from segcli.outputs.files import (
     claim_out,
@@ -706,6 +706,7 @@ def _write_and_commit(
         result.files = [out / storage.relative(f, stage) for f in staged] + [out / "run.json"]
         where = output_record(out, fmt, result.files)
         write_json(stage / "run.json", {**run_manifest(project, result), **where})
+        fsync_dir(stage)  # its name too is durable before the commit (the frames' already are)
         record = {
             "run_id": result.run_id,
             "as_of": result.as_of.isoformat(),

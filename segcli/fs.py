@@ -12,8 +12,11 @@ import os
 import re
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from functools import partial
+from pathlib import Path
 from types import FrameType
 from typing import Protocol
 
@@ -65,11 +68,15 @@ def write_error(exc: BaseException, doing: str, path: Loc | str) -> WriteError:
 
 
 @contextmanager
-def atomic_path(path: Loc) -> Iterator[Loc]:
+def atomic_path(path: Loc, sync: bool = True) -> Iterator[Loc]:
     """Yield a temporary path beside `path`; once written, fsync it and rename it into place,
     so readers never see a half-written file (a failure leaves `path` as it was, and removes
     the temporary file). On an object store the file itself is yielded: an upload appears
-    whole or not at all, and a failed one leaves the old object."""
+    whole or not at all, and a failed one leaves the old object.
+
+    With `sync` false the file is renamed without its fsync: only for a file no reader can
+    name yet (in a run's staging folder), whose writer makes it durable with `fsync_all`
+    before anything names it (the commit)."""
     if isinstance(path, Remote):
         yield path
         return
@@ -77,12 +84,49 @@ def atomic_path(path: Loc) -> Iterator[Loc]:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         yield tmp
-        with tmp.open("rb+") as fh:
-            os.fsync(fh.fileno())
+        if sync:
+            _fsync_path(tmp)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+# fsync blocks in the kernel with the GIL released; a journaling file system (ext4, xfs)
+# makes the files fsynced at the same time durable in a few shared journal commits, so many
+# small files cost about what a few do when their fsyncs are side by side.
+FSYNC_THREADS = 32
+
+
+def _fsync_path(path: Path) -> None:
+    """fsync one local file; an error names the file."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        exc.filename = exc.filename or str(path)
+        raise
+
+
+def fsync_all(files: Sequence[Loc], folders: Sequence[Loc] = ()) -> None:
+    """Make written files durable, and the folders holding their names (best effort, as
+    `fsync_dir`), side by side on up to FSYNC_THREADS threads: one step for all of a run's
+    files instead of one fsync after each. An OSError names its file (`filename`). On an
+    object store there is nothing to flush (a finished upload is durable)."""
+    local = [f for f in files if isinstance(f, Path)]
+    dirs = [d for d in folders if isinstance(d, Path)]
+    jobs: list[Callable[[], None]] = [partial(_fsync_path, f) for f in local]
+    jobs += [partial(fsync_dir, d) for d in dirs]
+    if len(jobs) <= 1:
+        for job in jobs:
+            job()
+        return
+    with ThreadPoolExecutor(max_workers=min(FSYNC_THREADS, len(jobs))) as pool:
+        for done in [pool.submit(job) for job in jobs]:
+            done.result()
 
 
 def fsync_dir(path: Loc) -> None:

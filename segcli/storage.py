@@ -12,7 +12,7 @@ What differs is what object stores cannot do, and the module-level helpers below
 - no rename: `replace` copies then deletes (each object still appears whole: a PUT is
   atomic), so a reader of a remote folder may see some files moved and others not yet; the
   state's manifest, rewritten by one PUT, stays the commit point;
-- no fsync (`fsync_file`, `fsync_dir` do nothing: a finished PUT is durable);
+- no fsync (`fs.fsync_all`, `fs.fsync_dir` skip remote places: a finished PUT is durable);
 - no hard link for the lock: `create_exclusive` is a conditional create (S3's
   `If-None-Match: *`, GCS's generation precondition), which fsspec's `"xb"` mode sends;
 - no empty folders: `mkdir` does nothing there.
@@ -296,13 +296,6 @@ def holds_files(loc: Loc) -> bool:
         return any(files for _, _, files in os.walk(loc))
     loc.fs.invalidate_cache(loc.path)
     return bool(loc.fs.find(loc.path, maxdepth=None, withdirs=False))
-
-
-def fsync_file(loc: Loc) -> None:
-    """Flush a written file to the disk (a finished upload needs nothing)."""
-    if isinstance(loc, Path):
-        with loc.open("rb") as fh:
-            os.fsync(fh.fileno())
 
 
 def create_exclusive(loc: Loc, data: bytes) -> bool:

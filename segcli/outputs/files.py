@@ -18,7 +18,14 @@ from typing import Any
 import polars as pl
 
 from segcli import storage
-from segcli.fs import EngineFrame, atomic_path, atomic_write_bytes, claim_dir, write_error
+from segcli.fs import (
+    EngineFrame,
+    atomic_path,
+    atomic_write_bytes,
+    claim_dir,
+    fsync_all,
+    write_error,
+)
 from segcli.storage import Loc, Remote
 
 OUT_MARKER = ".segcli-out"
@@ -107,14 +114,15 @@ def remove_stray_temps(out_dir: Loc) -> None:
                 pass
 
 
-def write_frame(df: pl.DataFrame | EngineFrame, path: Loc, fmt: str) -> Loc:
+def write_frame(df: pl.DataFrame | EngineFrame, path: Loc, fmt: str, sync: bool = True) -> Loc:
     """Write `df` as Parquet or CSV to `path` + the format's extension, atomically; a failure
     is a WriteError naming the file (a full disk says "no space left"). An EngineFrame
-    writes itself (Parquet only)."""
+    writes itself (Parquet only). With `sync` false the caller makes the file durable
+    (`write_frames` does, for all of a run's files at once)."""
     # Appended, not with_suffix: a segment named `v1.2` must not become `v1.parquet`.
     path = path.with_name(f"{path.name}.{'csv' if fmt == 'csv' else 'parquet'}")
     try:
-        with atomic_path(path) as tmp:
+        with atomic_path(path, sync) as tmp:
             if not isinstance(df, pl.DataFrame):
                 df.write(tmp)
             else:
@@ -136,12 +144,20 @@ def iso_timestamps(df: pl.DataFrame) -> pl.DataFrame:
 
 
 def write_frames(jobs: list[tuple[pl.DataFrame | EngineFrame, Loc]], fmt: str) -> list[Loc]:
-    """Write several frames (each atomically) on a small thread pool: Polars encodes and
-    compresses outside the GIL, so the files are written side by side."""
+    """Write several frames into a run's staging folder on a small thread pool (Polars
+    encodes and compresses outside the GIL, so the files are written side by side), then
+    make them and their folders durable in one step (`fsync_all`), before the commit can
+    name them: the same guarantee as an fsync after each file, for much less waiting."""
     if not jobs:
         return []
     with ThreadPoolExecutor(max_workers=min(4, len(jobs))) as pool:
-        return list(pool.map(lambda job: write_frame(job[0], job[1], fmt), jobs))
+        written = list(pool.map(lambda job: write_frame(job[0], job[1], fmt, sync=False), jobs))
+    folders = {f.parent for f in written} | {f.parent.parent for f in written}
+    try:
+        fsync_all(written, sorted(folders, key=str))
+    except OSError as exc:
+        raise write_error(exc, "write", exc.filename or written[0]) from exc
+    return written
 
 
 def write_json(path: Loc, data: dict[str, Any]) -> None:

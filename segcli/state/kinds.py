@@ -59,12 +59,15 @@ def carry(
     key = spec.contacts.key
     out: dict[str, Carry] = {}
     notes: list[str] = []
+    stored = [n for n in names if n in manifest.current] if load else []
+    frames = state.read_snapshots([manifest.current[n]["snapshot"] for n in stored], key)
+    previous = dict(zip(stored, frames, strict=True))
     for n in names:
         seg = spec.segments[n]
         cur = manifest.current.get(n)
         path, prev = None, None
         if cur and load:
-            prev = state.read_snapshot(cur["snapshot"], key)
+            prev = previous[n]
             path = state.path / cur["snapshot"]
         elif cur:
             path = state.snapshot_path(cur["snapshot"], key)

@@ -26,7 +26,7 @@ import polars as pl
 
 from segcli import storage
 from segcli.errors import StateError
-from segcli.fs import atomic_write_bytes, fsync_dir
+from segcli.fs import atomic_write_bytes, fsync_all, fsync_dir
 from segcli.spec import model as m
 from segcli.storage import Loc, Remote
 
@@ -190,12 +190,12 @@ def write_payloads(state: Loc, run_id: str, frames: dict[str, pl.DataFrame]) -> 
     tmp = root / (run_id if isinstance(root, Remote) else f".tmp-{run_id}")
     storage.rmtree(tmp)
     tmp.mkdir(parents=True)
+    written = []
     for name, frame in frames.items():
-        target = tmp / name
-        with storage.sink(target) as into:
+        written.append(tmp / name)
+        with storage.sink(written[-1]) as into:
             frame.write_parquet(into)
-        storage.fsync_file(target)
-    fsync_dir(tmp)
+    fsync_all(written, [tmp])  # durable before the folder is renamed and the commit names it
     if tmp != root / run_id:
         storage.replace(tmp, root / run_id)
     fsync_dir(root)

@@ -16,9 +16,10 @@ Layout of the state directory (default `.segcli/` beside the spec):
     lock                     while a run holds the state: pid, host, start time
     .segcli-state            the marker that makes the directory segcli's (fs.claim_dir)
 
-A run writes its snapshot folder under a temporary name, fsyncs, renames it into place,
-then replaces the manifest. Killed before the manifest is replaced, the state is exactly
-the last committed one; the stray folder's snapshot files are removed by the next run.
+A run writes its snapshot folder under a temporary name, fsyncs its files and the folder
+(all at once, `fs.fsync_all`), renames it into place, then replaces the manifest. Killed
+before the manifest is replaced, the state is exactly the last committed one; the stray
+folder's snapshot files are removed by the next run.
 Only files segcli wrote are ever removed.
 """
 
@@ -47,6 +48,7 @@ from segcli.fs import (
     EngineFrame,
     atomic_write_bytes,
     claim_dir,
+    fsync_all,
     fsync_dir,
     problem_of,
     write_error,
@@ -361,6 +363,23 @@ class StateDir:
         assert isinstance(df, pl.DataFrame)
         return df
 
+    def read_snapshots(self, rels: list[str], key: str) -> list[pl.DataFrame]:
+        """Several snapshot files named by the manifest (a nightly run reads every
+        segment's), in one Polars call: one query plan per file, run side by side, instead
+        of one eager read after another. StateError as `read_snapshot` gives, naming the
+        first missing or unreadable file."""
+        if len(rels) < 2 or isinstance(self.path, Remote):
+            return [self.read_snapshot(rel, key) for rel in rels]
+        paths = [self.path / rel for rel in rels]
+        try:
+            frames = pl.collect_all([pl.scan_parquet(p, cache=False) for p in paths])
+        except (OSError, pl.exceptions.PolarsError):
+            # Polars' error may not say which file: read them one by one, so it is named.
+            return [self.read_snapshot(rel, key) for rel in rels]
+        for p, df in zip(paths, frames, strict=True):
+            _columns_checked(p, key, df)
+        return frames
+
     def snapshot_path(self, rel: str, key: str) -> Loc:
         """A snapshot file named by the manifest, checked by its schema only (for an engine
         that reads it itself); StateError when missing, unreadable or lacking a column."""
@@ -445,18 +464,20 @@ class StateDir:
             stored[column] = {"run_id": run_id, "snapshot": snapshot, "since": since}
             stored[column]["file"] = f"{name}.parquet"
 
-        def write(item: tuple[str, pl.DataFrame | EngineFrame]) -> None:
+        def write(item: tuple[str, pl.DataFrame | EngineFrame]) -> Loc:
             target = tmp / f"{item[0]}.parquet"
             if isinstance(item[1], pl.DataFrame):
                 with storage.sink(target) as into:
                     item[1].write_parquet(into, compression="lz4")
             else:  # written by its engine (Spark), never collected here
                 item[1].write(target)
-            storage.fsync_file(target)
+            return target
 
         with ThreadPoolExecutor(max_workers=4) as pool:
-            list(pool.map(write, files.items()))
-        fsync_dir(tmp)
+            written = list(pool.map(write, files.items()))
+        # Every snapshot file, and the folder naming them, is durable before the folder is
+        # renamed into place and the manifest replaced: fsynced all at once, side by side.
+        fsync_all(written, [tmp])
         if tmp != final:
             storage.replace(tmp, final)
         fsync_dir(runs)
@@ -514,6 +535,11 @@ def _snapshot_read(path: Loc, key: str, read: Any) -> Any:
             got = read(at)
     except (OSError, pl.exceptions.PolarsError) as exc:
         raise StateError(f"state snapshot {path} is missing or corrupt ({exc})") from exc
+    return _columns_checked(path, key, got)
+
+
+def _columns_checked(path: Loc, key: str, got: Any) -> Any:
+    """`got` (a snapshot's rows or schema), or StateError when it lacks a snapshot column."""
     missing = [c for c in (key, *SNAPSHOT_COLUMNS) if c not in got]
     if missing:
         raise StateError(f"state snapshot {path} lacks column(s) {', '.join(missing)}")
