@@ -324,26 +324,24 @@ def local_twin(loc: Remote, what: str) -> Path:
 def sink(loc: Loc) -> Iterator[Path | IO[bytes]]:
     """What a writer (Polars, pyarrow) writes `loc` through: the path itself, or an open
     remote file (uploaded when the block ends)."""
-    if isinstance(loc, Path):
-        yield loc
-        return
-    try:
-        with loc.open("wb") as fh:
-            yield fh
-    except Exception as exc:
-        if _from_store(exc):
-            raise store_error(exc, str(loc)) from exc
-        raise
+    with _through(loc, "wb") as target:
+        yield target
 
 
 @contextlib.contextmanager
 def source(loc: Loc) -> Iterator[Path | IO[bytes]]:
     """What a reader (Polars, pyarrow) reads `loc` through: the path, or an open remote file."""
+    with _through(loc, "rb") as target:
+        yield target
+
+
+@contextlib.contextmanager
+def _through(loc: Loc, mode: str) -> Iterator[Path | IO[bytes]]:
     if isinstance(loc, Path):
         yield loc
         return
     try:
-        with loc.open("rb") as fh:
+        with loc.open(mode) as fh:
             yield fh
     except Exception as exc:
         if _from_store(exc):

@@ -196,12 +196,7 @@ def spark_connect() -> Iterator[str]:
             else:
                 os.environ["SPARK_CONNECT_AUTHENTICATE_TOKEN"] = previous
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _stop(proc)
 
 
 # The environment every S3 test runs in: moto's server on loopback as the endpoint, fixed
@@ -246,12 +241,7 @@ def s3_server() -> Iterator[str]:
                 time.sleep(0.05)
         yield f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _stop(proc)
 
 
 @pytest.fixture
@@ -267,3 +257,15 @@ def s3(s3_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
     bucket = f"segcli-{uuid.uuid4().hex[:12]}"
     s3fs.S3FileSystem(skip_instance_cache=True).mkdir(bucket)
     return f"s3://{bucket}"
+
+
+def _stop(proc: Any) -> None:
+    """End a server process the tests started (a polite stop, then a kill)."""
+    import subprocess
+
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
