@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +17,7 @@ from segcli.engines import polars as polars_engine
 from segcli.engines.catalog import Catalog, catalog_for, only_spark
 from segcli.engines.history import Histories
 from segcli.engines.polars import Evaluation
-from segcli.errors import SpecError, StateError, UsageError
+from segcli.errors import SegcliError, SpecError, StateError, UsageError
 from segcli.fs import EngineFrame, fsync_dir, interrupts_deferred, write_error
 from segcli.outputs import delivery as handoff
 from segcli.outputs.files import (
@@ -307,7 +308,21 @@ def read_past(
     committed runs at or before `at`."""
     segments, columns = history_refs(project.spec)
     wanted = [n for n in segments if n in names]
-    return past_runs.read_past(state, manifest, project.spec.contacts.key, wanted, columns, at)
+    types = {c: _column_type(project, c) for c in columns}
+    key = project.spec.contacts.key
+    return past_runs.read_past(state, manifest, key, wanted, columns, at, types)
+
+
+def _column_type(project: Project, column: str) -> pl.DataType | None:
+    """The type of a contacts column, or of `SOURCE.COL` of a relation-one source, as the
+    sources are read now (None when it cannot be told without reading rows)."""
+    source, dot, name = column.partition(".")
+    if not (dot and source in project.spec.sources and source != "contacts"):
+        source, name = "contacts", column
+    try:
+        return project.catalog.schema(source).get(name)
+    except SegcliError:
+        return None
 
 
 def compile_sql(
@@ -506,7 +521,7 @@ def _finish(
     ctx: _Run,
     result: RunResult,
     staged: _Staged,
-    stored: tuple[dict[str, tuple[pl.DataFrame, str]], list[str]] | None,
+    stored: tuple[Mapping[str, tuple[pl.DataFrame | EngineFrame, str]], list[str]] | None,
 ) -> None:
     """A run's end on every engine: stage its deliveries, write its outputs, commit the
     state, then deliver (unless `actions` is False). `stored`: the `ever: true` values to
@@ -617,7 +632,13 @@ def _run_on_spark(
         out = None if ctx.dry_run else ctx.out
         result = RunResult(run_id, at, out, results, ev.seconds, 0.0, [*ctx.notes, *ev.warnings])
         result.engine = "spark"
-        stored = None if ctx.dry_run else past.to_store(ev.guarded(ev.current_values), key, at)
+        stored = None
+        if not ctx.dry_run:  # written by Spark: no contact's value comes to the driver
+            stored = ev.guarded(
+                lambda: spark_state.stored_next(
+                    ev.spark, ev.result, plan, ev.key_type, past.stored, at
+                )
+            )
         _finish(ctx, result, staged, stored)
     except BaseException:
         if not _committed(ctx.state, run_id):  # what Spark staged goes (out/ stays as it was)
@@ -692,7 +713,7 @@ def _write_and_commit(
     snapshots: dict[str, pl.DataFrame | EngineFrame],
     keep_runs: int | None,
     say: Any,
-    fields: dict[str, tuple[pl.DataFrame, str]] | None = None,
+    fields: Mapping[str, tuple[pl.DataFrame | EngineFrame, str]] | None = None,
 ) -> None:
     """Write the outputs into the run's staging folder, commit the state (snapshots, then
     the manifest), then move the outputs into place. Until the commit, a failure removes the

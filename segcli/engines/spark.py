@@ -40,7 +40,7 @@ from segcli.engines.sql_compile import contacts_relation
 from segcli.engines.sql_query import Inputs, build_query, held_in, result_columns
 from segcli.errors import DataError, SpecError, UsageError
 from segcli.fs import problem_of
-from segcli.planning.history import SEGMENT_PARTS, hist_col, now_col
+from segcli.planning.history import SEGMENT_PARTS, hist_col
 from segcli.planning.planner import Plan
 from segcli.storage import Loc
 
@@ -232,21 +232,6 @@ class SparkEvaluation:
     def guarded(self, work: Any) -> Any:
         """`work()`, with a Spark failure turned into segcli's located error."""
         return _guarded(self.reader, work)
-
-    def current_values(self) -> dict[str, pl.DataFrame]:
-        """Per column an `ever` leaf reads: key and its value now, on the driver (the state
-        stores them: segcli.state.history.next_values)."""
-        from segcli.engines.spark_state import column as col
-
-        key_dtype = self.reader.catalog.schema("contacts")[self.plan.key]
-        out = {}
-        for column in self.plan.history_fields:
-            rows = self.result.select(col(self.plan.key), col(now_col(column)))
-            frame = pl.from_arrow(to_arrow(rows))
-            assert isinstance(frame, pl.DataFrame)
-            frame = frame.rename({now_col(column): column})
-            out[column] = frame.with_columns(pl.col(self.plan.key).cast(key_dtype))
-        return out
 
     def send(self, frame: pl.DataFrame | None) -> Any:
         """`frame` as a Spark DataFrame (sent from the driver), or None when it has no rows."""

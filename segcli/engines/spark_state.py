@@ -21,8 +21,10 @@ import polars as pl
 
 from segcli import storage
 from segcli.engines import sql
+from segcli.fs import EngineFrame
 from segcli.planning import ir
 from segcli.planning.compile import grade_expr
+from segcli.planning.history import now_col
 from segcli.planning.planner import Plan, base_col, rule_col, segment_col
 from segcli.planning.scoring import score_col
 from segcli.spec import model as m
@@ -52,10 +54,10 @@ def spark_writes(work: Any) -> None:
 
 
 class SparkFrame:
-    """A Spark DataFrame that segcli writes (one Parquet file, rows sorted by `order`) and
-    never collects."""
+    """A Spark DataFrame that segcli writes (one Parquet file, rows sorted by the columns
+    `order`) and never collects."""
 
-    def __init__(self, df: Any, order: str) -> None:
+    def __init__(self, df: Any, *order: str) -> None:
         self.df = df
         self.order = order
 
@@ -65,7 +67,7 @@ class SparkFrame:
         then moved to `path`."""
         folder = path.with_name(f".{path.name}.spark-{os.getpid()}")
         try:
-            out = self.df.coalesce(1).sortWithinPartitions(column(self.order))
+            out = self.df.coalesce(1).sortWithinPartitions(*(column(c) for c in self.order))
             spark_writes(lambda: out.write.mode("overwrite").parquet(str(folder)))
             parts = storage.children(folder, "part-*.parquet")
             if len(parts) != 1:  # pragma: no cover - coalesce(1) writes one part
@@ -393,6 +395,62 @@ def _row_count(path: Loc) -> int:
 
     with storage.source(path) as at:
         return int(pq.ParquetFile(at).metadata.num_rows)
+
+
+def stored_next(
+    spark: Any,
+    result: Any,
+    plan: Plan,
+    key_type: str,
+    stored: dict[str, tuple[pl.DataFrame, datetime]],
+    at: datetime,
+) -> tuple[dict[str, tuple[EngineFrame, str]], list[str]]:
+    """The values each `ever: true` column stores after this run, computed and written by
+    Spark (the meaning of segcli.state.history.Past.to_store; `stored`: its `stored`, per
+    column the values stored so far and since when: the stored (key, value,
+    first_at) rows plus this run's, each pair once with the first run that saw it; a
+    column whose type changed restarts), and the notes on restarts. Only the types of the
+    stored and current values are compared on the driver; no contact's value reaches it."""
+    from pyspark.sql import functions as F
+
+    from segcli.engines.spark import send
+
+    key = plan.key
+    out: dict[str, tuple[EngineFrame, str]] = {}
+    notes: list[str] = []
+    stamp = instant(at)
+    for c in plan.history_fields:
+        now = result.select(column(key), column(now_col(c)).alias("value"), stamp.alias("first_at"))
+        old, since = stored.get(c, (None, at))
+        rows = now
+        if old is not None and old.height:
+            if old["value"].dtype != _polars_type(now, "value"):
+                notes.append(
+                    f"column '{c}' changed type: its stored history (ever: true) "
+                    "restarts with this run"
+                )
+                since = at
+            else:
+                value_type = now.schema["value"].dataType
+                prior = keyed(send(spark, old), key, key_type).select(
+                    column(key),
+                    F.col("value").cast(value_type).alias("value"),
+                    F.col("first_at").cast("timestamp").alias("first_at"),
+                )
+                rows = now.unionByName(prior)
+        firsts = rows.groupBy(column(key), F.col("value")).agg(F.min("first_at").alias("first_at"))
+        out[c] = (SparkFrame(firsts, key, "first_at"), since.isoformat())
+    return out, notes
+
+
+def _polars_type(df: Any, name: str) -> pl.DataType:
+    """The Polars type of a Spark column, as its rows would come back (toArrow)."""
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    schema = to_arrow_schema(df.select(column(name)).schema, timezone="UTC")
+    frame = pl.from_arrow(schema.empty_table())
+    assert isinstance(frame, pl.DataFrame)
+    return frame.schema[name]
 
 
 def scores(result: Any, plan: Plan, spec: m.Spec) -> SparkFrame:

@@ -226,6 +226,11 @@ class Past:
         return out, notes
 
 
+def _restarts(stored: pl.DataFrame, now: pl.DataType | None) -> bool:
+    """Whether stored values no longer match their column's type (as `next_values` judges)."""
+    return now is not None and stored.height > 0 and stored["value"].dtype != now
+
+
 def read_past(
     state: StateDir,
     manifest: Manifest,
@@ -233,8 +238,11 @@ def read_past(
     segments: list[str],
     columns: list[str],
     at: datetime,
+    types: dict[str, pl.DataType | None] | None = None,
 ) -> Past:
-    """The history of `segments` and the stored values of `columns` as of `at`."""
+    """The history of `segments` and the stored values of `columns` as of `at`. `types`:
+    each column's type now; stored values of another type are not the engines' input (the
+    column's history restarts with this run: `next_values`), so no leaf compares them."""
     seg = {n: segment_history(state, manifest, n, key, at) for n in segments}
     stored: dict[str, tuple[pl.DataFrame, datetime]] = {}
     for c in columns:
@@ -243,6 +251,10 @@ def read_past(
             stored[c] = (frame, since)
     inputs = Histories(
         segments=seg,
-        fields={c: as_engine_input(f, c, key) for c, (f, _) in stored.items()},
+        fields={
+            c: as_engine_input(f, c, key)
+            for c, (f, _) in stored.items()
+            if not _restarts(f, (types or {}).get(c))
+        },
     )
     return Past(inputs, seg, stored)

@@ -32,7 +32,7 @@ import os
 import re
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -420,7 +420,7 @@ class StateDir:
         snapshots: dict[str, pl.DataFrame | EngineFrame],
         keep_runs: int | None,
         hold: set[str] | None = None,
-        fields: dict[str, tuple[pl.DataFrame, str]] | None = None,
+        fields: Mapping[str, tuple[pl.DataFrame | EngineFrame, str]] | None = None,
     ) -> Manifest:
         """Write the run's snapshots, then the manifest (the commit point), then prune.
 
@@ -448,7 +448,7 @@ class StateDir:
         keep_runs: int | None,
         tmp: Loc,
         hold: set[str],
-        fields: dict[str, tuple[pl.DataFrame, str]],
+        fields: Mapping[str, tuple[pl.DataFrame | EngineFrame, str]],
     ) -> Manifest:
         run_id = run["run_id"]
         runs = tmp.parent

@@ -254,3 +254,20 @@ def test_a_store_that_fails_is_exit_4_naming_the_place(
     assert_clean(result, 4, uri, "NoCredentialsError: Unable to locate credentials")
     assert "internal error" not in result.output
     assert_untouched(before, tmp_path)
+
+
+@pytest.mark.parametrize("engine", ["polars", "duckdb"])
+def test_an_ever_column_that_changes_type_restarts_its_history(tmp_path: Path, engine: str) -> None:
+    """A column an `ever: true` leaf reads was text, then numbers: the next run compared
+    the stored text values with the number literal and stopped with an internal error
+    (exit 4). Now its history restarts, said in a note, and the run commits (exit 0)."""
+    leaf = "}}\nsegments:\n  was: {where: {field: stage, ne: %s, ever: true}}\n"
+    head = "version: 1\ntimezone: UTC\nsources:\n  contacts: {path: c.csv, key: id, columns: {"
+    for kind, value, at in (("str", "'9'", "2026-11-01"), ("int", "9", "2026-11-08")):
+        (tmp_path / "segments.yaml").write_text(head + f"stage: {kind}" + leaf % value)
+        (tmp_path / "c.csv").write_text("id,stage\n1,1\n2,5\n")
+        result = invoke(["run", "--as-of", at, "--engine", engine], tmp_path)
+        assert_clean(result, 0)
+    assert "column 'stage' changed type: its stored history (ever: true) restarts" in (
+        result.output.replace("\n", " ")
+    )
