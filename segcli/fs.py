@@ -145,10 +145,7 @@ def fsync_dir(path: Loc) -> None:
 
 
 def atomic_write_bytes(path: Loc, data: bytes) -> None:
-    """Write bytes to `path` atomically."""
-    if isinstance(path, Remote):  # one PUT
-        path.write_bytes(data)
-        return
+    """Write bytes to `path` atomically (on an object store: one PUT, see `atomic_path`)."""
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
 

@@ -272,6 +272,13 @@ def replace(src: Loc, dst: Loc) -> None:
         src.fs.mv(src.path, dst.path)
 
 
+def staging(root: Loc, run_id: str) -> Loc:
+    """Where run `run_id` writes its folder under `root` before renaming it into place:
+    `.tmp-<run_id>` on a disk; on an object store, which cannot rename a folder, the folder
+    itself (nothing reads it before the state's manifest names the run)."""
+    return root / (run_id if isinstance(root, Remote) else f".tmp-{run_id}")
+
+
 def move(src: Loc, dst: Loc) -> None:
     """Move a file, also across local file systems (a copy then a delete)."""
     if isinstance(src, Path) and isinstance(dst, Path):

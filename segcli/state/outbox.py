@@ -28,7 +28,7 @@ from segcli import storage
 from segcli.errors import StateError
 from segcli.fs import atomic_write_bytes, fsync_all, fsync_dir
 from segcli.spec import model as m
-from segcli.storage import Loc, Remote
+from segcli.storage import Loc
 
 _RUN_FOLDER = re.compile(r"(\.tmp-)?[0-9a-f]{12}")
 REASON = "__segcli_reason"  # the change's reason, beside the contacts columns in a payload
@@ -185,9 +185,7 @@ def folder(state: Loc, run_id: str) -> Loc:
 def write_payloads(state: Loc, run_id: str, frames: dict[str, pl.DataFrame]) -> None:
     """Write a run's payloads into outbox/<run_id>, atomically as a folder (before the commit)."""
     root = state / "outbox"
-    # An object store cannot rename a folder: the payloads go straight to theirs, which
-    # nothing reads before the manifest names the run.
-    tmp = root / (run_id if isinstance(root, Remote) else f".tmp-{run_id}")
+    tmp = storage.staging(root, run_id)
     storage.rmtree(tmp)
     tmp.mkdir(parents=True)
     written = []

@@ -428,10 +428,7 @@ class StateDir:
         `fields`: per column an `ever` leaf reads, the values to store and since when they
         are stored (ISO time); columns not given are no longer stored."""
         run_id = run["run_id"]
-        runs = self.path / "runs"
-        # An object store cannot rename a folder: the run's snapshots go straight to their
-        # folder, which no reader names until the manifest does.
-        tmp = runs / (run_id if isinstance(runs, Remote) else f".tmp-{run_id}")
+        tmp = storage.staging(self.path / "runs", run_id)
         try:
             return self._commit(
                 manifest, run, snapshots, keep_runs, tmp, hold or set(), fields or {}
