@@ -651,9 +651,11 @@ def _run_on_spark(
 
 
 # Contact rows per batch of segment transitions: a run's small segments go together (one
-# frame for dozens of segments costs about what one segment does), while a million contacts
-# are taken a few segments at a time, so memory stays near one segment's.
-BATCH_ROWS = 2_000_000
+# frame for dozens of segments costs about what one segment does), while from about 125k
+# contacts on each segment goes alone: its joins are then on the key only, which costs
+# less than the per-call overhead saved (1M contacts, 24 segments: 1.8 s a night alone
+# against 2.3 s in pairs, docs/performance.md), and memory stays near one segment's.
+BATCH_ROWS = 250_000
 
 
 def _batches(names: list[str], contacts: int) -> list[list[str]]:

@@ -133,11 +133,16 @@ def transitions(
     its membership (other rows are ignored); `contacts` are every current contact's keys
     (each once).
     `prevs[i]` is segment i's last snapshot (or None on a first run), `refreshed[i]` whether
-    --refresh recomputed it."""
+    --refresh recomputed it.
+
+    The work is the joins of this run's rows with the last snapshots: on a first run there
+    is none (everyone entered, nobody left), and a batch of one segment joins on the key
+    alone (a join on two columns costs about twice one on a million contacts)."""
     ts = pl.Datetime("us", "UTC")
     at = pl.lit(as_of).cast(ts)
     dtype = cur.schema[key]
-    ids = [SEG, key]
+    n = len(prevs)
+    ids = [SEG, key] if n > 1 else [key]
     past = [
         p.lazy().select(
             pl.lit(i, pl.UInt32).alias(SEG),
@@ -149,20 +154,16 @@ def transitions(
         for i, p in enumerate(prevs)
         if p is not None
     ]
-    empty: dict[str, pl.DataType] = {
-        SEG: pl.UInt32(),
-        key: dtype,
-        "joined_at": ts,
-        "source": pl.String(),
-        "member": pl.Boolean(),
-    }
-    prev = pl.concat(past) if past else pl.LazyFrame(schema=empty)
-    was = prev.filter(pl.col("member")).select(SEG, key, pl.col("joined_at").alias("prev_joined"))
     # `cur` comes sorted by key; keeping the left order saves a sort per segment.
     now = cur.lazy().filter(pl.col("member") | pl.col("base"))
+    prev = pl.concat(past) if past else None
+    if prev is None:
+        joined = now.with_columns(pl.lit(None, ts).alias("prev_joined"))
+    else:
+        was = prev.filter(pl.col("member")).select(*ids, pl.col("joined_at").alias("prev_joined"))
+        joined = now.join(was, on=ids, how="left", maintain_order="left")
     snap = (
-        now.join(was, on=ids, how="left", maintain_order="left")
-        .with_columns(
+        joined.with_columns(
             pl.when(pl.col("member"))
             .then(pl.coalesce(pl.col("prev_joined"), at))
             .otherwise(None)
@@ -181,11 +182,10 @@ def transitions(
         .collect()
     )
     members = snap.lazy().filter(pl.col("member"))
-    entered = members.select(ids).join(was, on=ids, how="anti", maintain_order="left")
-    left = was.select(ids).join(members, on=ids, how="anti", maintain_order="left")
-    n = len(prevs)
 
     def per_segment(values: list[str]) -> pl.Expr:
+        if len(set(values)) == 1:
+            return pl.lit(values[0])
         return pl.col(SEG).replace_strict(list(range(n)), values, return_dtype=pl.String)
 
     matched = [
@@ -196,23 +196,26 @@ def transitions(
     # Manual changes are named (SPEC §3.2): in only by include_file is `manual`; out because
     # of exclude_file (the rule-made set has the contact, the membership does not) is
     # `manual`, and so is leaving when one's only claim was an include_file line now gone.
-    entered = entered.join(
-        members.select(*ids, "source"), on=ids, how="left", maintain_order="left"
-    ).select(
-        *ids,
+    entered = members.select(
+        SEG,
+        key,
         pl.lit("entered").alias("change"),
         pl.when(pl.col("source") == "manual")
         .then(pl.lit("manual"))
         .otherwise(per_segment(matched))
         .alias("reason"),
     )
+    if prev is None:  # a first run: everyone entered, nobody left (already in key order)
+        changes = entered.select(SEG, key, "change", "reason", at.alias("at")).collect()
+        return _split_all(snap, changes, n, key)
+    entered = entered.join(was.select(ids), on=ids, how="anti", maintain_order="left")
     # A contact that left is deleted when it is no contact any more, and in the rule-made
-    # set (so out by exclude_file) when it still has a row in `now`. (Nobody leaves on a
-    # first run: the contacts are not hashed then.)
-    keys = contacts if past else contacts.clear()
-    current = pl.LazyFrame({key: keys}).with_columns(pl.lit(False).alias("base"))
+    # set (so out by exclude_file) when it still has a row in `now`.
+    current = pl.LazyFrame({key: contacts}).with_columns(pl.lit(False).alias("base"))
     left = (
-        left.join(now.select(*ids, "base"), on=ids, how="left", maintain_order="left")
+        was.select(ids)
+        .join(members.select(ids), on=ids, how="anti", maintain_order="left")
+        .join(now.select(*ids, "base"), on=ids, how="left", maintain_order="left")
         .join(current, on=key, how="left", maintain_order="left", suffix="_contact")
         .with_columns(pl.coalesce("base", "base_contact").alias("base"))
         .join(
@@ -222,6 +225,7 @@ def transitions(
             maintain_order="left",
         )
         .select(
+            *([] if n > 1 else [pl.lit(0, pl.UInt32).alias(SEG)]),
             *ids,
             pl.lit("left").alias("change"),
             pl.when(pl.col("base").is_null())
@@ -232,21 +236,22 @@ def transitions(
             .alias("reason"),
         )
     )
+    changes = pl.concat([entered, left]).with_columns(at.alias("at")).collect()
     # Entered (by key), then left (in the last snapshot's order); a segment with both is
-    # sorted by key.
-    both = (pl.col("change") == "entered").any() & (pl.col("change") == "left").any()
-    changes = (
-        pl.concat([entered, left])
-        .with_row_index("order")
-        .sort(
+    # sorted by key (a stable sort on the key of those segments only).
+    kinds = changes.group_by(SEG).agg(pl.col("change").n_unique())
+    both = kinds.filter(pl.col("change") > 1)[SEG]
+    if both.len():
+        changes = changes.sort(
             SEG,
-            pl.when(both.over(SEG))
-            .then(pl.col(key).rank("ordinal").over(SEG).cast(pl.UInt32))
-            .otherwise(pl.col("order")),
+            pl.when(pl.col(SEG).is_in(both.implode())).then(pl.col(key)),
+            maintain_order=True,
+            nulls_last=True,
         )
-        .select(SEG, key, "change", "reason", at.alias("at"))
-        .collect()
-    )
+    return _split_all(snap, changes, n, key)
+
+
+def _split_all(snap: pl.DataFrame, changes: pl.DataFrame, n: int, key: str) -> list[Transition]:
     snaps = _split(snap, n)
     return [
         Transition(s if s[key].is_sorted() else s.sort(key), m, c)
@@ -261,6 +266,8 @@ def transitions(
 
 def _split(frame: pl.DataFrame, n: int) -> list[pl.DataFrame]:
     """`frame`'s rows of each segment 0..n-1 (without SEG), in order."""
+    if n == 1:
+        return [frame.drop(SEG)]
     parts = frame.partition_by(SEG, maintain_order=True, include_key=False, as_dict=True)
     empty = frame.drop(SEG).clear()
     return [parts.get((i,), empty) for i in range(n)]
