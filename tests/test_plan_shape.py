@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
@@ -54,7 +55,7 @@ def test_a_partial_whose_types_are_its_scans_filter_tests_no_type(make_project: 
         SPEC.split("segments:")[0]
         + """segments:
   last_any:
-    where: {event: {source: email, type: [click, open], last: {within: 400d}}}
+    where: {event: {source: email, type: [click, open], last: {older_than: 400d}}}
   clicked:
     where: {event: {source: email, type: click, count: {gte: 1}}}
 """
@@ -67,5 +68,36 @@ def test_a_partial_whose_types_are_its_scans_filter_tests_no_type(make_project: 
     assert "IsIn" not in flags[("click", "open")]
     assert "IsIn" in flags[("click",)]
     got = api.compute(project, "2026-03-01T00:00:00+00:00")[0]
-    assert got.member("last_any").to_list() == [True, False]
+    assert got.member("last_any").to_list() == [False, True]
     assert got.member("clicked").to_list() == [True, False]
+
+
+def test_last_within_reads_only_its_window(make_project: Any) -> None:
+    """`last: {within: D}` is "a matching row in the last D" (rows after as_of are never
+    read): it is planned as a count over a scan of the last D only, not as the latest row
+    over all of history; with include_missing (or a window of its own, or another test) the
+    latest row stays (the two kinds of scan are apart here because their types differ).
+    tests/test_reference.py draws such leaves against the reference."""
+    spec = (
+        SPEC.split("segments:")[0]
+        + """segments:
+  recent:
+    where: {event: {source: email, type: [click, open], last: {within: 30d}}}
+  recent_missing:
+    where: {event: {source: email, type: click, last: {within: 30d, include_missing: false}}}
+"""
+    )
+    contacts = "id\n1\n2\n3\n4\n5\n"
+    email = (
+        "cid,at,kind\n1,2026-02-25T10:00:00Z,click\n2,2025-01-05T10:00:00Z,open\n"
+        "3,2026-01-30T00:00:00Z,click\n"  # exactly the window's start: in
+        "4,2026-03-02T00:00:00Z,click\n4,2025-06-01T00:00:00Z,open\n"  # after as_of: unseen
+    )
+    project = make_project(spec, {"contacts.csv": contacts, "email.csv": email})
+    plan = api.make_plan(project, api.resolve_as_of(project, "2026-03-01T00:00:00+00:00"))
+    by_agg = {a.key.agg: s for s in plan.scans for a in s.aggregates}
+    assert by_agg["count"].since == datetime(2026, 1, 30, tzinfo=UTC)
+    assert by_agg["last"].since is None  # include_missing: the latest row's null matters
+    got = api.compute(project, "2026-03-01T00:00:00+00:00")[0]
+    assert got.member("recent").to_list() == [True, False, True, False, False]
+    assert got.member("recent_missing").to_list() == [True, False, True, False, False]

@@ -164,9 +164,34 @@ def bucket_of(salt: str, key: str) -> int:
 def compile_event(cond: m.EventCond, ctx: Context) -> ir.Expr:
     if cond.regularly is not None:
         return ir.Cmp("ge", regular_periods(cond, ctx), ir.Lit(cond.regularly.periods))
+    cond = latest_as_window(cond)
     col = ctx.register_agg(event_agg_key(cond, ctx.as_of))
     typ = "datetime" if cond.agg in ("last", "first") else "float"
     return compile_test(ir.Col(col), typ, cond.test, ctx.as_of, ctx.tz)
+
+
+def latest_as_window(cond: m.EventCond) -> m.EventCond:
+    """`last: {within: D}` on an event leaf without a window of its own asks whether a
+    matching row is in the last D: rows after as_of are never read, so the latest row is
+    within D exactly when some row is. Said as a windowed count, its scan reads only the
+    last D of the data (a time-ordered export's older files are skipped) instead of taking
+    the latest row of every contact over all of history. Any other test keeps the latest."""
+    test = cond.test
+    if (
+        cond.agg != "last"
+        or cond.window is not None
+        or cond.per is not None
+        or len(test.ops) != 1
+        or test.ops[0].name != "within"
+        or test.include_missing is not None
+        or test.offset is not None
+    ):
+        return cond
+    within = test.ops[0].value
+    assert isinstance(within, m.Duration)
+    return replace(
+        cond, window=m.Window(within=within), agg="count", test=m.Test((m.Op("gte", 1),))
+    )
 
 
 def event_agg_key(
