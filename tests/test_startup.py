@@ -162,14 +162,14 @@ def test_small_sources_run_in_memory_with_the_same_results(
     from segcli.engines import polars as engine
 
     engines: list[str] = []
-    collect = pl.LazyFrame.collect
+    collect_all = pl.collect_all
 
-    def spy(self: pl.LazyFrame, *args: Any, **kwargs: Any) -> Any:
-        if "optimizations" in kwargs:  # the plan's one query
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        if "optimizations" in kwargs:  # the plan's passes over the events
             engines.append(kwargs.get("engine", "auto"))
-        return collect(self, *args, **kwargs)
+        return collect_all(*args, **kwargs)
 
-    monkeypatch.setattr(pl.LazyFrame, "collect", spy)
+    monkeypatch.setattr(pl, "collect_all", spy)
     project = api.load(basic / "segments.yaml")
     small, _ = api.compute(project, as_of="2026-11-20")
     monkeypatch.setattr(engine, "SMALL_BYTES", 0)

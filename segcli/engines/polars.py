@@ -13,14 +13,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
 
 from segcli.engines.catalog import Catalog, short_error
 from segcli.engines.contacts import load_contacts, read_list
 from segcli.engines.history import HIST_KEY, Histories, stored_values, with_segment_history
-from segcli.engines.polars_sequences import sequence_frames
+from segcli.engines.polars_sequences import sequence_frames, sequence_passes
 from segcli.engines.polars_text import text_in
 from segcli.errors import DataError
 from segcli.planning import ir
@@ -602,13 +602,24 @@ def execute(
     queries = [_scan_query(s, reads[s.source], frames[s.source], key, env) for s in plan.scans]
     queries += [_pooled_query(p, reads, frames, key, env) for p in plan.pooled]
     queries += [_per_query(ps, reads, frames, key, env) for ps in plan.per_scans]
+    passes = sequence_passes(plan, frames, key, lambda e: to_polars(e, env))
+    # Common-subplan elimination would cache each source's whole scan in memory to share
+    # it between scans: faster by ~10% but 2.5x the peak memory (docs/performance.md).
+    opts = pl.QueryOptFlags(comm_subplan_elim=False)
+    # The passes over the events run together (streaming, in parallel); their results have
+    # a row per contact at most, and joining them to the contacts in memory costs less than
+    # inside the streaming query (docs/performance.md). Small data runs in memory throughout:
+    # on a few thousand contacts the streaming engine's set-up costs more than it saves.
+    small = _small(catalog, plan)
+    engine: Literal["in-memory", "streaming"] = "in-memory" if small else "streaming"
     try:
-        found = sequence_frames(plan, frames, key, lambda e: to_polars(e, env))
+        done = pl.collect_all([*queries, *passes.values()], engine=engine, optimizations=opts)
+        parts = dict(zip(passes, done[len(queries) :], strict=True))
+        found = done[: len(queries)] + sequence_frames(plan, parts, key)
     except pl.exceptions.PolarsError as exc:
-        raise DataError(f"evaluating the plan's sequences failed: {short_error(exc)}") from exc
-    queries += [f.lazy() for f in found]
-    for q in queries:
-        lf = lf.join(q, on=key, how="left", coalesce=True)
+        raise DataError(f"evaluating the plan failed: {short_error(exc)}") from exc
+    for f in found:
+        lf = lf.join(f.lazy(), on=key, how="left", coalesce=True)
     if plan.aggregates:
         lf = lf.with_columns([to_polars(e, env).alias(n) for n, e in plan.aggregates])
     if plan.scores:
@@ -624,14 +635,7 @@ def execute(
     keep_exprs = [pl.col(c) for c in keep]
     keep_exprs += [pl.col(c).alias(now_col(c)) for c in plan.history_fields]
     try:
-        # Common-subplan elimination would cache each source's whole scan in memory to share
-        # it between scans: faster by ~10% but 2.5x the peak memory (docs/performance.md).
-        opts = pl.QueryOptFlags(comm_subplan_elim=False)
-        query = lf.select(keep_exprs)
-        if _small(catalog, plan):
-            frame = query.collect(engine="in-memory", optimizations=opts)
-        else:
-            frame = query.collect(engine="streaming", optimizations=opts)
+        frame = lf.select(keep_exprs).collect(engine="in-memory", optimizations=opts)
     except pl.exceptions.PolarsError as exc:
         raise DataError(f"evaluating the plan failed: {short_error(exc)}") from exc
     if not frame[key].is_sorted():

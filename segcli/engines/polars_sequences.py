@@ -1,7 +1,8 @@
 """Sequences on the Polars engine (SPEC §2.6; the plan's shape: segcli.planning.sequences).
 
 One pass per source computes every sequence's step flags and keeps only the rows that match
-a step (or a `then_not` step) of some sequence; those rows are collected once. Each sequence
+a step (or a `then_not` step) of some sequence; those rows are collected once, beside the
+plan's scans (`sequence_passes`). Each sequence
 then pools its rows by time and chains its steps with as-of joins (sorted work on the
 matching rows only, no Python loop over rows), giving per contact the earliest time the
 sequence completed.
@@ -43,7 +44,7 @@ def _source_pass(
     frame: pl.LazyFrame,
     key: str,
     translate: Translate,
-) -> pl.DataFrame:
+) -> pl.LazyFrame:
     """One pass over a source: every sequence's flags, rows matching any of them only."""
     assert read.time is not None  # validated: sequences need time
     cols: dict[str, pl.Expr] = {}
@@ -71,8 +72,7 @@ def _source_pass(
     lf = lf.with_columns([e.alias(c) for c, e in cols.items()])
     lf = lf.filter(pl.any_horizontal([pl.col(c) for c in flags]))
     keep = [pl.col(read.key).alias(key), pl.col(read.time).cast(UTC_DT).alias(T)]
-    lf = lf.select([*keep, *(pl.col(c) for c in cols)])
-    return lf.collect(engine="streaming")
+    return lf.select([*keep, *(pl.col(c) for c in cols)])
 
 
 def _chain(sp: SequencePlan, n: int, parts: dict[str, pl.DataFrame], key: str) -> pl.DataFrame:
@@ -131,14 +131,18 @@ def _chain(sp: SequencePlan, n: int, parts: dict[str, pl.DataFrame], key: str) -
     return done.group_by(key).agg(pl.col(T).min().alias(sp.name))
 
 
-def sequence_frames(
+def sequence_passes(
     plan: Plan, frames: dict[str, pl.LazyFrame], key: str, translate: Translate
-) -> list[pl.DataFrame]:
-    """Each sequence's per-contact completion time (key, column named like the sequence)."""
-    if not plan.sequences:
-        return []
+) -> dict[str, pl.LazyFrame]:
+    """Per source some sequence reads, the query of its rows that match a step (to be
+    collected with the plan's other queries, then given to `sequence_frames`)."""
     reads = {r.name: r for r in plan.sources}
     seqs = list(plan.sequences)
     sources = list(dict.fromkeys(s for sp in seqs for s in sp.sources))
-    parts = {s: _source_pass(s, seqs, reads[s], frames[s], key, translate) for s in sources}
-    return [_chain(sp, n, parts, key) for n, sp in enumerate(seqs)]
+    return {s: _source_pass(s, seqs, reads[s], frames[s], key, translate) for s in sources}
+
+
+def sequence_frames(plan: Plan, parts: dict[str, pl.DataFrame], key: str) -> list[pl.DataFrame]:
+    """Each sequence's per-contact completion time (key, column named like the sequence),
+    from the collected `sequence_passes`."""
+    return [_chain(sp, n, parts, key) for n, sp in enumerate(plan.sequences)]

@@ -33,6 +33,25 @@ def test_a_failing_collect_is_exit_3_without_the_plan(
     assert_untouched(before, basic, own=(".segcli", "out"))
 
 
+def test_a_failing_pass_over_the_events_is_exit_3_without_the_plan(
+    basic: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scans and sequence passes are collected together (pl.collect_all)."""
+
+    def fail(*args: Any, **kwargs: Any) -> Any:
+        raise pl.exceptions.ComputeError(
+            "conversion from `str` to `i64` failed in column 'x'\n\nResolved plan until failure:"
+            "\n\n\t---> FAILED HERE RESOLVING 'sink' <---\nSELECT [col(\"a\")] FROM ..."
+        )
+
+    before = tree(basic)
+    monkeypatch.setattr(pl, "collect_all", fail)
+    result = invoke(["run", "--as-of", "2026-11-20"], basic)
+    assert_clean(result, 3, "evaluating the plan failed: conversion from `str` to `i64`")
+    assert "Resolved plan" not in result.output
+    assert_untouched(before, basic, own=(".segcli", "out"))
+
+
 def test_an_internal_error_is_one_line(basic: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from segcli import api
 
