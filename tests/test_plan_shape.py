@@ -9,7 +9,9 @@ import polars as pl
 import pytest
 
 from segcli import api
+from segcli.engines import polars as engine
 from segcli.engines.polars_text import text_in
+from segcli.planning import planner
 
 CONTACTS = "id\n1\n2\n"
 EMAIL = "cid,at,kind\n1,2026-02-25T10:00:00Z,click\n2,2025-01-05T10:00:00Z,open\n"
@@ -101,3 +103,64 @@ def test_last_within_reads_only_its_window(make_project: Any) -> None:
     got = api.compute(project, "2026-03-01T00:00:00+00:00")[0]
     assert got.member("recent").to_list() == [True, False, True, False, False]
     assert got.member("recent_missing").to_list() == [True, False, True, False, False]
+
+
+SHARED = """
+version: 1
+timezone: Europe/Berlin
+sources:
+  contacts: {path: contacts.csv, key: id}
+  email: {path: email.csv, key: cid, time: at, type: kind}
+segments:
+  clicked_pricing:
+    where: {event: {source: email, type: click, where: {url: {contains: pricing}}}}
+  clicked_twice:
+    where: {event: {source: email, type: click, count: {gte: 2}}}
+  bounced:
+    where: {event: {source: email, type: [hard_bounce, soft_bounce], count: {gte: 1}}}
+  opened:
+    where: {event: {source: email, type: open, count: {gte: 1}}}
+  opened_blog:
+    where: {event: {source: email, type: open, where: {url: {contains: blog}}}}
+"""
+
+
+def test_rare_type_scans_share_one_pass_with_the_same_members(
+    make_project: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whole-history scans whose types hold few rows (clicks, bounces) are one scan, each
+    aggregate testing its own types; a common type (open) keeps its own scan; members are
+    those of the plan's own scans."""
+    rows = ["cid,at,kind,url"]
+    rows += [f"{c},2026-01-0{1 + c % 5}T10:00:00Z,open," for c in range(1, 7) for _ in range(6)]
+    rows += ["1,2026-01-02T10:00:00Z,click,/pricing", "2,2026-01-02T10:00:00Z,click,/blog"]
+    rows += ["2,2026-01-03T10:00:00Z,click,/x", "3,2026-01-03T10:00:00Z,hard_bounce,"]
+    contacts = "id\n" + "\n".join(str(i) for i in range(1, 8)) + "\n"
+    project = make_project(SHARED, {"contacts.csv": contacts, "email.csv": "\n".join(rows)})
+    plan = api.make_plan(project, api.resolve_as_of(project, "2026-03-01T00:00:00+00:00"))
+    shares = {"email": {"open": 0.9, "click": 0.07, "hard_bounce": 0.02, "soft_bounce": 0.01}}
+    scans = planner.share_scans(list(plan.scans), {"email": "kind"}, shares)
+    assert sorted(s.types for s in scans) == [
+        ("click", "hard_bounce", "soft_bounce"),
+        ("open",),
+    ]
+    shared = next(s for s in scans if s.types and "click" in s.types)
+    assert all("IsIn" in repr(a.flag) for a in shared.aggregates)
+    assert planner.share_scans(list(plan.scans), {"email": "kind"}, {}) == list(plan.scans)
+
+    seen: list[list[planner.Scan]] = []
+    share = planner.share_scans
+
+    def spy(*args: Any) -> list[planner.Scan]:
+        seen.append(share(*args))
+        return seen[-1]
+
+    monkeypatch.setattr(engine, "share_scans", spy)
+    got = api.compute(project, "2026-03-01T00:00:00+00:00")[0]
+    assert len(seen[-1]) == len(plan.scans) - 1  # the sample found clicks and bounces rare
+    monkeypatch.setattr(engine, "share_scans", lambda scans, *_: scans)
+    alone = api.compute(project, "2026-03-01T00:00:00+00:00")[0]
+    assert got.memberships().equals(alone.memberships())
+    assert got.member("clicked_pricing").to_list() == [True] + [False] * 6
+    assert got.member("clicked_twice").to_list() == [False, True] + [False] * 5
+    assert got.member("bounced").to_list() == [False, False, True] + [False] * 4

@@ -616,6 +616,25 @@ def draw_event(draw: st.DrawFn, w: World, default_test: bool = False) -> m.Event
     return m.EventCond(sources, types, where, window, agg, column, test)
 
 
+def draw_shared(draw: st.DrawFn, w: World) -> m.Condition:
+    """Whole-history event conditions on one source over two type lists, several per list:
+    the plan then has two or more whole-history scans with a type filter on that source
+    (what planner.share_scans makes one)."""
+    source = draw(st.sampled_from(("email", "web")))
+    lists = [
+        tuple(draw(st.lists(st.sampled_from(EVENT_TYPES), min_size=1, max_size=2, unique=True)))
+        for _ in range(2)
+    ]
+    items = []
+    for i in range(draw(st.integers(2, 4))):
+        ev = draw_event(draw, w)
+        where = ev.where if ev.sources == (source,) else ()
+        items.append(
+            replace(ev, sources=(source,), types=lists[i % 2], where=where, window=None, per=None)
+        )
+    return m.AnyCond(tuple(items)) if draw(st.booleans()) else m.AllCond(tuple(items))
+
+
 def draw_per(draw: st.DrawFn, types: tuple[str, ...] | None) -> m.Per:
     """`per` over a text or a numeric column (pooled int and float amounts are one value);
     `has`/`lacks` among the condition's `type:` when it has one (S015 otherwise)."""
@@ -994,6 +1013,7 @@ def cases(
     with_events: bool = True,
     max_depth: int = 2,
     v2: bool = False,
+    shared: bool = False,
 ) -> Case:
     w = draw(worlds())
     w.v2 = v2  # set after drawing: the cases drawn without v2 stay what they were
@@ -1048,7 +1068,9 @@ def cases(
     segments: dict[str, m.Segment] = {}
     for i in range(draw(st.integers(1, 4))):
         name = f"s{i}"
-        if with_events:
+        if shared:
+            where = draw_shared(draw, w)
+        elif with_events:
             where = draw_condition(draw, w, max_depth, tuple(segments), models)
         else:
             where = draw_field(draw, w)
@@ -1099,3 +1121,19 @@ def test_random_conditions_match_reference(case: Case, project_dirs: Any) -> Non
 @given(case=cases())
 def test_random_segments_and_scores_match_reference(case: Case, project_dirs: Any) -> None:
     check_case(case, project_dirs())
+
+
+@settings(SETTINGS, max_examples=60)
+@given(case=cases(with_scoring=False, shared=True))
+def test_random_conditions_with_every_whole_history_scan_shared(
+    case: Case, project_dirs: Any
+) -> None:
+    """Rare-type whole-history scans of a source share one pass (planner.share_scans, taken
+    when their types hold few of the rows): with the limit at every row, each source's
+    whole-history typed scans are always one, and members still equal the reference."""
+    from unittest.mock import patch
+
+    from segcli.planning import planner
+
+    with patch.object(planner, "SHARED_SCAN_SHARE", 1.0):
+        check_case(case, project_dirs())

@@ -37,6 +37,7 @@ from segcli.planning.planner import (
     base_col,
     rule_col,
     segment_col,
+    share_scans,
 )
 from segcli.planning.scoring import score_col
 from segcli.spec import model as m
@@ -595,11 +596,11 @@ def execute(
 
     lf = contacts.lazy()
     reads = {r.name: r for r in plan.sources}
-    frames = {
-        r.name: _prepare(r, catalog.frame(r.name, source_need(plan, r)), key_dtype, plan)
-        for r in plan.sources
-    }
-    queries = [_scan_query(s, reads[s.source], frames[s.source], key, env) for s in plan.scans]
+    raw = {r.name: catalog.frame(r.name, source_need(plan, r)) for r in plan.sources}
+    frames = {r.name: _prepare(r, raw[r.name], key_dtype, plan) for r in plan.sources}
+    columns = {r.name: r.type for r in plan.sources if r.type is not None}
+    scans = share_scans(list(plan.scans), columns, _type_shares(plan, raw))
+    queries = [_scan_query(s, reads[s.source], frames[s.source], key, env) for s in scans]
     queries += [_pooled_query(p, reads, frames, key, env) for p in plan.pooled]
     queries += [_per_query(ps, reads, frames, key, env) for ps in plan.per_scans]
     passes = sequence_passes(plan, frames, key, lambda e: to_polars(e, env))
@@ -610,8 +611,9 @@ def execute(
     # a row per contact at most, and joining them to the contacts in memory costs less than
     # inside the streaming query (docs/performance.md). Small data runs in memory throughout:
     # on a few thousand contacts the streaming engine's set-up costs more than it saves.
-    small = _small(catalog, plan)
-    engine: Literal["in-memory", "streaming"] = "in-memory" if small else "streaming"
+    engine: Literal["in-memory", "streaming"] = (
+        "in-memory" if _small(catalog, plan) else "streaming"
+    )
     try:
         done = pl.collect_all([*queries, *passes.values()], engine=engine, optimizations=opts)
         parts = dict(zip(passes, done[len(queries) :], strict=True))
@@ -647,6 +649,29 @@ def execute(
 # few thousand contacts the streaming engine's set-up costs more than it saves (the demo's
 # plan: 62 vs 80 ms), and the whole data fits in memory many times over.
 SMALL_BYTES = 8 << 20
+
+
+# Rows of a source's type column sampled to tell rare types from common ones.
+SAMPLE_ROWS = 100_000
+
+
+def _type_shares(plan: Plan, raw: dict[str, pl.LazyFrame]) -> dict[str, dict[str, float]]:
+    """Per source with two or more whole-history scans of some types, each type's share of
+    its first SAMPLE_ROWS rows (a few milliseconds: one column of the first file or row
+    group). It decides which scans share a pass (`share_scans`), never a result."""
+    out: dict[str, dict[str, float]] = {}
+    for r in plan.sources:
+        whole = [s for s in plan.scans if s.source == r.name and s.since is None and s.types]
+        if r.type is None or len(whole) < 2:
+            continue
+        try:
+            sample = raw[r.name].select(pl.col(r.type).cast(pl.String)).head(SAMPLE_ROWS)
+            counts = sample.collect().to_series().value_counts(normalize=True)
+        except pl.exceptions.PolarsError:
+            continue  # a bad value: the plan's own query reports it, where it belongs
+        shares = zip(counts[r.type].to_list(), counts["proportion"].to_list(), strict=True)
+        out[r.name] = dict(shares)
+    return out
 
 
 def _small(catalog: Catalog, plan: Plan) -> bool:

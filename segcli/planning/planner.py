@@ -12,7 +12,7 @@ Building a plan reads schemas (column types), never rows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -642,6 +642,62 @@ def _groups(parts: list[_Partial]) -> list[_Group]:
     if everything:
         groups.append(_Group(None, False, everything))
     return groups
+
+
+# Whole-history scans of one source whose types hold together at most this share of its
+# rows read the source once between them (`share_scans`).
+SHARED_SCAN_SHARE = 0.25
+
+
+def share_scans(
+    scans: list[Scan], type_columns: dict[str, str], shares: dict[str, dict[str, float]]
+) -> list[Scan]:
+    """The plan's scans with a source's rare-type whole-history scans made one.
+
+    A whole-history scan of a few rare types (clicks, bounces, searches) costs mostly the
+    decoding of the whole source, for the few rows its type filter keeps; two such scans
+    decode it twice. So on each source, the whole-history scans with a type filter are
+    taken rarest first while their types together hold at most SHARED_SCAN_SHARE of the
+    rows, and those (two or more) become one scan over the union of their types, each
+    aggregate testing its own types. Common types stay apart: there, every flag would run
+    on most rows (measured slower, docs/performance.md).
+
+    `shares[source][type]` is the share of the source's rows of that type (from a sample:
+    it decides speed only, never results); `type_columns[source]` its type column.
+    """
+    out = list(scans)
+    for source, share in shares.items():
+        rare = sorted(
+            (s for s in scans if s.source == source and s.since is None and s.types),
+            key=lambda s: sum(share.get(t, 0.0) for t in s.types or ()),
+        )
+        taken: list[Scan] = []
+        union: set[str] = set()
+        for scan in rare:
+            wider = union | set(scan.types or ())
+            if sum(share.get(t, 0.0) for t in wider) > SHARED_SCAN_SHARE:
+                break
+            taken.append(scan)
+            union = wider
+        if len(taken) < 2:
+            continue
+        tcol = ir.Col(type_columns[source])
+        aggregates = tuple(
+            replace(
+                a,
+                flag=ir.FillNull(
+                    ir.And((ir.IsIn(tcol, a.key.types or s.types or (), as_text=True), a.flag)),
+                    ir.Lit(False),
+                ),
+            )
+            for s in taken
+            for a in s.aggregates
+        )
+        merged = Scan(source, tuple(sorted(union)), None, aggregates)
+        at = out.index(taken[0])
+        out = [s for s in out if s not in taken]
+        out.insert(at, merged)
+    return out
 
 
 def _scans(
