@@ -164,3 +164,26 @@ def test_rare_type_scans_share_one_pass_with_the_same_members(
     assert got.member("clicked_pricing").to_list() == [True] + [False] * 6
     assert got.member("clicked_twice").to_list() == [False, True] + [False] * 5
     assert got.member("bounced").to_list() == [False, False, True] + [False] * 4
+
+
+def test_a_pass_over_recent_rows_states_its_start_at_the_top() -> None:
+    """The rows some reader reads (a sequence pass, the CSV conversion) are an OR of
+    (types, start) terms; when every term has a start, the earliest is also a condition of
+    its own, at the top, where the Parquet reader skips older files by their statistics
+    (a 30-day sequence pass used to decode all of history). Same rows either way."""
+    from segcli.engines.polars_text import read_by_any
+
+    t = [datetime(2026, 1, d, tzinfo=UTC) for d in (1, 10, 20)]
+    readers: list[tuple[tuple[str, ...] | None, datetime | None]] = [(("a",), t[1]), (None, t[2])]
+    expr = read_by_any(readers, "kind", "at")
+    assert str(expr).startswith('[([(col("at")) >= (2026-01-10 00:00:00 UTC)]) & (')
+    frame = pl.DataFrame(
+        {"kind": ["a", "a", "b", "b", None, "a"], "at": [t[0], t[1], t[1], t[2], t[2], None]},
+        schema_overrides={"at": pl.Datetime("us", "UTC")},
+    )
+    assert frame.select(expr).to_series().to_list() == [False, True, False, True, True, False]
+    whole_history = read_by_any([(("a",), None), (None, t[2])], "kind", "at")
+    assert str(whole_history).startswith("[(col(")  # no start of its own: all of history
+    assert frame.select(whole_history).to_series().to_list() == [
+        True, True, False, True, True, True
+    ]  # fmt: skip

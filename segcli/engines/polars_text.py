@@ -42,4 +42,12 @@ def read_by_any(
         terms.append(term)
     if not terms:
         return pl.lit(False)
-    return pl.any_horizontal(terms).fill_null(False)
+    found = pl.any_horizontal(terms).fill_null(False)
+    starts = [since for _, since in readers]
+    if time_col is not None and all(s is not None for s in starts):
+        # Implied by the terms, but said alone, at the top: the Parquet reader skips the files
+        # and row groups older than every reader's start by their statistics, which it cannot
+        # do through the OR above (a 30-day sequence pass read all of history without it).
+        earliest = min(s for s in starts if s is not None)
+        found = (pl.col(time_col) >= pl.lit(earliest, dtype=UTC_DT)) & found
+    return found
