@@ -29,6 +29,11 @@ segments:
 """
 
 
+def with_segments(segments: str) -> str:
+    """SPEC's sources with these segments (YAML under `segments:`) instead of its own."""
+    return SPEC.split("segments:")[0] + "segments:" + segments
+
+
 def test_a_windowed_aggregate_of_every_type_gets_a_windowed_scan(make_project: Any) -> None:
     """Not the every-row scan: there its local dates were computed on all of history."""
     project = make_project(SPEC, {"contacts.csv": CONTACTS, "email.csv": EMAIL})
@@ -53,9 +58,8 @@ def test_a_partial_whose_types_are_its_scans_filter_tests_no_type(make_project: 
     """Whole-history single partials share a scan over the union of their types; the one
     whose types are that whole union (last activity of any of them) needs no type test of
     its own, the others keep theirs. Members are unchanged."""
-    spec = (
-        SPEC.split("segments:")[0]
-        + """segments:
+    spec = with_segments(
+        """
   last_any:
     where: {event: {source: email, type: [click, open], last: {older_than: 400d}}}
   clicked:
@@ -80,9 +84,8 @@ def test_last_within_reads_only_its_window(make_project: Any) -> None:
     over all of history; with include_missing (or a window of its own, or another test) the
     latest row stays (the two kinds of scan are apart here because their types differ).
     tests/test_reference.py draws such leaves against the reference."""
-    spec = (
-        SPEC.split("segments:")[0]
-        + """segments:
+    spec = with_segments(
+        """
   recent:
     where: {event: {source: email, type: [click, open], last: {within: 30d}}}
   recent_missing:
@@ -105,13 +108,8 @@ def test_last_within_reads_only_its_window(make_project: Any) -> None:
     assert got.member("recent_missing").to_list() == [True, False, True, False, False]
 
 
-SHARED = """
-version: 1
-timezone: Europe/Berlin
-sources:
-  contacts: {path: contacts.csv, key: id}
-  email: {path: email.csv, key: cid, time: at, type: kind}
-segments:
+SHARED = with_segments(
+    """
   clicked_pricing:
     where: {event: {source: email, type: click, where: {url: {contains: pricing}}}}
   clicked_twice:
@@ -123,6 +121,7 @@ segments:
   opened_blog:
     where: {event: {source: email, type: open, where: {url: {contains: blog}}}}
 """
+)
 
 
 def test_rare_type_scans_share_one_pass_with_the_same_members(
