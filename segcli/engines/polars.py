@@ -38,6 +38,7 @@ from segcli.planning.planner import (
     rule_col,
     segment_col,
     share_scans,
+    whole_history_typed,
 )
 from segcli.planning.scoring import score_col
 from segcli.spec import model as m
@@ -661,8 +662,7 @@ def _type_shares(plan: Plan, raw: dict[str, pl.LazyFrame]) -> dict[str, dict[str
     group). It decides which scans share a pass (`share_scans`), never a result."""
     out: dict[str, dict[str, float]] = {}
     for r in plan.sources:
-        whole = [s for s in plan.scans if s.source == r.name and s.since is None and s.types]
-        if r.type is None or len(whole) < 2:
+        if r.type is None or len(whole_history_typed(list(plan.scans), r.name)) < 2:
             continue
         try:
             sample = raw[r.name].select(pl.col(r.type).cast(pl.String)).head(SAMPLE_ROWS)

@@ -649,6 +649,11 @@ def _groups(parts: list[_Partial]) -> list[_Group]:
 SHARED_SCAN_SHARE = 0.25
 
 
+def whole_history_typed(scans: list[Scan], source: str) -> list[Scan]:
+    """A source's whole-history scans with a type filter (what `share_scans` may merge)."""
+    return [s for s in scans if s.source == source and s.since is None and s.types]
+
+
 def share_scans(
     scans: list[Scan], type_columns: dict[str, str], shares: dict[str, dict[str, float]]
 ) -> list[Scan]:
@@ -668,7 +673,7 @@ def share_scans(
     out = list(scans)
     for source, share in shares.items():
         rare = sorted(
-            (s for s in scans if s.source == source and s.since is None and s.types),
+            whole_history_typed(scans, source),
             key=lambda s: sum(share.get(t, 0.0) for t in s.types or ()),
         )
         taken: list[Scan] = []
