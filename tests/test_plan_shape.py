@@ -186,3 +186,43 @@ def test_a_pass_over_recent_rows_states_its_start_at_the_top() -> None:
     assert frame.select(whole_history).to_series().to_list() == [
         True, True, False, True, True, True
     ]  # fmt: skip
+
+
+def test_segments_are_computed_in_levels_after_what_they_read(make_project: Any) -> None:
+    """`Plan.levels`: a segment comes after every segment whose columns it reads, as early as
+    that allows; the Polars engine computes a level's segments in one step each for rule,
+    set and membership. Members are those of the segments alone."""
+    segments = """
+  clicked: {where: {event: {source: email, type: click}}}
+  opened: {where: {event: {source: email, type: open}}}
+  either: {where: {any: [{segment: clicked}, {segment: opened}]}}
+  semi: {kind: semi_dynamic, where: {segment: either}}
+  not_either: {where: {not: {segment: either}}}
+  any_event: {where: {event: {source: email}}}
+"""
+    files = {"contacts.csv": "id\n1\n2\n3\n", "email.csv": EMAIL}
+    project = make_project(with_segments(segments), files)
+    plan = api.make_plan(project, api.resolve_as_of(project, "2026-03-01T00:00:00+00:00"))
+    levels = [[s.name for s in level] for level in plan.levels()]
+    assert levels == [["clicked", "opened", "any_event"], ["either"], ["semi", "not_either"]]
+    for level in plan.levels():  # nothing reads a column of its own level
+        own = {
+            c
+            for s in level
+            for c in (
+                planner.rule_col(s.name),
+                planner.base_col(s.name),
+                planner.segment_col(s.name),
+            )
+        }
+        for s in level:
+            reads = planner.ir.columns(s.rule) | planner.ir.columns(s.base)
+            reads |= planner.ir.columns(s.member)
+            mine = {planner.rule_col(s.name), planner.base_col(s.name)}
+            assert not (reads & own) - mine, s.name
+    got = api.compute(project, "2026-03-01T00:00:00+00:00")[0]
+    assert got.member("clicked").to_list() == [True, False, False]
+    assert got.member("either").to_list() == [True, True, False]
+    assert got.member("semi").to_list() == [True, True, False]
+    assert got.member("not_either").to_list() == [False, False, True]
+    assert got.member("any_event").to_list() == [True, True, False]

@@ -599,6 +599,16 @@ def execute(
     reads = {r.name: r for r in plan.sources}
     raw = {r.name: catalog.frame(r.name, source_need(plan, r)) for r in plan.sources}
     frames = {r.name: _prepare(r, raw[r.name], key_dtype, plan) for r in plan.sources}
+    # Small data runs in memory throughout: on a few thousand contacts the streaming
+    # engine's set-up costs more than it saves. Each source is then read and prepared once
+    # (its scans would each read and decode it again).
+    small = _small(catalog, plan)
+    if small:
+        try:
+            ready = pl.collect_all(list(frames.values()), engine="in-memory")
+        except pl.exceptions.PolarsError as exc:
+            raise DataError(f"evaluating the plan failed: {short_error(exc)}") from exc
+        frames = {n: df.lazy() for n, df in zip(frames, ready, strict=True)}
     columns = {r.name: r.type for r in plan.sources if r.type is not None}
     scans = share_scans(list(plan.scans), columns, _type_shares(plan, raw))
     queries = [_scan_query(s, reads[s.source], frames[s.source], key, env) for s in scans]
@@ -610,11 +620,8 @@ def execute(
     opts = pl.QueryOptFlags(comm_subplan_elim=False)
     # The passes over the events run together (streaming, in parallel); their results have
     # a row per contact at most, and joining them to the contacts in memory costs less than
-    # inside the streaming query (docs/performance.md). Small data runs in memory throughout:
-    # on a few thousand contacts the streaming engine's set-up costs more than it saves.
-    engine: Literal["in-memory", "streaming"] = (
-        "in-memory" if _small(catalog, plan) else "streaming"
-    )
+    # inside the streaming query (docs/performance.md).
+    engine: Literal["in-memory", "streaming"] = "in-memory" if small else "streaming"
     try:
         done = pl.collect_all([*queries, *passes.values()], engine=engine, optimizations=opts)
         parts = dict(zip(passes, done[len(queries) :], strict=True))
@@ -627,10 +634,10 @@ def execute(
         lf = lf.with_columns([to_polars(e, env).alias(n) for n, e in plan.aggregates])
     if plan.scores:
         lf = lf.with_columns([to_polars(e, env).alias(n) for n, e in plan.scores])
-    for s in plan.segments:
-        lf = lf.with_columns(to_polars(s.rule, env).alias(rule_col(s.name)))
-        lf = lf.with_columns(to_polars(s.base, env).alias(base_col(s.name)))
-        lf = lf.with_columns(to_polars(s.member, env).alias(segment_col(s.name)))
+    for level in plan.levels():  # a segment's rule, then its set, then its membership
+        lf = lf.with_columns(to_polars(s.rule, env).alias(rule_col(s.name)) for s in level)
+        lf = lf.with_columns(to_polars(s.base, env).alias(base_col(s.name)) for s in level)
+        lf = lf.with_columns(to_polars(s.member, env).alias(segment_col(s.name)) for s in level)
     seg_cols = [c for n in plan.order for c in (rule_col(n), base_col(n), segment_col(n))]
     if plan.details:
         lf = lf.with_columns([to_polars(e, env).alias(n) for n, e in plan.details])

@@ -199,6 +199,21 @@ class Plan:
                 return s
         raise KeyError(name)
 
+    def levels(self) -> list[list[SegmentPlan]]:
+        """The segments in groups an engine can compute side by side: a segment's group
+        comes after the group of every segment whose rule, rule-made set or membership
+        column it reads, and as early as that allows (segments keep their order within a
+        group). One step per group, not three per segment, keeps the query shallow."""
+        level: dict[str, int] = {}
+        for s in self.segments:
+            reads = ir.columns(s.rule) | ir.columns(s.base) | ir.columns(s.member)
+            after = [level[o] for o in level if {rule_col(o), base_col(o), segment_col(o)} & reads]
+            level[s.name] = max(after, default=-1) + 1
+        groups: list[list[SegmentPlan]] = [[] for _ in range(max(level.values(), default=-1) + 1)]
+        for s in self.segments:
+            groups[level[s.name]].append(s)
+        return groups
+
     def describe(self) -> list[str]:
         """The plan in segcli's words (for `explain`): each source's scans and aggregates."""
         lines: list[str] = []
