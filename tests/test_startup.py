@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 import typer.core
 
-from segcli import options
+from segcli import entry, options
 
 BASIC = Path(__file__).parent / "projects" / "basic"
 
@@ -135,12 +135,14 @@ def test_what_start_up_made_is_set_aside_from_the_garbage_collector() -> None:
         "from segcli import entry\n"
         "sys.argv = ['segcli', '--version']\n"
         "try:\n    entry.main()\nexcept SystemExit:\n    pass\n"
-        "print('FROZEN', gc.get_freeze_count(), gc.isenabled())\n"
+        "print('FROZEN', gc.get_freeze_count(), gc.isenabled(), gc.get_threshold()[0])\n"
     )
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    frozen, enabled = proc.stdout.split("FROZEN ")[1].split()
+    frozen, enabled, young = proc.stdout.split("FROZEN ")[1].split()
     assert int(frozen) > 20_000  # Polars, typer and segcli's modules (~80,000)
     assert enabled == "True"
+    # and collects young objects less often than Python's default (700)
+    assert int(young) == entry.YOUNG_OBJECTS > 700
 
 
 def test_a_time_literal_is_built_once_per_instant() -> None:

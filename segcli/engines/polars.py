@@ -610,7 +610,8 @@ def execute(
             raise DataError(f"evaluating the plan failed: {short_error(exc)}") from exc
         frames = {n: df.lazy() for n, df in zip(frames, ready, strict=True)}
     columns = {r.name: r.type for r in plan.sources if r.type is not None}
-    scans = share_scans(list(plan.scans), columns, _type_shares(plan, raw))
+    shares = _type_shares(plan, frames if small else raw)  # small: already in memory
+    scans = share_scans(list(plan.scans), columns, shares)
     queries = [_scan_query(s, reads[s.source], frames[s.source], key, env) for s in scans]
     queries += [_pooled_query(p, reads, frames, key, env) for p in plan.pooled]
     queries += [_per_query(ps, reads, frames, key, env) for ps in plan.per_scans]
