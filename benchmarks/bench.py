@@ -619,6 +619,33 @@ def bench_shape(
     return ms, results, problems
 
 
+def add_build_arguments(p: argparse.ArgumentParser) -> None:
+    """The options naming the segcli builds to measure (demo.py has them too)."""
+    p.add_argument("--segcli", default=None, help="this checkout's segcli command")
+    p.add_argument(
+        "--compare-ref",
+        action="append",
+        default=[],
+        metavar="GIT_REF",
+        help="also run segcli from this commit (repeatable)",
+    )
+    p.add_argument(
+        "--segcli-python",
+        action="append",
+        default=[],
+        metavar="[LABEL=]PYTHON",
+        help="also run `PYTHON -m segcli` (repeatable)",
+    )
+
+
+def builds_from(args: argparse.Namespace, workdir: Path) -> list[Build]:
+    """This checkout's segcli, then the --compare-ref and --segcli-python builds."""
+    builds = [default_build(args.segcli.split() if args.segcli else None)]
+    builds += [build_from_ref(ref, workdir) for ref in args.compare_ref]
+    builds += [build_from_python(py, n) for n, py in enumerate(args.segcli_python, 2)]
+    return builds
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     p.add_argument("--contacts", type=int, default=1_000_000)
@@ -639,21 +666,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=",".join(VARIANTS),
         help="comma-separated subset of " + ", ".join(VARIANTS) + " (segcli = every build)",
     )
-    p.add_argument("--segcli", default=None, help="this checkout's segcli command")
-    p.add_argument(
-        "--compare-ref",
-        action="append",
-        default=[],
-        metavar="GIT_REF",
-        help="also run segcli from this commit (repeatable)",
-    )
-    p.add_argument(
-        "--segcli-python",
-        action="append",
-        default=[],
-        metavar="[LABEL=]PYTHON",
-        help="also run `PYTHON -m segcli` (repeatable)",
-    )
+    add_build_arguments(p)
     p.add_argument(
         "--engine",
         action="append",
@@ -676,9 +689,7 @@ def main(argv: list[str] | None = None) -> int:
         fail(f"unknown shapes: {', '.join(sorted(unknown))} (known: {', '.join(SHAPES)})")
     workdir: Path = args.workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    builds = [default_build(args.segcli.split() if args.segcli else None)]
-    builds += [build_from_ref(ref, workdir) for ref in args.compare_ref]
-    builds += [build_from_python(py, n) for n, py in enumerate(args.segcli_python, 2)]
+    builds = builds_from(args, workdir)
     builds += [build_on_engine(builds[0], e) for e in args.engine if e != "polars"]
     labels = [b.label for b in builds]
     workload = Workload(args.contacts, args.email_events, args.web_events, args.seed)

@@ -45,7 +45,7 @@ REPO = HERE.parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from bench import Build, build_from_python, build_from_ref, default_build  # noqa: E402
+from bench import Build, add_build_arguments, builds_from  # noqa: E402
 
 LIMIT_S = 0.5  # SPEC §6
 CASES = {  # name: (--as-of, extra options, whether the state starts empty)
@@ -166,21 +166,7 @@ def report(table: dict[str, dict[str, dict[str, float]]]) -> list[str]:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     p.add_argument("--runs", type=int, default=10, help="rounds (each build's three runs)")
-    p.add_argument("--segcli", default=None, help="this checkout's segcli command")
-    p.add_argument(
-        "--compare-ref",
-        action="append",
-        default=[],
-        metavar="GIT_REF",
-        help="also run segcli from this commit (repeatable)",
-    )
-    p.add_argument(
-        "--segcli-python",
-        action="append",
-        default=[],
-        metavar="[LABEL=]PYTHON",
-        help="also run `PYTHON -m segcli` (repeatable)",
-    )
+    add_build_arguments(p)
     p.add_argument("--workdir", type=Path, default=None, help="default: a temporary folder")
     p.add_argument("--result", type=Path, default=None, help="also write the figures as JSON")
     return p.parse_args(argv)
@@ -195,9 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = (args.workdir or scratch).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     try:
-        builds = [default_build(args.segcli.split() if args.segcli else None)]
-        builds += [build_from_ref(ref, workdir) for ref in args.compare_ref]
-        builds += [build_from_python(py, n) for n, py in enumerate(args.segcli_python, 2)]
+        builds = builds_from(args, workdir)
         folders: dict[str, Path] = {}
         for n, b in enumerate(builds):
             folder = workdir / f"demo-{n}"

@@ -4,7 +4,6 @@ cases for each build and reports them; a failing run makes it exit 2. No timing 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -12,17 +11,14 @@ from types import ModuleType
 
 import pytest
 
+from tests.test_bench_small import load_bench
+
 DEMO = Path(__file__).resolve().parents[1] / "benchmarks" / "demo.py"
 
 
 @pytest.fixture(scope="module")
 def demo() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("segcli_demo_bench", DEMO)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
+    return load_bench(DEMO, "segcli_demo_bench")
 
 
 def test_one_round_reports_every_case_of_the_demo(

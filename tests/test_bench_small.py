@@ -27,8 +27,9 @@ DUCKDB_ON = {
 }
 
 
-def load_bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("segcli_bench", BENCH)
+def load_bench(path: Path = BENCH, name: str = "segcli_bench") -> ModuleType:
+    """A script of benchmarks/ as a module (they are not a package)."""
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up by name
