@@ -16,7 +16,7 @@ import typer.core
 from rich.console import Console
 from rich.table import Table
 
-from segcli import __version__, api, options
+from segcli import __version__, api, entry, options
 from segcli.errors import EXIT_PENDING, SegcliError, SpecError, StateError, UsageError
 from segcli.spec.diagnostics import render
 from segcli.views.lastrun import local_time
@@ -122,6 +122,9 @@ def guarded(fn: Callable[[], Any], as_json: bool, debug: bool) -> Any:
             raise
         _fail(StateError(f"could not read or write: {exc}"), as_json, debug)
     except Exception as exc:  # an internal bug: say so plainly, still within 0-5
+        if entry.interrupted() and not debug:  # Ctrl-C inside a library's callback
+            sys.stderr.write("interrupted\n")
+            raise typer.Exit(4) from None
         if debug:
             raise
         # One line: a library's message may append pages of context (Polars: its query plan).

@@ -37,6 +37,21 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def interrupted() -> bool:
+    """Whether Ctrl-C came during this command (the CLI then reports any failure it caused
+    as "interrupted": a KeyboardInterrupt raised in Python code that a library (Polars) called
+    back can come out as that library's own error)."""
+    return _interrupted
+
+
+def _unraisable(args: sys.UnraisableHookArgs) -> None:
+    """Python's hook for exceptions it cannot raise, without the one Ctrl-C makes: when the
+    interrupt lands in a library's callback, Python can only print it, as a traceback."""
+    if args.exc_type is not None and issubclass(args.exc_type, KeyboardInterrupt):
+        return
+    sys.__unraisablehook__(args)
+
+
 def main() -> None:
     """Run the CLI; every way Ctrl-C can end it is exit 4 without a traceback."""
     signal.signal(signal.SIGINT, _quit_at_start_up)
@@ -55,6 +70,7 @@ def main() -> None:
         gc.enable()
 
     signal.signal(signal.SIGINT, _interrupt)
+    sys.unraisablehook = _unraisable
     try:
         cli_main()
     except KeyboardInterrupt:

@@ -106,3 +106,59 @@ def test_ctrl_c_during_start_up_has_no_traceback(tmp_path: Path) -> None:
     assert "interrupted" in rest and "Traceback" not in rest
     assert not (tmp_path / ".segcli" / "lock").exists()
     assert not (tmp_path / "out").exists()
+
+
+# A library's callback (Polars calling Python: a plugin, a dtype) interrupted by Ctrl-C: the
+# KeyboardInterrupt cannot propagate there, so Python prints it as "Exception ignored" with a
+# traceback, and the library fails with an error of its own (seen once in CI: "TypeError:
+# '<unprintable str object>' is not a Polars data type", reported as an internal error).
+CALLBACK_PROBE = """
+import os, signal, sys, time
+from segcli import api
+
+class Callback:
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C lands while the library runs our code
+        time.sleep(0.05)
+
+def execute(*args, **kwargs):
+    Callback()  # gone at once: its KeyboardInterrupt cannot be raised, only printed
+    raise TypeError("'<unprintable str object>' is not a Polars data type")
+
+api.execute = execute
+sys.argv = ["segcli", "run", "--as-of", "2026-03-02"]
+from segcli.entry import main
+main()
+"""
+
+
+def test_ctrl_c_inside_a_library_callback_is_interrupted_not_an_internal_error(
+    tmp_path: Path,
+) -> None:
+    project(tmp_path)
+    assert_clean(invoke(["run", "--as-of", "2026-03-01"], tmp_path), 0)
+    before = tree(tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-c", CALLBACK_PROBE],
+        cwd=tmp_path, capture_output=True, text=True, env={**os.environ, **ENV}, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 4, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == "interrupted", proc.stderr
+    assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr, proc.stderr
+    assert tree(tmp_path) == before  # nothing committed, the lock released
+
+
+def test_other_unraisable_errors_are_still_printed(capsys: pytest.CaptureFixture[str]) -> None:
+    from segcli import entry
+
+    class Broken:
+        def __del__(self) -> None:
+            raise ValueError("a bug in a finaliser")
+
+    old = sys.unraisablehook
+    sys.unraisablehook = entry._unraisable
+    try:
+        Broken()
+    finally:
+        sys.unraisablehook = old
+    assert "a bug in a finaliser" in capsys.readouterr().err
