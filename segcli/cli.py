@@ -112,19 +112,22 @@ def guarded(fn: Callable[[], Any], as_json: bool, debug: bool) -> Any:
     """The one error boundary: SegcliError -> message + exit code; tracebacks only with --debug."""
     try:
         return fn()
-    except SegcliError as exc:
-        _fail(exc, as_json, debug)
     except KeyboardInterrupt:  # exit codes are 0-5 only (SPEC §5): 4, like a state error
         sys.stderr.write("interrupted\n")
         raise typer.Exit(4) from None
-    except OSError as exc:  # a place that cannot be read or written (a disk, a bucket)
-        if debug:
-            raise
-        _fail(StateError(f"could not read or write: {exc}"), as_json, debug)
-    except Exception as exc:  # an internal bug: say so plainly, still within 0-5
-        if entry.interrupted() and not debug:  # Ctrl-C inside a library's callback
+    except Exception as exc:
+        if entry.interrupted() and not debug:
+            # Ctrl-C that came out as another error: raised in Python code a library (Polars)
+            # was calling back, it cannot propagate there, and the library fails its own way.
             sys.stderr.write("interrupted\n")
             raise typer.Exit(4) from None
+        if isinstance(exc, SegcliError):
+            _fail(exc, as_json, debug)
+        if isinstance(exc, OSError):  # a place that cannot be read or written (disk, bucket)
+            if debug:
+                raise
+            _fail(StateError(f"could not read or write: {exc}"), as_json, debug)
+        # An internal bug: say so plainly, still within 0-5.
         if debug:
             raise
         # One line: a library's message may append pages of context (Polars: its query plan).
