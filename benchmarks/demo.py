@@ -48,12 +48,21 @@ if str(HERE) not in sys.path:
 from bench import Build, add_build_arguments, builds_from  # noqa: E402
 
 LIMIT_S = 0.5  # SPEC §6
-CASES = {  # name: (--as-of, extra options, whether the state starts empty)
-    "fresh": ("2026-11-20", (), True),
-    "second": ("2026-11-21", (), False),
-    "no actions": ("2026-11-20", ("--no-actions",), True),
+
+
+@dataclass(frozen=True)
+class Case:
+    as_of: str
+    options: tuple[str, ...] = ()
+    fresh: bool = True  # the state starts empty
+    ok_exits: tuple[int, ...] = (0,)
+
+
+CASES = {
+    "fresh": Case("2026-11-20"),
+    "second": Case("2026-11-21", fresh=False),
+    "no actions": Case("2026-11-20", ("--no-actions",), ok_exits=(0, 5)),  # 5: left pending
 }
-OK_EXITS = {"fresh": (0,), "second": (0,), "no actions": (0, 5)}  # 5: deliveries left pending
 
 
 @dataclass
@@ -79,7 +88,7 @@ def clean(folder: Path) -> None:
 
 
 def timed(build: Build, folder: Path, case: str) -> Run:
-    as_of, extra, _ = CASES[case]
+    how = CASES[case]
     # An installed segcli has its modules' bytecode (pip compiles it); a build run from a
     # git archive gets it on its first run, unless bytecode writing is turned off.
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
@@ -87,7 +96,7 @@ def timed(build: Build, folder: Path, case: str) -> Run:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(
-        [*build.cmd, "run", "--as-of", as_of, *extra],
+        [*build.cmd, "run", "--as-of", how.as_of, *how.options],
         cwd=folder,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -97,7 +106,7 @@ def timed(build: Build, folder: Path, case: str) -> Run:
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    if done.returncode not in OK_EXITS[case]:
+    if done.returncode not in how.ok_exits:
         tail = done.stderr.decode(errors="replace").strip().splitlines()[-5:]
         print(f"  {build.label} {case}: exit {done.returncode}", file=sys.stderr)
         print("    " + "\n    ".join(tail), file=sys.stderr)
@@ -110,8 +119,8 @@ def one_round(builds: list[Build], folders: dict[str, Path], rotate: int) -> lis
     runs: list[Run] = []
     for build in order:
         folder = folders[build.label]
-        for case, (_, _, fresh) in CASES.items():
-            if fresh:
+        for case, how in CASES.items():
+            if how.fresh:
                 clean(folder)
             runs.append(timed(build, folder, case))
     return runs
@@ -121,7 +130,7 @@ def summary(runs: list[Run]) -> dict[str, dict[str, dict[str, float]]]:
     """build -> case -> median/min/max wall and median CPU, of the runs that succeeded."""
     grouped: dict[str, dict[str, list[Run]]] = {}
     for r in runs:
-        if r.exit_code in OK_EXITS[r.case]:
+        if r.exit_code in CASES[r.case].ok_exits:
             grouped.setdefault(r.build, {}).setdefault(r.case, []).append(r)
     return {
         build: {
@@ -200,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
             args.result.write_text(
                 json.dumps({"summary": table, "runs": [r.__dict__ for r in runs]}, indent=2) + "\n"
             )
-        failed = [r for r in runs if r.exit_code not in OK_EXITS[r.case]]
+        failed = [r for r in runs if r.exit_code not in CASES[r.case].ok_exits]
         return 2 if failed else 0
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
